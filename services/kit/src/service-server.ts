@@ -1,0 +1,105 @@
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createHealthStatus, type HealthStatus } from "./health-service.js";
+import type { IdentityVerifier } from "./identity.js";
+import { createIdentityInterceptor } from "./identity-interceptor.js";
+import type { Logger } from "./logger.js";
+
+export interface ServiceServerOptions {
+  /** Name used in logs. */
+  name: string;
+  port: number;
+  /** Internal services bind loopback by default. */
+  host?: string;
+  routes: (router: ConnectRouter) => void;
+  logger: Logger;
+  /** Verifies `x-portico-identity`; without it no call carries an identity. */
+  identity?: IdentityVerifier;
+  interceptors?: Interceptor[];
+  /** How long calls in flight may take to finish on close (default 10 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface ServiceServer {
+  readonly port: number;
+  /** `http://host:port`, for clients. */
+  readonly url: string;
+  readonly health: HealthStatus;
+  /** Stops accepting, lets calls in flight finish within the grace period, then closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * An h2c server for Connect, gRPC and gRPC-Web with `grpc.health.v1.Health`, `GET /healthz`
+ * and `GET /readyz`, the identity interceptor and graceful shutdown.
+ */
+export async function startServiceServer(options: ServiceServerOptions): Promise<ServiceServer> {
+  const { logger } = options;
+  const health = createHealthStatus();
+  const logErrors: Interceptor = (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      if (!(error instanceof ConnectError)) logger.error({ err: error, method: req.url }, "handler failed");
+      throw error;
+    }
+  };
+  const interceptors = [
+    logErrors,
+    ...(options.identity ? [createIdentityInterceptor(options.identity)] : []),
+    ...(options.interceptors ?? []),
+  ];
+  const adapter = connectNodeAdapter({
+    routes(router) {
+      options.routes(router);
+      health.register(router);
+    },
+    interceptors,
+  });
+  const server = http2.createServer((req, res) => {
+    if (req.method === "GET" && (req.url === "/healthz" || req.url === "/readyz")) {
+      const ok = req.url === "/healthz" || health.get("") === true;
+      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: ok ? "ok" : "not ready" }));
+      return;
+    }
+    adapter(req, res);
+  });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const host = address.includes(":") ? `[${address}]` : address;
+  logger.info({ port, address }, `${options.name} listening`);
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    health,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        health.set("", false);
+        const timer = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, options.shutdownGraceMs ?? 10_000);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        for (const session of sessions) session.close();
+      });
+      return closing;
+    },
+  };
+}
