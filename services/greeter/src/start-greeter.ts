@@ -1,0 +1,41 @@
+import { fileURLToPath } from "node:url";
+import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
+import { createIdentityVerifier, type Database, type Logger, migrate, startServiceServer } from "@portico/kit";
+import { createGreeterService } from "./greeter-service.js";
+
+export interface GreeterOptions {
+  /** 0 or unset: a free port. */
+  port?: number;
+  host?: string;
+  db: Database;
+  logger: Logger;
+  /** Verifies the gateway's x-portico-identity assertions. */
+  identitySecret: string;
+}
+
+export interface GreeterServer {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export const greeterMigrations = fileURLToPath(new URL("../migrations", import.meta.url));
+
+/** Migrates the greeter database and serves GreeterService over h2c. */
+export async function startGreeter(options: GreeterOptions): Promise<GreeterServer> {
+  await migrate(options.db, greeterMigrations);
+  const server = await startServiceServer({
+    name: "greeter",
+    port: options.port ?? 0,
+    host: options.host,
+    logger: options.logger,
+    identity: createIdentityVerifier({ secret: options.identitySecret }),
+    routes: (router) => router.service(GreeterService, createGreeterService({ db: options.db })),
+  });
+  server.health.set(GreeterService.typeName, true);
+  return {
+    url: server.url,
+    port: server.port,
+    close: () => server.close(),
+  };
+}
