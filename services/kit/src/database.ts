@@ -40,7 +40,8 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   const wrap = (q: { query: PGlite["query"] }): Queryable => ({
     async query<R>(sql: string, params?: readonly unknown[]) {
       const result = await q.query<R>(sql, params as unknown[] | undefined);
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+      // Like pg: a statement that returns rows counts them; others count the rows they changed.
+      return { rows: result.rows, rowCount: result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0) };
     },
   });
   return {
