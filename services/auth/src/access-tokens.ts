@@ -68,6 +68,9 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
     throw new Error(`access tokens: skewSeconds ${skewSeconds} is not valid; expected 0 to 30`);
   }
   const cacheSize = options.cacheSize ?? 50_000;
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
+    throw new Error(`access tokens: cacheSize ${cacheSize} is not valid; expected a whole number ≥ 0`);
+  }
   const cache = new Map<string, AccessClaims>();
   let lastReload = 0;
 
@@ -150,6 +153,7 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
         throw unauthenticated("has expired");
       }
       const claims = await verifySignature(token);
+      if (cacheSize === 0) return claims;
       if (cache.size >= cacheSize) {
         // Drop the oldest entry (Map keeps insertion order).
         const oldest = cache.keys().next().value;

@@ -1,7 +1,16 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REFRESH_COOKIE } from "./refresh-cookie.js";
-import { grpcClient, STRONG_PASSWORD, startTestAuth, type TestAuth, uniqueEmail } from "./test-auth.js";
+import {
+  codeOf,
+  grpcClient,
+  identityOf,
+  STRONG_PASSWORD,
+  signUp as signUpAs,
+  startTestAuth,
+  type TestAuth,
+  uniqueEmail,
+} from "./test-auth.js";
 
 let t: TestAuth;
 beforeAll(async () => {
@@ -9,22 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await call;
-    return "ok";
-  } catch (error) {
-    return ConnectError.from(error).code;
-  }
-}
-
 async function signUp(email = uniqueEmail()) {
-  const res = await t.client.signUp({ email, password: STRONG_PASSWORD, displayName: "Ada" });
-  return { email, ...res, tokens: res.tokens! };
-}
-
-function identityOf(user: { id: string; tier: string; roles: string[] }, sessionId: string) {
-  return { userId: user.id, tier: user.tier, roles: user.roles, sessionId };
+  return signUpAs(t, email);
 }
 
 describe("sign-up, login and Authenticate", () => {
@@ -78,9 +73,8 @@ describe("sign-up, login and Authenticate", () => {
 
 describe("GetMe", () => {
   it("answers the caller named by the gateway's identity assertion", async () => {
-    const { user, tokens } = await signUp();
-    const { identity } = await t.client.authenticate({ accessToken: tokens.accessToken });
-    const me = await t.as(identityOf(user!, identity!.sessionId)).getMe({});
+    const { user, sessionId } = await signUp();
+    const me = await t.as(identityOf(user, sessionId)).getMe({});
     expect(me.user).toMatchObject({ id: user?.id, displayName: "Ada" });
   });
 
@@ -142,9 +136,8 @@ describe("Refresh and Logout", () => {
   });
 
   it("Logout through the gateway's identity, without a refresh token, ends that session", async () => {
-    const { user, tokens } = await signUp();
-    const { identity } = await t.client.authenticate({ accessToken: tokens.accessToken });
-    await t.as(identityOf(user!, identity!.sessionId)).logout({});
+    const { user, tokens, sessionId } = await signUp();
+    await t.as(identityOf(user, sessionId)).logout({});
     expect(await codeOf(t.client.authenticate({ accessToken: tokens.accessToken }))).toBe(Code.Unauthenticated);
   });
 

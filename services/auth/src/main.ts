@@ -22,6 +22,7 @@ runService("auth", async () => {
       accessTokenTtlSeconds: env.int("AUTH_ACCESS_TOKEN_TTL_SECONDS", 900, { min: 10, max: 3600 }),
       refreshTokenTtlSeconds: env.int("AUTH_REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400, { min: 60, max: 365 * 86_400 }),
       keyRotationSeconds: env.int("AUTH_KEY_ROTATION_SECONDS", 7 * 86_400, { min: 60, max: 365 * 86_400 }),
+      tokenCacheSize: env.int("AUTH_TOKEN_CACHE_SIZE", 50_000, { min: 0, max: 10_000_000 }),
       loginLimits: {
         signUps: env.int("AUTH_SIGNUPS_PER_IP_PER_HOUR", 20, { min: 1, max: 1_000_000 }),
       },

@@ -37,6 +37,8 @@ export interface AuthOptions {
   loginLimits?: LoginLimits;
   /** How long calls in flight may take to finish on close (default 10 s). */
   shutdownGraceMs?: number;
+  /** Verified access tokens remembered to skip repeated signature checks (default 50,000; 0 turns it off). */
+  tokenCacheSize?: number;
 }
 
 export interface AuthServer {
@@ -80,6 +82,7 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
     audience: options.audience ?? "portico",
     ttlSeconds: accessTtl,
     skewSeconds: skew,
+    cacheSize: options.tokenCacheSize,
   });
   const revocations = await createRevocationSet({ db, logger, retainMs: tokenLifeMs, pollIntervalMs: pollMs });
   const store = createAuthStore({ db, refreshTtlMs: refreshTtl * 1000 });
@@ -103,6 +106,18 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
       logger,
       identity,
       shutdownGraceMs: options.shutdownGraceMs,
+      httpHandlers: {
+        // The same document as GetJwks, for JWT libraries that fetch keys over plain HTTP.
+        "/.well-known/jwks.json": (req, res) => {
+          if (req.method !== "GET" && req.method !== "HEAD") {
+            res.writeHead(405, { allow: "GET, HEAD", "content-type": "application/json" });
+            res.end(JSON.stringify({ error: "method not allowed" }));
+            return;
+          }
+          res.writeHead(200, { "content-type": "application/jwk-set+json", "cache-control": "public, max-age=300" });
+          res.end(req.method === "HEAD" ? "" : JSON.stringify(keys.jwks()));
+        },
+      },
       routes(router) {
         router.service(
           AuthService,

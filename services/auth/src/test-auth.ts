@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { type Client, type Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import {
@@ -89,4 +89,48 @@ let counter = 0;
 /** A fresh, valid email address. */
 export function uniqueEmail(prefix = "user"): string {
   return `${prefix}.${process.pid}.${Date.now()}.${counter++}@example.com`;
+}
+
+/** The Connect code a call ends with, or "ok". */
+export async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await call;
+    return "ok";
+  } catch (error) {
+    return ConnectError.from(error).code;
+  }
+}
+
+/** The error a call fails with; throws when it succeeds. */
+export async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("the call succeeded");
+}
+
+/** Signs up a fresh account through `t`. */
+export async function signUp(t: TestAuth, email = uniqueEmail()) {
+  const res = await t.client.signUp({ email, password: STRONG_PASSWORD, displayName: "Ada" });
+  const { identity } = await t.client.authenticate({ accessToken: res.tokens!.accessToken });
+  return { email, user: res.user!, tokens: res.tokens!, sessionId: identity!.sessionId };
+}
+
+/** The identity the gateway would assert for `user` in `sessionId`. */
+export function identityOf(user: { id: string; tier: string; roles: string[] }, sessionId: string): Identity {
+  return { userId: user.id, tier: user.tier, roles: user.roles, sessionId };
+}
+
+/** Everything the auth service stores, to show a refused call changed nothing. */
+export async function storedState(db: Database) {
+  const { rows } = await db.query<Record<string, string>>(
+    `select (select md5(coalesce(string_agg(id::text || email || display_name || password_hash || tier || array_to_string(roles, ','), '|' order by id), '')) from users) as users,
+            (select md5(coalesce(string_agg(id::text || coalesce(revoked_at::text, '') || expires_at::text, '|' order by id), '')) from sessions) as sessions,
+            (select md5(coalesce(string_agg(encode(token_hash, 'hex') || coalesce(rotated_at::text, ''), '|' order by token_hash), '')) from refresh_tokens) as refresh_tokens,
+            (select count(*)::text from revocations) as revocations,
+            (select count(*)::text from signing_keys) as signing_keys`,
+  );
+  return rows[0];
 }

@@ -1,5 +1,5 @@
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createHealthStatus, type HealthStatus } from "./health-service.js";
@@ -20,6 +20,11 @@ export interface ServiceServerOptions {
   interceptors?: Interceptor[];
   /** How long calls in flight may take to finish on close (default 10 s). */
   shutdownGraceMs?: number;
+  /**
+   * Extra plain HTTP endpoints by exact path (query string ignored), e.g.
+   * `{ "/.well-known/jwks.json": (req, res) => ... }`. /healthz and /readyz cannot be replaced.
+   */
+  httpHandlers?: Record<string, (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void>;
 }
 
 export interface ServiceServer {
@@ -65,9 +70,24 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       res.end(JSON.stringify({ status: ok ? "ok" : "not ready" }));
       return;
     }
+    const handlers = options.httpHandlers;
+    if (handlers) {
+      const path = (req.url ?? "").split("?")[0] ?? "";
+      if (Object.hasOwn(handlers, path)) {
+        handlers[path]?.(req, res);
+        return;
+      }
+    }
     adapter(req, res);
   });
   const sessions = new Set<http2.ServerHttp2Session>();
+  // session.destroy() does not always release the connection on Node 20 (a stream the client
+  // stopped reading keeps it open and server.close() never completes), so sockets are tracked too.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   server.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -92,6 +112,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
         health.set("", false);
         const timer = setTimeout(() => {
           for (const session of sessions) session.destroy();
+          for (const socket of sockets) socket.destroy();
         }, options.shutdownGraceMs ?? 10_000);
         server.close(() => {
           clearTimeout(timer);
