@@ -1,0 +1,233 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { type Identity, type IdentitySigner, identityHeaders } from "@portico/kit";
+
+/** What the auth service says about a token. */
+export interface VerifiedToken {
+  identity: Identity;
+  /** When the token expires (ms since epoch). */
+  expiresAtMs: number;
+}
+
+/** A cached decision: the identity and the headers the gateway sets for it. */
+export interface AuthEntry {
+  readonly identity: Identity;
+  readonly expiresAtMs: number;
+  readonly verifiedAtMs: number;
+  /** Identity headers including a signed `x-portico-identity`, re-signed shortly before it expires. */
+  headers: Readonly<Record<string, string>>;
+  resignAtMs: number;
+}
+
+export interface AuthCacheOptions {
+  /** Asks the auth service; rejects with `unauthenticated` for a bad token, anything else when it cannot answer. */
+  verify: (token: string) => Promise<VerifiedToken>;
+  signer: IdentitySigner;
+  /** Lifetime of a signed identity assertion, as configured in the signer (s). */
+  assertionTtlSeconds: number;
+  /** Longest a decision is trusted (ms). */
+  ttlMs: number;
+  /** The TTL while the revocation stream is down (ms). */
+  degradedTtlMs: number;
+  /** Entries kept at most (default 100 000). */
+  maxEntries?: number;
+  /** How long a refused token is answered from memory (default 1000 ms). */
+  negativeTtlMs?: number;
+}
+
+export interface AuthCacheStats {
+  hits: number;
+  misses: number;
+  size: number;
+}
+
+export interface AuthCache {
+  /** A valid cached decision for `token`, or undefined. */
+  get(token: string): AuthEntry | undefined;
+  /** Asks the auth service (one call per token at a time) and caches the answer; throws ConnectError. */
+  verify(token: string): Promise<AuthEntry>;
+  /** The identity headers of an entry, re-signing the assertion when it is close to expiry. */
+  headers(entry: AuthEntry): Readonly<Record<string, string>>;
+  evictSessions(sessionIds: readonly string[]): void;
+  evictUsers(userIds: readonly string[]): void;
+  clear(): void;
+  /** While degraded (revocation stream down) decisions live at most `degradedTtlMs`. */
+  setDegraded(degraded: boolean): void;
+  readonly degraded: boolean;
+  stats(): AuthCacheStats;
+  close(): void;
+}
+
+function addToIndex(index: Map<string, Set<string>>, key: string, token: string): void {
+  let set = index.get(key);
+  if (set === undefined) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(token);
+}
+
+function removeFromIndex(index: Map<string, Set<string>>, key: string, token: string): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(token);
+  if (set.size === 0) index.delete(key);
+}
+
+/**
+ * Caches the auth service's decisions by token, for at most the token's remaining life and the
+ * configured TTL (a few seconds while revocations cannot be heard), evicts on revocation, signs
+ * the identity assertion once per entry and shares one Authenticate call among concurrent misses.
+ */
+export function createAuthCache(options: AuthCacheOptions): AuthCache {
+  const maxEntries = options.maxEntries ?? 100_000;
+  const negativeTtlMs = options.negativeTtlMs ?? 1000;
+  const resignBeforeMs = Math.min(20_000, (options.assertionTtlSeconds * 1000) / 3);
+  const entries = new Map<string, AuthEntry>();
+  const bySession = new Map<string, Set<string>>();
+  const byUser = new Map<string, Set<string>>();
+  const refused = new Map<string, { until: number; error: ConnectError }>();
+  const inFlight = new Map<string, Promise<AuthEntry>>();
+  let ttlMs = options.degradedTtlMs;
+  let degraded = true;
+  let hits = 0;
+  let misses = 0;
+  // Bumped by every eviction, so an Authenticate answer that raced a revocation is not cached.
+  let generation = 0;
+
+  const remove = (token: string) => {
+    const entry = entries.get(token);
+    if (entry === undefined) return;
+    entries.delete(token);
+    removeFromIndex(bySession, entry.identity.sessionId, token);
+    removeFromIndex(byUser, entry.identity.userId, token);
+  };
+
+  const sign = (identity: Identity, now: number) => {
+    const { assertion, expiresAt } = options.signer.sign(identity, Math.floor(now / 1000));
+    const headers: Record<string, string> = {
+      [identityHeaders.userId]: identity.userId,
+      [identityHeaders.tier]: identity.tier,
+      [identityHeaders.roles]: identity.roles.join(","),
+      [identityHeaders.sessionId]: identity.sessionId,
+      [identityHeaders.assertion]: assertion,
+    };
+    return { headers, resignAtMs: expiresAt * 1000 - resignBeforeMs };
+  };
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [token, entry] of entries) {
+      if (entry.expiresAtMs <= now || now - entry.verifiedAtMs >= ttlMs) remove(token);
+    }
+    for (const [token, r] of refused) if (r.until <= now) refused.delete(token);
+  }, 10_000);
+  sweep.unref();
+
+  const cache: AuthCache = {
+    get(token) {
+      const entry = entries.get(token);
+      if (entry === undefined) return undefined;
+      const now = Date.now();
+      if (entry.expiresAtMs <= now || now - entry.verifiedAtMs >= ttlMs) {
+        remove(token);
+        return undefined;
+      }
+      hits++;
+      return entry;
+    },
+    verify(token) {
+      const pending = inFlight.get(token);
+      if (pending !== undefined) return pending;
+      misses++;
+      const known = refused.get(token);
+      if (known !== undefined) {
+        if (known.until > Date.now()) return Promise.reject(known.error);
+        refused.delete(token);
+      }
+      const startGeneration = generation;
+      const promise = options.verify(token).then(
+        (verified) => {
+          inFlight.delete(token);
+          const now = Date.now();
+          const { headers, resignAtMs } = sign(verified.identity, now);
+          const entry: AuthEntry = {
+            identity: verified.identity,
+            expiresAtMs: verified.expiresAtMs,
+            verifiedAtMs: now,
+            headers,
+            resignAtMs,
+          };
+          if (verified.expiresAtMs <= now) throw new ConnectError("access token expired", Code.Unauthenticated);
+          if (generation === startGeneration && ttlMs > 0) {
+            if (entries.size >= maxEntries) {
+              const oldest = entries.keys().next().value;
+              if (oldest !== undefined) remove(oldest);
+            }
+            remove(token);
+            entries.set(token, entry);
+            addToIndex(bySession, verified.identity.sessionId, token);
+            addToIndex(byUser, verified.identity.userId, token);
+          }
+          return entry;
+        },
+        (error: unknown) => {
+          inFlight.delete(token);
+          const connectError = ConnectError.from(error);
+          if (connectError.code === Code.Unauthenticated) {
+            const refusal = new ConnectError(connectError.rawMessage || "invalid access token", Code.Unauthenticated);
+            if (refused.size >= 10_000) refused.clear();
+            refused.set(token, { until: Date.now() + negativeTtlMs, error: refusal });
+            throw refusal;
+          }
+          throw new ConnectError("the auth service is unavailable", Code.Unavailable, undefined, undefined, error);
+        },
+      );
+      inFlight.set(token, promise);
+      return promise;
+    },
+    headers(entry) {
+      const now = Date.now();
+      if (now >= entry.resignAtMs) {
+        const { headers, resignAtMs } = sign(entry.identity, now);
+        entry.headers = headers;
+        entry.resignAtMs = resignAtMs;
+      }
+      return entry.headers;
+    },
+    evictSessions(sessionIds) {
+      generation++;
+      for (const id of sessionIds) {
+        const tokens = bySession.get(id);
+        if (tokens) for (const token of [...tokens]) remove(token);
+      }
+    },
+    evictUsers(userIds) {
+      generation++;
+      for (const id of userIds) {
+        const tokens = byUser.get(id);
+        if (tokens) for (const token of [...tokens]) remove(token);
+      }
+    },
+    clear() {
+      generation++;
+      entries.clear();
+      bySession.clear();
+      byUser.clear();
+      refused.clear();
+    },
+    setDegraded(value) {
+      degraded = value;
+      ttlMs = value ? Math.min(options.degradedTtlMs, options.ttlMs) : options.ttlMs;
+    },
+    get degraded() {
+      return degraded;
+    },
+    stats: () => ({ hits, misses, size: entries.size }),
+    close() {
+      clearInterval(sweep);
+      cache.clear();
+    },
+  };
+  cache.setDegraded(true);
+  return cache;
+}

@@ -1,0 +1,81 @@
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import * as net from "node:net";
+import * as tls from "node:tls";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export interface DualListenerOptions {
+  port: number;
+  host: string;
+  /** HTTP/2 (h2c, or h2 over TLS). */
+  h2: http2.Http2Server;
+  /** HTTP/1.1 (plain or over TLS). */
+  h1: http.Server;
+  /** With a certificate: TLS, and ALPN picks h2 or http/1.1. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** A connection that sends nothing recognisable within this time is dropped (ms, default 10 000). */
+  firstBytesTimeoutMs?: number;
+}
+
+export interface DualListener {
+  readonly port: number;
+  readonly address: string;
+  readonly server: net.Server;
+  /** Stops accepting connections (existing ones are closed by their servers). */
+  close(): Promise<void>;
+}
+
+/**
+ * One port for HTTP/1.1 and HTTP/2: without TLS it sniffs the HTTP/2 connection preface (h2c
+ * with prior knowledge) and hands the socket to the matching server; with TLS, ALPN decides.
+ */
+export async function listenDual(options: DualListenerOptions): Promise<DualListener> {
+  const timeoutMs = options.firstBytesTimeoutMs ?? 10_000;
+  const sniff = (socket: net.Socket) => {
+    let buffered: Buffer | undefined;
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    const handOver = (to: "h1" | "h2") => {
+      clearTimeout(timer);
+      socket.removeListener("data", onData);
+      socket.removeListener("error", onError);
+      socket.pause();
+      if (buffered !== undefined) socket.unshift(buffered);
+      (to === "h2" ? options.h2 : options.h1).emit("connection", socket);
+      // The HTTP/1.1 server reads with a 'data' listener, which does not resume a paused socket.
+      if (to === "h1") socket.resume();
+    };
+    const onError = () => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer) => {
+      buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
+      const n = Math.min(buffered.length, PREFACE.length);
+      if (buffered.compare(PREFACE, 0, n, 0, n) !== 0) return handOver("h1");
+      if (buffered.length >= PREFACE.length) handOver("h2");
+    };
+    socket.on("data", onData);
+    socket.on("error", onError);
+  };
+  const server = options.tls
+    ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
+        (socket.alpnProtocol === "h2" ? options.h2 : options.h1).emit("connection", socket);
+      })
+    : net.createServer(sniff);
+  server.on("tlsClientError", () => {});
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port, address } = server.address() as net.AddressInfo;
+  return {
+    port,
+    address,
+    server,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,200 @@
+import { readFileSync } from "node:fs";
+import { ConfigError } from "@portico/kit";
+
+/** What an upstream speaks. `connect`: a Connect server that also takes gRPC and gRPC-Web (connect-es, connect-go). */
+export type UpstreamProtocol = "connect" | "grpc" | "grpc-web";
+export const upstreamProtocols: readonly UpstreamProtocol[] = ["connect", "grpc", "grpc-web"];
+
+export interface UpstreamConfig {
+  /** `http://host:port` of every address that serves the service. */
+  targets: string[];
+  protocol: UpstreamProtocol;
+  /** The upstream understands JSON messages (default: true for connect, false for grpc and grpc-web). */
+  json?: boolean;
+}
+
+/** The gateway's config file (`GATEWAY_CONFIG`), every field optional. */
+export interface GatewayConfig {
+  /** Fully-qualified service name → upstream. */
+  upstreams: Record<string, UpstreamConfig>;
+  /** Browser origins allowed by CORS (`*` for any). */
+  corsOrigins?: string[];
+  /** Peers whose `x-forwarded-*` headers are believed (exact IP addresses). */
+  trustedProxies?: string[];
+  /** Deadline of calls whose policy sets none, in ms. */
+  defaultTimeoutMs?: number;
+  /** Largest message accepted when the policy sets none, in bytes. */
+  defaultMaxRequestBytes?: number;
+  /** Longest a verified token is trusted without asking the auth service again, in ms. */
+  authCacheTtlMs?: number;
+  /** The auth cache TTL while the revocation stream is down, in ms. */
+  authDegradedTtlMs?: number;
+  /** Timeout of one Authenticate call, in ms. */
+  authTimeoutMs?: number;
+  /** When the shared rate-limit store (Redis) is down: let calls through (`open`) or refuse them (`closed`). */
+  rateLimitFailure?: "open" | "closed";
+}
+
+function fail(where: string, message: string): never {
+  throw new ConfigError(`${where}: ${message}`);
+}
+
+function parseTarget(text: string, where: string): string {
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    fail(where, `"${text}" is not a URL; expected http://host:port`);
+  }
+  if (url.protocol !== "http:" || !url.port || url.pathname !== "/" || url.search) {
+    fail(where, `"${text}" is not valid; expected http://host:port (h2c, no path)`);
+  }
+  return `http://${url.host}`;
+}
+
+function parseProtocol(text: string, where: string): UpstreamProtocol {
+  if (!(upstreamProtocols as readonly string[]).includes(text)) {
+    fail(where, `protocol "${text}" is not valid; expected one of ${upstreamProtocols.join(", ")}`);
+  }
+  return text as UpstreamProtocol;
+}
+
+const serviceName = /^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$/;
+
+function checkServiceName(name: string, where: string): void {
+  if (!serviceName.test(name)) fail(where, `"${name}" is not a fully-qualified service name like pkg.v1.FooService`);
+}
+
+/** Reads one upstream entry: a URL, a list of URLs, or `{ targets, protocol, json }`. */
+function parseUpstream(value: unknown, where: string): UpstreamConfig {
+  if (typeof value === "string") return { targets: [parseTarget(value, where)], protocol: "connect" };
+  if (Array.isArray(value)) {
+    if (value.length === 0) fail(where, "needs at least one target");
+    return { targets: value.map((t, i) => parseTarget(String(t), `${where}[${i}]`)), protocol: "connect" };
+  }
+  if (typeof value !== "object" || value === null) fail(where, "expected a URL, a list of URLs or { targets, protocol }");
+  const entry = value as Record<string, unknown>;
+  for (const key of Object.keys(entry)) {
+    if (!["targets", "protocol", "json"].includes(key)) fail(where, `unknown field "${key}" (allowed: targets, protocol, json)`);
+  }
+  const targets = typeof entry.targets === "string" ? [entry.targets] : entry.targets;
+  if (!Array.isArray(targets) || targets.length === 0) fail(`${where}.targets`, "needs at least one http://host:port");
+  const protocol = entry.protocol === undefined ? "connect" : parseProtocol(String(entry.protocol), `${where}.protocol`);
+  if (entry.json !== undefined && typeof entry.json !== "boolean") fail(`${where}.json`, "expected true or false");
+  return {
+    targets: targets.map((t, i) => parseTarget(String(t), `${where}.targets[${i}]`)),
+    protocol,
+    ...(entry.json === undefined ? {} : { json: entry.json as boolean }),
+  };
+}
+
+function optionalInt(value: unknown, where: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    fail(where, `${JSON.stringify(value)} is not valid; expected a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function optionalStrings(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) fail(where, "expected a list of strings");
+  return value as string[];
+}
+
+const configKeys = [
+  "upstreams",
+  "corsOrigins",
+  "trustedProxies",
+  "defaultTimeoutMs",
+  "defaultMaxRequestBytes",
+  "authCacheTtlMs",
+  "authDegradedTtlMs",
+  "authTimeoutMs",
+  "rateLimitFailure",
+];
+
+/** Validates a parsed config file; every error names the file and the field. */
+export function parseGatewayConfig(json: unknown, where = "gateway config"): GatewayConfig {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) fail(where, "expected a JSON object");
+  const raw = json as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (key.startsWith("$")) continue;
+    if (!configKeys.includes(key)) fail(where, `unknown field "${key}" (allowed: ${configKeys.join(", ")})`);
+  }
+  const upstreams: Record<string, UpstreamConfig> = {};
+  const rawUpstreams = raw.upstreams ?? {};
+  if (typeof rawUpstreams !== "object" || rawUpstreams === null || Array.isArray(rawUpstreams)) {
+    fail(`${where}: upstreams`, "expected an object of service name → upstream");
+  }
+  for (const [service, value] of Object.entries(rawUpstreams)) {
+    checkServiceName(service, `${where}: upstreams`);
+    upstreams[service] = parseUpstream(value, `${where}: upstreams["${service}"]`);
+  }
+  const failure = raw.rateLimitFailure;
+  if (failure !== undefined && failure !== "open" && failure !== "closed") {
+    fail(`${where}: rateLimitFailure`, `${JSON.stringify(failure)} is not valid; expected "open" or "closed"`);
+  }
+  const config: GatewayConfig = {
+    upstreams,
+    corsOrigins: optionalStrings(raw.corsOrigins, `${where}: corsOrigins`),
+    trustedProxies: optionalStrings(raw.trustedProxies, `${where}: trustedProxies`),
+    defaultTimeoutMs: optionalInt(raw.defaultTimeoutMs, `${where}: defaultTimeoutMs`, 1, 86_400_000),
+    defaultMaxRequestBytes: optionalInt(raw.defaultMaxRequestBytes, `${where}: defaultMaxRequestBytes`, 1, 2 ** 31 - 1),
+    authCacheTtlMs: optionalInt(raw.authCacheTtlMs, `${where}: authCacheTtlMs`, 0, 86_400_000),
+    authDegradedTtlMs: optionalInt(raw.authDegradedTtlMs, `${where}: authDegradedTtlMs`, 0, 86_400_000),
+    authTimeoutMs: optionalInt(raw.authTimeoutMs, `${where}: authTimeoutMs`, 1, 600_000),
+    rateLimitFailure: failure as "open" | "closed" | undefined,
+  };
+  for (const key of Object.keys(config) as (keyof GatewayConfig)[]) {
+    if (config[key] === undefined) delete config[key];
+  }
+  return config;
+}
+
+/** Reads and validates the config file at `path`. */
+export function loadGatewayConfigFile(path: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`GATEWAY_CONFIG: cannot read ${path}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`GATEWAY_CONFIG: ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseGatewayConfig(json, path);
+}
+
+/**
+ * Parses `GATEWAY_UPSTREAMS`: `pkg.v1.FooService=http://a:9000;http://b:9000@grpc,pkg.v1.BarService=http://c:9100`
+ * (targets separated by `;`, the protocol after `@`, default connect).
+ */
+export function parseUpstreamsEnv(text: string, where = "GATEWAY_UPSTREAMS"): Record<string, UpstreamConfig> {
+  const upstreams: Record<string, UpstreamConfig> = {};
+  for (const part of text.split(",")) {
+    const entry = part.trim();
+    if (entry === "") continue;
+    const eq = entry.indexOf("=");
+    if (eq < 0) fail(where, `"${entry}" is not valid; expected <service>=<url>[;<url>…][@connect|grpc|grpc-web]`);
+    const service = entry.slice(0, eq).trim();
+    checkServiceName(service, where);
+    let rest = entry.slice(eq + 1).trim();
+    let protocol: UpstreamProtocol = "connect";
+    const at = rest.lastIndexOf("@");
+    if (at >= 0) {
+      protocol = parseProtocol(rest.slice(at + 1).trim(), `${where} (${service})`);
+      rest = rest.slice(0, at);
+    }
+    const targets = rest
+      .split(";")
+      .map((t) => t.trim())
+      .filter((t) => t !== "");
+    if (targets.length === 0) fail(where, `${service} has no target`);
+    upstreams[service] = { targets: targets.map((t) => parseTarget(t, `${where} (${service})`)), protocol };
+  }
+  return upstreams;
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { ConfigError, createEnvReader, createLogger, readServiceConfig, runService } from "@portico/kit";
+import { type GatewayConfig, loadGatewayConfigFile, parseUpstreamsEnv } from "./gateway-config.js";
+import { defaultImagePath } from "./load-image.js";
+import { startGateway } from "./start-gateway.js";
+
+const packageDir = fileURLToPath(new URL("..", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+
+runService("gateway", async () => {
+  const env = process.env;
+  const read = createEnvReader(env);
+  const service = readServiceConfig("gateway", 8080, env);
+  const configPath = read.string("GATEWAY_CONFIG", `${packageDir}gateway.config.json`);
+  const readConfig = (): GatewayConfig => {
+    const config = loadGatewayConfigFile(configPath);
+    const override = read.optionalString("GATEWAY_UPSTREAMS");
+    if (override) config.upstreams = { ...config.upstreams, ...parseUpstreamsEnv(override) };
+    if (read.optionalString("RATE_LIMIT_FAILURE")) {
+      config.rateLimitFailure = read.oneOf("RATE_LIMIT_FAILURE", ["open", "closed"] as const, "open");
+    }
+    return config;
+  };
+  const readPem = (name: string): string | undefined => {
+    const path = read.optionalString(name);
+    if (!path) return undefined;
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new ConfigError(`${name}: cannot read ${path}: ${(error as Error).message}`);
+    }
+  };
+  const cert = readPem("GATEWAY_TLS_CERT");
+  const key = readPem("GATEWAY_TLS_KEY");
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError("GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together");
+  }
+  const logger = createLogger({ service: "gateway", level: service.logLevel });
+  const gateway = await startGateway({
+    ...readConfig(),
+    port: service.port,
+    host: read.string("GATEWAY_HOST", "0.0.0.0"),
+    adminPort: read.port("ADMIN_PORT", 9090),
+    adminHost: read.optionalString("ADMIN_HOST"),
+    imagePath: read.string("GATEWAY_IMAGE", defaultImagePath()),
+    identitySecret: service.identitySecret,
+    logger,
+    tls: cert && key ? { cert, key } : undefined,
+    webRoot: read.string("WEB_ROOT", `${repoRoot}web/dist`),
+  });
+  process.on("SIGHUP", () => {
+    try {
+      gateway.reload(readConfig());
+    } catch (error) {
+      logger.error({ err: (error as Error).message }, "config reload failed; keeping the running config");
+    }
+  });
+  process.stdout.write(`gateway: ready at ${gateway.url} (admin ${gateway.adminUrl})\n`);
+  return gateway;
+});

@@ -1,0 +1,452 @@
+import { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers, constants as h2 } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeFromHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import type { Logger } from "@portico/kit";
+import type { AuthCache, AuthEntry } from "./auth-cache.js";
+import { requestedTimeoutMs, setTimeoutHeader } from "./deadline.js";
+import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
+import { createEnvelopeLimit } from "./envelope-limit.js";
+import { endWithError, grpcStatusTrailers, sendError } from "./error-response.js";
+import { type ForwardedFor, forwardedFor, upstreamRequestHeaders } from "./forward-headers.js";
+import type { Route, RouteTable } from "./route-table.js";
+import {
+  type CallProtocol,
+  guessProtocol,
+  protocolFromContentType,
+  protocolFromGetQuery,
+  supportedContentTypes,
+} from "./rpc-protocol.js";
+import type { UpstreamTarget } from "./upstream.js";
+
+/** What the proxy reports when a call ends (access log, metrics). */
+export interface CallRecord {
+  readonly route: Route | undefined;
+  readonly path: string;
+  readonly protocol: CallProtocol;
+  /** The Connect code name, "ok" on success. */
+  code: string;
+  readonly startedAt: number;
+  userId: string;
+  requestId: string;
+  clientIp: string;
+}
+
+/** A call that passed routing and protocol checks, on its way through auth and policy. */
+interface PendingCall {
+  readonly down: Downstream;
+  readonly headers: IncomingHttpHeaders;
+  /** `:path` with its query string. */
+  readonly rawPath: string;
+  readonly route: Route;
+  readonly protocol: CallProtocol;
+  readonly forwarded: ForwardedFor;
+  readonly record: CallRecord;
+}
+
+export interface ProxyOptions {
+  /** The current route table (swapped on reload). */
+  routes: () => RouteTable;
+  auth: AuthCache;
+  trustedProxies: ReadonlySet<string>;
+  logger: Logger;
+  /** Serves non-RPC GET requests (the web app); answers false when it has nothing. */
+  staticFiles?: (down: Downstream, headers: IncomingHttpHeaders, path: string) => boolean;
+  /** Called once per RPC when it ends. */
+  onCallEnd?: (record: CallRecord) => void;
+}
+
+export interface Proxy {
+  /** Handles one request: an HTTP/2 stream or an adapted HTTP/1.1 request. */
+  handle(down: Downstream, headers: IncomingHttpHeaders, peer: Peer): void;
+  /** Calls in flight. */
+  readonly inFlight: number;
+}
+
+const END_STREAM = h2.NGHTTP2_FLAG_END_STREAM;
+const rpcPathPattern = /^\/[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+\/[A-Za-z_][\w]*$/;
+const codeString = (code: Code): string => ((code as number) === 0 ? "ok" : codeToString(code));
+/** The Connect code behind an HTTP status of a Connect unary response (the inverse of the protocol's table). */
+const codeByHttpStatus: Record<number, string> = {
+  200: "ok",
+  400: "invalid_argument",
+  401: "unauthenticated",
+  403: "permission_denied",
+  404: "not_found",
+  408: "deadline_exceeded",
+  409: "aborted",
+  412: "failed_precondition",
+  413: "resource_exhausted",
+  415: "internal",
+  429: "resource_exhausted",
+  431: "resource_exhausted",
+  499: "canceled",
+  500: "internal",
+  501: "unimplemented",
+  502: "unavailable",
+  503: "unavailable",
+  504: "deadline_exceeded",
+};
+
+function bearerToken(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== "string" || value.length > 8192) return undefined;
+  if (value.length < 8 || !/^bearer /i.test(value)) return undefined;
+  const token = value.slice(7).trim();
+  return token === "" ? undefined : token;
+}
+
+/** Whether an upstream response is a valid answer in the caller's protocol, or an error to report instead. */
+function checkUpstreamResponse(
+  protocol: CallProtocol,
+  status: number,
+  contentType: string | undefined,
+): ConnectError | undefined {
+  const ct = contentType ?? "";
+  if (protocol.protocol === "grpc" || protocol.protocol === "grpc-web") {
+    const prefix = protocol.protocol === "grpc" ? "application/grpc" : "application/grpc-web";
+    if (status === 200 && ct.startsWith(prefix)) return undefined;
+    // https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md
+    const code = codeFromHttpStatus(status);
+    return new ConnectError(`upstream answered HTTP ${status}`, status === 200 ? Code.Unknown : code);
+  }
+  if (ct.startsWith("application/json")) return undefined;
+  if (status === 200 && ct.startsWith(protocol.enveloped ? "application/connect+" : "application/")) return undefined;
+  return new ConnectError(`upstream answered HTTP ${status}`, status === 200 ? Code.Unknown : codeFromHttpStatus(status));
+}
+
+/**
+ * The gateway's hot path: routes on `:path`, applies the method's policy, and forwards request and
+ * response bodies untouched over a pooled HTTP/2 session to the upstream.
+ */
+export function createProxy(options: ProxyOptions): Proxy {
+  const { auth } = options;
+  let inFlight = 0;
+
+  const reject = (down: Downstream, protocol: CallProtocol, error: ConnectError, headers?: OutgoingHttpHeaders) => {
+    sendError(down, protocol, error, headers);
+    // Whatever the caller still sends is not wanted.
+    down.resume();
+  };
+
+  function handle(down: Downstream, headers: IncomingHttpHeaders, peer: Peer): void {
+    down.on("error", noop);
+    const method = headers[":method"] as string;
+    const rawPath = (headers[":path"] as string | undefined) ?? "/";
+    const q = rawPath.indexOf("?");
+    const path = q < 0 ? rawPath : rawPath.slice(0, q);
+    const route = options.routes().get(path);
+    const contentType = headers["content-type"];
+    if (route === undefined) {
+      if ((method === "GET" || method === "HEAD") && !rpcPathPattern.test(path) && options.staticFiles?.(down, headers, path)) {
+        return;
+      }
+      const protocol = protocolFromContentType(contentType) ?? guessProtocol(contentType);
+      reject(down, protocol, new ConnectError(`no method ${path.slice(0, 200)} is served here`, Code.Unimplemented));
+      return;
+    }
+    let protocol: CallProtocol | undefined;
+    if (method === "POST") {
+      protocol = protocolFromContentType(contentType);
+      if (protocol === undefined) {
+        const guessed = guessProtocol(contentType);
+        const message = `content-type "${String(contentType ?? "").slice(0, 100)}" is not supported: use one of ${supportedContentTypes.join(", ")}`;
+        if (guessed.protocol !== "connect") {
+          reject(down, guessed, new ConnectError(message, Code.InvalidArgument));
+          return;
+        }
+        sendError(down, guessed, new ConnectError(message, Code.InvalidArgument), {
+          ":status": 415,
+          "accept-post": supportedContentTypes.join(", "),
+        });
+        down.resume();
+        return;
+      }
+    } else if (method === "GET" && route.policy.noSideEffects && route.kind === "unary") {
+      protocol = protocolFromGetQuery(q < 0 ? "" : rawPath.slice(q + 1));
+    } else {
+      const error = new ConnectError(
+        route.policy.noSideEffects ? `use POST or GET for ${path}` : `${path} needs POST (it is not NO_SIDE_EFFECTS)`,
+        Code.Unimplemented,
+      );
+      sendError(down, guessProtocol(contentType), error, {
+        ":status": 405,
+        allow: route.policy.noSideEffects ? "GET, POST" : "POST",
+      });
+      down.resume();
+      return;
+    }
+    const forwarded = forwardedFor(headers, peer, options.trustedProxies);
+    const record: CallRecord = {
+      route,
+      path,
+      protocol,
+      code: "ok",
+      startedAt: performance.now(),
+      userId: "",
+      requestId: "",
+      clientIp: forwarded.clientIp,
+    };
+    const call: PendingCall = { down, headers, rawPath, route, protocol, forwarded, record };
+    const token = bearerToken(headers.authorization);
+    if (route.policy.access === "public") {
+      // A public method still learns who calls it when a valid token comes along (e.g. Logout).
+      const entry = token === undefined ? undefined : auth.get(token);
+      if (token === undefined || entry !== undefined) {
+        forward(call, entry);
+        return;
+      }
+      auth.verify(token).then(
+        (verified) => forward(call, verified),
+        () => forward(call, undefined),
+      );
+      return;
+    }
+    if (token === undefined) {
+      const why = headers.authorization === undefined ? "missing access token" : "malformed Authorization header";
+      finishRejected(call, new ConnectError(`${why}: send "Authorization: Bearer <access token>"`, Code.Unauthenticated));
+      return;
+    }
+    const entry = auth.get(token);
+    if (entry !== undefined) {
+      authorized(call, entry);
+      return;
+    }
+    auth.verify(token).then(
+      (verified) => authorized(call, verified),
+      (error: unknown) => finishRejected(call, ConnectError.from(error)),
+    );
+  }
+
+  function finishRejected(call: PendingCall, error: ConnectError): void {
+    call.record.code = codeString(error.code);
+    reject(call.down, call.protocol, error);
+    options.onCallEnd?.(call.record);
+  }
+
+  function authorized(call: PendingCall, entry: AuthEntry): void {
+    const needed = call.route.policy.permissions;
+    if (needed.length > 0) {
+      const roles = entry.identity.roles;
+      for (const permission of needed) {
+        if (!roles.includes(permission)) {
+          call.record.userId = entry.identity.userId;
+          finishRejected(
+            call,
+            new ConnectError(`${call.route.path} needs the permission "${permission}"`, Code.PermissionDenied),
+          );
+          return;
+        }
+      }
+    }
+    forward(call, entry);
+  }
+
+  function forward(call: PendingCall, entry: AuthEntry | undefined): void {
+    const { down, headers, route, protocol, record } = call;
+    if (down.destroyed) return;
+    if (entry !== undefined) record.userId = entry.identity.userId;
+    const upstream = route.upstream;
+    if (upstream === undefined) {
+      finishRejected(call, new ConnectError("no upstream", Code.Unimplemented));
+      return;
+    }
+
+    // Deadline: the caller's, capped by the policy; the policy's when the caller sets none.
+    const requested = requestedTimeoutMs(headers, protocol);
+    if (requested !== undefined && Number.isNaN(requested)) {
+      finishRejected(call, new ConnectError("malformed timeout header", Code.InvalidArgument));
+      return;
+    }
+    const timeoutMs = requested === undefined ? route.timeoutMs : Math.min(requested, route.timeoutMs);
+
+    // Size: a Connect unary body by its declared length; enveloped messages by their prefixes as they pass.
+    const maxBytes = route.maxRequestBytes;
+    if (!protocol.enveloped && !protocol.get) {
+      const declared = Number(headers["content-length"] ?? 0);
+      if (declared > maxBytes) {
+        finishRejected(call, tooLarge(declared, maxBytes));
+        return;
+      }
+    }
+
+    const target = upstream.pick();
+    const upHeaders = upstreamRequestHeaders(
+      headers,
+      { method: protocol.get ? "GET" : "POST", path: call.rawPath, authority: target.authority },
+      call.forwarded,
+      entry === undefined ? undefined : auth.headers(entry),
+    );
+    record.requestId = upHeaders["x-request-id"] as string;
+    setTimeoutHeader(upHeaders, protocol.protocol, timeoutMs);
+    if (protocol.protocol === "grpc") upHeaders.te = "trailers";
+
+    let up: ClientHttp2Stream;
+    try {
+      up = target.session().request(upHeaders, { endStream: protocol.get });
+    } catch (error) {
+      target.failed((error as Error).message);
+      finishRejected(call, new ConnectError("upstream unavailable", Code.Unavailable));
+      return;
+    }
+    inFlight++;
+    target.outstanding++;
+    runCall(down, up, target, protocol, timeoutMs, maxBytes, record);
+  }
+
+  function tooLarge(declared: number, max: number): ConnectError {
+    return new ConnectError(`message of ${declared} bytes exceeds the limit of ${max} bytes`, Code.ResourceExhausted);
+  }
+
+  function runCall(
+    down: Downstream,
+    up: ClientHttp2Stream,
+    target: UpstreamTarget,
+    protocol: CallProtocol,
+    timeoutMs: number,
+    maxBytes: number,
+    record: CallRecord,
+  ): void {
+    let done = false;
+    let upEnded = false;
+    let responded = false;
+    let trailers: H2Headers | undefined;
+    let failure: ConnectError | undefined;
+
+    const finish = (code: string) => {
+      if (done) return;
+      done = true;
+      inFlight--;
+      target.outstanding--;
+      clearTimeout(timer);
+      record.code = code;
+      options.onCallEnd?.(record);
+    };
+
+    /** The upstream failed or the gateway gave up: tell the caller in its protocol. */
+    const fail = (error: ConnectError) => {
+      if (done) return;
+      failure = error;
+      if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
+      finish(codeString(error.code));
+      if (!down.headersSent) reject(down, protocol, error);
+      else endWithError(down, protocol, error);
+    };
+
+    const timer = setTimeout(
+      () => fail(new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded)),
+      timeoutMs,
+    );
+
+    // Request body: untouched, with the size limit read from the length prefixes.
+    if (!protocol.get) {
+      const limit = protocol.enveloped ? createEnvelopeLimit(maxBytes) : undefined;
+      let total = 0;
+      const onDrain = () => down.resume();
+      down.on("data", (chunk: Buffer) => {
+        if (done) return;
+        if (limit !== undefined) {
+          if (!limit.push(chunk)) {
+            fail(tooLarge(limit.declared, maxBytes));
+            return;
+          }
+        } else {
+          total += chunk.length;
+          if (total > maxBytes) {
+            fail(tooLarge(total, maxBytes));
+            return;
+          }
+        }
+        if (!up.write(chunk)) {
+          down.pause();
+          up.once("drain", onDrain);
+        }
+      });
+      down.on("end", () => {
+        if (!done && !up.closed) up.end();
+      });
+    }
+
+    up.on("response", (h: H2Headers, flags: number) => {
+      if (done) return;
+      const status = Number(h[":status"]);
+      const error = checkUpstreamResponse(protocol, status, h["content-type"]);
+      if (error !== undefined) {
+        if (status >= 500) target.failed(`HTTP ${status}`);
+        fail(error);
+        return;
+      }
+      target.succeeded();
+      responded = true;
+      if ((flags & END_STREAM) !== 0) {
+        // Trailers-only (gRPC) or an empty body.
+        down.respond(h, { endStream: true });
+        upEnded = true;
+        finish(protocol.protocol === "connect" && !protocol.enveloped ? connectUnaryCode(status) : grpcCode(h["grpc-status"]));
+        return;
+      }
+      if (protocol.protocol === "grpc") {
+        down.on("wantTrailers", () => {
+          down.sendTrailers(failure ? grpcStatusTrailers(failure) : (trailers ?? grpcStatusTrailers(missingTrailers())));
+        });
+        down.respond(h, { waitForTrailers: true });
+      } else {
+        down.respond(h);
+        if (!protocol.enveloped) record.code = connectUnaryCode(status);
+      }
+    });
+    up.on("trailers", (t: H2Headers) => {
+      trailers = t;
+    });
+    const onDownDrain = () => up.resume();
+    up.on("data", (chunk: Buffer) => {
+      if (done || !responded) return;
+      if (!down.write(chunk)) {
+        up.pause();
+        down.once("drain", onDownDrain);
+      }
+    });
+    up.on("end", () => {
+      upEnded = true;
+      if (done) return;
+      if (protocol.protocol === "grpc") {
+        finish(trailers ? grpcCode(trailers["grpc-status"]) : "unknown");
+      } else {
+        finish(record.code);
+      }
+      down.end();
+    });
+    up.on("error", noop);
+    up.on("close", () => {
+      if (done || upEnded) return;
+      target.failed(`stream reset (${up.rstCode})`);
+      fail(new ConnectError("upstream connection lost", Code.Unavailable));
+    });
+    // The caller went away (cancel, reset, disconnect): cancel the upstream stream.
+    down.on("close", () => {
+      if (done) return;
+      if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
+      finish("canceled");
+    });
+  }
+
+  return {
+    handle,
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}
+
+function missingTrailers(): ConnectError {
+  return new ConnectError("upstream ended the stream without status", Code.Internal);
+}
+
+function grpcCode(status: unknown): string {
+  const n = Number(status ?? 2);
+  return Number.isInteger(n) ? codeString(n as unknown as Code) : "unknown";
+}
+
+function connectUnaryCode(status: number): string {
+  return codeByHttpStatus[status] ?? "unknown";
+}
+
+function noop(): void {}

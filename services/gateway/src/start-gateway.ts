@@ -1,0 +1,228 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import { createIdentitySigner, type Identity, identityHeaders, type Logger } from "@portico/kit";
+import { type AdminServer, startAdminServer } from "./admin-server.js";
+import { createAuthCache } from "./auth-cache.js";
+import { createAuthClient } from "./auth-client.js";
+import type { Peer } from "./downstream.js";
+import { type DualListener, listenDual } from "./dual-listener.js";
+import type { GatewayConfig } from "./gateway-config.js";
+import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
+import { defaultImagePath, type Image, loadImage } from "./load-image.js";
+import { createProxy } from "./proxy.js";
+import { startRevocationWatcher } from "./revocation-watcher.js";
+import { createRouteTable } from "./route-table.js";
+import { createStaticFiles } from "./static-files.js";
+import { createUpstream, type Upstream } from "./upstream.js";
+
+export interface GatewayOptions extends GatewayConfig {
+  /** Public port (HTTP/1.1 and h2c, or TLS); 0 = a free port. */
+  port?: number;
+  /** Public address (default 0.0.0.0). */
+  host?: string;
+  /** Admin port (`/healthz`, `/readyz`, `/metrics`, GatewayService); 0 = a free port. */
+  adminPort?: number;
+  /** Admin address (default: the public one). */
+  adminHost?: string;
+  /** The buf image (FileDescriptorSet with imports) the routes come from (default `gen/portico.binpb`). */
+  imagePath?: string;
+  /** Signs `x-portico-identity` for backends (at least 32 bytes). */
+  identitySecret: string;
+  logger: Logger;
+  /** PEM certificate and key: serve TLS with ALPN h2 and http/1.1. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** The built web app, served at `/` with an index.html fallback; ignored when the directory is missing. */
+  webRoot?: string;
+  /** The service whose Authenticate and WatchRevocations the gateway calls (default portico.auth.v1.AuthService). */
+  authService?: string;
+  /** How long calls in flight may take to finish on close (ms, default 10 000). */
+  shutdownGraceMs?: number;
+}
+
+export interface Gateway {
+  /** Public URL (`http://127.0.0.1:<port>` when bound to all addresses). */
+  readonly url: string;
+  readonly port: number;
+  readonly adminUrl: string;
+  readonly adminPort: number;
+  /** Applies a new config (and re-reads the image): new routes and policies, calls in flight unaffected. */
+  reload(config: GatewayConfig): void;
+  /** GOAWAY to every client, lets calls in flight finish within the grace period, then closes. */
+  close(): Promise<void>;
+}
+
+const defaults = {
+  defaultTimeoutMs: 30_000,
+  defaultMaxRequestBytes: 4 * 1024 * 1024,
+  authCacheTtlMs: 60_000,
+  authDegradedTtlMs: 5_000,
+  authTimeoutMs: 2_000,
+};
+
+/** The gateway's own identity on health checks (backends guard grpc.health.v1 like any method). */
+const gatewayIdentity: Identity = { userId: "system:gateway", tier: "system", roles: [], sessionId: "" };
+
+function peerAddress(address: string | undefined): string {
+  if (address === undefined) return "";
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}
+
+function validate(options: GatewayOptions): void {
+  if (typeof options.identitySecret !== "string" || Buffer.byteLength(options.identitySecret) < 32) {
+    throw new Error("startGateway: identitySecret must have at least 32 bytes");
+  }
+  const authService = options.authService ?? "portico.auth.v1.AuthService";
+  if (!options.upstreams[authService]) {
+    throw new Error(`startGateway: upstreams has no entry for the auth service ${authService}`);
+  }
+  if (options.tls && (!options.tls.cert || !options.tls.key)) {
+    throw new Error("startGateway: tls needs both cert and key");
+  }
+}
+
+/** Starts the public gateway and its admin server. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  validate(options);
+  const logger = options.logger;
+  const imagePath = options.imagePath ?? defaultImagePath();
+  const authService = options.authService ?? "portico.auth.v1.AuthService";
+
+  const build = (config: GatewayConfig, image: Image) => {
+    const upstreams = new Map<string, Upstream>();
+    for (const [service, upstream] of Object.entries(config.upstreams)) {
+      upstreams.set(service, createUpstream({ service, ...upstream }));
+    }
+    const table = createRouteTable({
+      registry: image.registry,
+      upstreams,
+      defaultTimeoutMs: config.defaultTimeoutMs ?? defaults.defaultTimeoutMs,
+      defaultMaxRequestBytes: config.defaultMaxRequestBytes ?? defaults.defaultMaxRequestBytes,
+    });
+    for (const service of upstreams.keys()) {
+      if (!table.all.some((r) => r.service.typeName === service)) {
+        logger.warn({ service }, "upstream configured for a service that is not in the image");
+      }
+    }
+    return { upstreams, table, config };
+  };
+
+  let state = build(options, loadImage(imagePath));
+
+  const signer = createIdentitySigner({ secret: options.identitySecret, ttlSeconds: 60 });
+  const authTargets = options.upstreams[authService]?.targets ?? [];
+  const authClient = createAuthClient({
+    targets: authTargets,
+    timeoutMs: options.authTimeoutMs ?? defaults.authTimeoutMs,
+    healthHeaders: () => ({ [identityHeaders.assertion]: signer.sign(gatewayIdentity).assertion }),
+  });
+  const authCache = createAuthCache({
+    verify: (token) => authClient.verify(token),
+    signer,
+    assertionTtlSeconds: 60,
+    ttlMs: options.authCacheTtlMs ?? defaults.authCacheTtlMs,
+    degradedTtlMs: options.authDegradedTtlMs ?? defaults.authDegradedTtlMs,
+  });
+  const watcher = startRevocationWatcher({ client: authClient, cache: authCache, logger });
+
+  const proxy = createProxy({
+    routes: () => state.table,
+    auth: authCache,
+    trustedProxies: new Set(options.trustedProxies ?? []),
+    logger,
+    staticFiles: options.webRoot ? createStaticFiles(options.webRoot) : undefined,
+  });
+
+  // Public servers: HTTP/2 streams go straight to the proxy; HTTP/1.1 requests through an adapter.
+  const h2 = http2.createServer({
+    settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
+    maxSessionMemory: 64,
+  });
+  const peers = new WeakMap<http2.ServerHttp2Session, Peer>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    const socket = session.socket;
+    peers.set(session, { address: peerAddress(socket.remoteAddress), encrypted: "encrypted" in socket && socket.encrypted });
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    session.on("error", () => {});
+    session.setTimeout(300_000, () => session.close());
+    session.once("connect", () => session.setLocalWindowSize(8 * 1024 * 1024));
+  });
+  h2.on("stream", (stream, headers) => {
+    proxy.handle(stream, headers, peers.get(stream.session as http2.ServerHttp2Session) ?? { address: "", encrypted: false });
+  });
+  const h1 = http.createServer({ maxHeaderSize: 64 * 1024, headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 30_000 });
+  h1.on("request", (req, res) => {
+    const socket = req.socket;
+    proxy.handle(createHttp1Downstream(req, res), http1Headers(req), {
+      address: peerAddress(socket.remoteAddress),
+      encrypted: "encrypted" in socket && socket.encrypted === true,
+    });
+  });
+  h1.on("clientError", (_error, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    else socket.destroy();
+  });
+
+  let publicListener: DualListener | undefined;
+  let admin: AdminServer | undefined;
+  try {
+    publicListener = await listenDual({ port: options.port ?? 8080, host: options.host ?? "0.0.0.0", h2, h1, tls: options.tls });
+    admin = await startAdminServer({
+      port: options.adminPort ?? 9090,
+      host: options.adminHost ?? options.host ?? "0.0.0.0",
+      ready: async () => {
+        const authUp = await authClient.healthy(1000);
+        const checks = { routes: state.table.all.length > 0, auth: authUp };
+        return { ready: checks.routes && checks.auth && !closing, checks };
+      },
+    });
+  } catch (error) {
+    await publicListener?.close();
+    watcher.close();
+    authClient.close();
+    authCache.close();
+    for (const u of state.upstreams.values()) u.close();
+    throw error;
+  }
+  const listener = publicListener;
+  const adminServer = admin;
+  const host = (address: string) =>
+    address === "0.0.0.0" ? "127.0.0.1" : address === "::" ? "[::1]" : address.includes(":") ? `[${address}]` : address;
+  const scheme = options.tls ? "https" : "http";
+  logger.info({ port: listener.port, adminPort: adminServer.port, routes: state.table.all.length }, "gateway listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${scheme}://${host(listener.address)}:${listener.port}`,
+    port: listener.port,
+    adminUrl: adminServer.url,
+    adminPort: adminServer.port,
+    reload(config) {
+      const previous = state;
+      state = build(config, loadImage(imagePath));
+      logger.info({ routes: state.table.all.length }, "gateway config reloaded");
+      // Old sessions finish their streams, then close (HTTP/2 close is graceful).
+      for (const u of previous.upstreams.values()) u.close();
+    },
+    close() {
+      closing ??= (async () => {
+        const grace = options.shutdownGraceMs ?? 10_000;
+        const stopped = listener.close();
+        for (const s of sessions) s.close();
+        h1.closeIdleConnections();
+        const deadline = Date.now() + grace;
+        while (proxy.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        for (const s of sessions) s.destroy();
+        h1.closeAllConnections();
+        await stopped;
+        await adminServer.close();
+        watcher.close();
+        authClient.close();
+        authCache.close();
+        for (const u of state.upstreams.values()) u.close();
+      })();
+      return closing;
+    },
+  };
+}

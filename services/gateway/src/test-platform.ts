@@ -1,0 +1,156 @@
+// Test helper (not a test): the real auth, greeter and gateway on free ports, plus clients.
+import { randomBytes } from "node:crypto";
+import * as http2 from "node:http2";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { type AuthServer, startAuth } from "@portico/auth";
+import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
+import { type GreeterServer, startGreeter } from "@portico/greeter";
+import { createLogger, type Database, openTestDatabase } from "@portico/kit";
+import type { GatewayConfig } from "./gateway-config.js";
+import { type Gateway, type GatewayOptions, startGateway } from "./start-gateway.js";
+
+export interface TestPlatform {
+  auth: AuthServer;
+  greeter: GreeterServer;
+  gateway: Gateway;
+  secret: string;
+  /** The config the gateway was started with (reload with a changed copy). */
+  config: GatewayConfig;
+  transports: { connect: Transport; grpc: Transport; grpcWeb: Transport; connectHttp1: Transport };
+  authClient: Client<typeof AuthService>;
+  greeterClient(transport?: Transport): Client<typeof GreeterService>;
+  /** Signs up a fresh user through the gateway and answers its access token and id. */
+  signUp(name?: string): Promise<{ token: string; userId: string; refreshToken: string }>;
+  /** A raw HTTP/2 request to the gateway. */
+  raw(request: RawRequest): Promise<RawResponse>;
+  close(): Promise<void>;
+}
+
+export interface RawRequest {
+  path: string;
+  method?: string;
+  headers?: http2.OutgoingHttpHeaders;
+  body?: Uint8Array | string;
+  /** Default: the gateway's public URL. */
+  url?: string;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  trailers: http2.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** One HTTP/2 request with a fresh session; resolves with status, headers, trailers and body. */
+export function rawRequest(url: string, request: RawRequest): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on("error", reject);
+    const stream = session.request({
+      ":method": request.method ?? "POST",
+      ":path": request.path,
+      ...request.headers,
+    });
+    let status = 0;
+    let headers: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on("response", (h) => {
+      status = Number(h[":status"]);
+      headers = h;
+    });
+    stream.on("trailers", (t) => {
+      trailers = t;
+    });
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("error", reject);
+    stream.on("close", () => {
+      session.close();
+      resolve({ status, headers, trailers, body: Buffer.concat(chunks) });
+    });
+    stream.end(request.body);
+  });
+}
+
+export async function startTestPlatform(
+  label: string,
+  overrides: Partial<GatewayOptions> = {},
+): Promise<TestPlatform & { authDb: Database; greeterDb: Database }> {
+  const secret = randomBytes(32).toString("hex");
+  const silent = (service: string) => createLogger({ service, level: "silent" });
+  const authDb = await openTestDatabase(`${label}_auth`);
+  const greeterDb = await openTestDatabase(`${label}_greeter`);
+  const auth = await startAuth({
+    port: 0,
+    db: authDb,
+    logger: silent("auth"),
+    identitySecret: secret,
+    revocationPollMs: 50,
+    loginLimits: { signUps: 10_000 },
+    shutdownGraceMs: 1000,
+  });
+  const greeter = await startGreeter({ port: 0, db: greeterDb, logger: silent("greeter"), identitySecret: secret });
+  const config: GatewayConfig = {
+    upstreams: {
+      "portico.auth.v1.AuthService": { targets: [auth.url], protocol: "connect" },
+      "portico.greeter.v1.GreeterService": { targets: [greeter.url], protocol: "connect" },
+    },
+    ...overrides,
+  };
+  const gateway = await startGateway({
+    port: 0,
+    adminPort: 0,
+    host: "127.0.0.1",
+    identitySecret: secret,
+    logger: silent("gateway"),
+    shutdownGraceMs: 1000,
+    ...overrides,
+    ...config,
+  });
+  const transports = {
+    connect: createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
+    grpc: createGrpcTransport({ baseUrl: gateway.url }),
+    grpcWeb: createGrpcWebTransport({ baseUrl: gateway.url, httpVersion: "2" }),
+    connectHttp1: createConnectTransport({ baseUrl: gateway.url, httpVersion: "1.1" }),
+  };
+  const authClient = createClient(AuthService, transports.connect);
+  let n = 0;
+  return {
+    auth,
+    greeter,
+    gateway,
+    secret,
+    config,
+    authDb,
+    greeterDb,
+    transports,
+    authClient,
+    greeterClient: (transport = transports.connect) => createClient(GreeterService, transport),
+    async signUp(name = "user") {
+      n++;
+      const res = await authClient.signUp({
+        email: `${name}-${n}-${randomBytes(3).toString("hex")}@example.com`,
+        password: "correct horse battery staple",
+        displayName: name,
+      });
+      return {
+        token: res.tokens?.accessToken ?? "",
+        refreshToken: res.tokens?.refreshToken ?? "",
+        userId: res.user?.id ?? "",
+      };
+    },
+    raw: (request) => rawRequest(request.url ?? gateway.url, request),
+    async close() {
+      await gateway.close();
+      await greeter.close();
+      await auth.close();
+      await greeterDb.close();
+      await authDb.close();
+    },
+  };
+}

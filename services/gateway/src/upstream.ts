@@ -1,0 +1,153 @@
+import * as http2 from "node:http2";
+import type { UpstreamConfig, UpstreamProtocol } from "./gateway-config.js";
+
+export interface UpstreamOptions extends UpstreamConfig {
+  /** Fully-qualified service name, for logs and health checks. */
+  service: string;
+  /** How long a new connection may take before calls on it fail `unavailable` (default 1000 ms). */
+  connectTimeoutMs?: number;
+  /** Consecutive failures that eject an address (default 5). */
+  ejectAfterFailures?: number;
+  /** Base ejection time, doubled per repeated ejection up to 8× (default 5000 ms). */
+  ejectMs?: number;
+}
+
+/** One address of an upstream: a pooled HTTP/2 session, its load and its health. */
+export interface UpstreamTarget {
+  readonly address: string;
+  readonly authority: string;
+  /** Calls in flight. */
+  outstanding: number;
+  /** Result of the last active health check (true until one fails). */
+  healthy: boolean;
+  /** Time (ms) until which outlier detection keeps the address out of rotation. */
+  ejectedUntil: number;
+  lastError: string;
+  /** The pooled session, (re)connecting when needed. */
+  session(): http2.ClientHttp2Session;
+  /** A call got a response from this address. */
+  succeeded(): void;
+  /** A call failed to reach this address (connect error, reset, 502/503/504). */
+  failed(reason: string): void;
+  close(): void;
+}
+
+export interface Upstream {
+  readonly service: string;
+  readonly protocol: UpstreamProtocol;
+  /** The upstream accepts JSON messages; otherwise JSON callers are transcoded. */
+  readonly json: boolean;
+  readonly targets: readonly UpstreamTarget[];
+  /** The address for the next call: least outstanding among the available ones, round robin on ties. */
+  pick(exclude?: UpstreamTarget): UpstreamTarget;
+  close(): void;
+}
+
+const clientSettings: http2.Settings = {
+  enablePush: false,
+  initialWindowSize: 4 * 1024 * 1024,
+  maxHeaderListSize: 64 * 1024,
+};
+
+function createTarget(address: string, options: UpstreamOptions): UpstreamTarget {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+  const ejectAfter = options.ejectAfterFailures ?? 5;
+  const ejectMs = options.ejectMs ?? 5000;
+  let current: http2.ClientHttp2Session | undefined;
+  let failures = 0;
+  let ejections = 0;
+  let closed = false;
+
+  const connect = (): http2.ClientHttp2Session => {
+    const session = http2.connect(address, { settings: clientSettings, peerMaxConcurrentStreams: 1000 });
+    const timer = setTimeout(() => {
+      session.destroy(new Error(`no connection to ${address} within ${connectTimeoutMs} ms`));
+    }, connectTimeoutMs);
+    session.once("connect", () => {
+      clearTimeout(timer);
+      session.setLocalWindowSize(16 * 1024 * 1024);
+    });
+    session.on("error", (error) => {
+      target.lastError = error.message;
+    });
+    const forget = () => {
+      if (current === session) current = undefined;
+    };
+    session.on("goaway", forget);
+    session.on("close", () => {
+      clearTimeout(timer);
+      forget();
+    });
+    session.unref();
+    return session;
+  };
+
+  const target: UpstreamTarget = {
+    address,
+    authority: new URL(address).host,
+    outstanding: 0,
+    healthy: true,
+    ejectedUntil: 0,
+    lastError: "",
+    session() {
+      if (current === undefined || current.closed || current.destroyed) {
+        if (closed) throw new Error("upstream closed");
+        current = connect();
+      }
+      return current;
+    },
+    succeeded() {
+      if (failures !== 0) failures = 0;
+      if (ejections !== 0 && target.ejectedUntil < Date.now()) ejections = 0;
+    },
+    failed(reason) {
+      target.lastError = reason;
+      failures++;
+      if (failures >= ejectAfter) {
+        failures = 0;
+        ejections = Math.min(ejections + 1, 4);
+        target.ejectedUntil = Date.now() + ejectMs * 2 ** (ejections - 1);
+        // A broken connection is not reused.
+        current?.close();
+        current = undefined;
+      }
+    },
+    close() {
+      closed = true;
+      current?.close();
+      current = undefined;
+    },
+  };
+  return target;
+}
+
+/** An upstream service: its addresses, each with one pooled HTTP/2 (h2c) session. */
+export function createUpstream(options: UpstreamOptions): Upstream {
+  if (options.targets.length === 0) throw new Error(`upstream ${options.service}: no targets`);
+  const targets = options.targets.map((address) => createTarget(address, options));
+  let next = 0;
+  return {
+    service: options.service,
+    protocol: options.protocol,
+    json: options.json ?? options.protocol === "connect",
+    targets,
+    pick(exclude) {
+      const n = targets.length;
+      if (n === 1) return targets[0] as UpstreamTarget;
+      const now = Date.now();
+      const start = next;
+      next = (next + 1) % n;
+      let best: UpstreamTarget | undefined;
+      for (let i = 0; i < n; i++) {
+        const t = targets[(start + i) % n] as UpstreamTarget;
+        if (t === exclude || !t.healthy || t.ejectedUntil > now) continue;
+        if (best === undefined || t.outstanding < best.outstanding) best = t;
+      }
+      // Every address is out: try them anyway rather than fail (Envoy's panic mode).
+      return best ?? (targets.find((t) => t !== exclude) as UpstreamTarget) ?? (targets[start] as UpstreamTarget);
+    },
+    close() {
+      for (const t of targets) t.close();
+    },
+  };
+}
