@@ -1,0 +1,95 @@
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RetryInfoSchema } from "./error-details.js";
+import { codeOf, errorOf, STRONG_PASSWORD, startTestAuth, type TestAuth, uniqueEmail } from "./test-auth.js";
+
+let t: TestAuth;
+beforeAll(async () => {
+  t = await startTestAuth("login_limiter", {
+    loginLimits: {
+      accountFailures: 3,
+      accountLockMs: 1_000,
+      ipFailures: 6,
+      ipWindowMs: 60_000,
+      signUps: 3,
+      signUpWindowMs: 60_000,
+    },
+  });
+});
+afterAll(() => t?.close());
+
+let ipCounter = 0;
+/** A client that the limiter sees as a fresh IP address (the gateway's x-forwarded-for). */
+function fromNewAddress() {
+  const ip = `203.0.113.${++ipCounter}`;
+  return { ip, client: t.withHeaders({ "x-forwarded-for": ip }) };
+}
+
+function retryDelaySeconds(error: ConnectError): number {
+  const [info] = error.findDetails(RetryInfoSchema) as unknown as { retryDelay?: { seconds: bigint } }[];
+  return Number(info?.retryDelay?.seconds ?? -1);
+}
+
+async function account() {
+  const { client } = fromNewAddress();
+  const email = uniqueEmail("target");
+  await client.signUp({ email, password: STRONG_PASSWORD, displayName: "" });
+  return email;
+}
+
+describe("failed logins", () => {
+  it("lock the account after a few failures, with resource_exhausted and a retry delay, even for the right password", async () => {
+    const email = await account();
+    const { client } = fromNewAddress();
+    for (let i = 0; i < 3; i++)
+      expect(await codeOf(client.login({ email, password: "wrong password here" }))).toBe(Code.Unauthenticated);
+    const locked = await errorOf(client.login({ email, password: STRONG_PASSWORD }));
+    expect(locked.code).toBe(Code.ResourceExhausted);
+    expect(retryDelaySeconds(locked)).toBeGreaterThanOrEqual(1);
+    // Another address does not help: the limit is per account.
+    expect(await codeOf(fromNewAddress().client.login({ email, password: STRONG_PASSWORD }))).toBe(Code.ResourceExhausted);
+    // After the delay the right password works, and success resets the count.
+    await expect
+      .poll(() => codeOf(client.login({ email, password: STRONG_PASSWORD })), { timeout: 5_000, interval: 250 })
+      .toBe("ok");
+    expect(await codeOf(client.login({ email, password: "wrong password here" }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(client.login({ email, password: STRONG_PASSWORD }))).toBe("ok");
+  });
+
+  it("lock an unknown email the same way, so the lockout reveals nothing", async () => {
+    const { client } = fromNewAddress();
+    const email = uniqueEmail("nobody");
+    for (let i = 0; i < 3; i++)
+      expect(await codeOf(client.login({ email, password: "wrong password here" }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(client.login({ email, password: "wrong password here" }))).toBe(Code.ResourceExhausted);
+  });
+
+  it("are limited per IP address across accounts; other addresses are unaffected", async () => {
+    const { client } = fromNewAddress();
+    for (let i = 0; i < 6; i++) {
+      expect(await codeOf(client.login({ email: uniqueEmail("spray"), password: "wrong password here" }))).toBe(
+        Code.Unauthenticated,
+      );
+    }
+    const email = await account();
+    const error = await errorOf(client.login({ email, password: STRONG_PASSWORD }));
+    expect(error.code).toBe(Code.ResourceExhausted);
+    expect(retryDelaySeconds(error)).toBeGreaterThan(30);
+    expect(await codeOf(fromNewAddress().client.login({ email, password: STRONG_PASSWORD }))).toBe("ok");
+  });
+});
+
+describe("sign-up", () => {
+  it("is rate limited per IP address", async () => {
+    const { client } = fromNewAddress();
+    for (let i = 0; i < 3; i++) {
+      expect(await codeOf(client.signUp({ email: uniqueEmail(), password: STRONG_PASSWORD, displayName: "" }))).toBe("ok");
+    }
+    const error = await errorOf(client.signUp({ email: uniqueEmail(), password: STRONG_PASSWORD, displayName: "" }));
+    expect(error.code).toBe(Code.ResourceExhausted);
+    expect(retryDelaySeconds(error)).toBeGreaterThan(30);
+    expect(
+      await codeOf(fromNewAddress().client.signUp({ email: uniqueEmail(), password: STRONG_PASSWORD, displayName: "" })),
+    ).toBe("ok");
+  });
+});
