@@ -4,14 +4,10 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code } from "@connectrpc/connect";
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, importJWK, type JWK, jwtVerify, SignJWT } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeOf, errorOf, signUp, startTestAuth, storedState, type TestAuth } from "./test-auth.js";
+import { describe, expect, it } from "vitest";
+import { codeOf, errorOf, signUp, storedState, useTestAuth } from "./test-auth.js";
 
-let t: TestAuth;
-beforeAll(async () => {
-  t = await startTestAuth("access_tokens");
-});
-afterAll(() => t?.close());
+const t = useTestAuth("access_tokens");
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 

@@ -1,22 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { REFRESH_COOKIE } from "./refresh-cookie.js";
-import {
-  codeOf,
-  grpcClient,
-  identityOf,
-  STRONG_PASSWORD,
-  signUp as signUpAs,
-  startTestAuth,
-  type TestAuth,
-  uniqueEmail,
-} from "./test-auth.js";
+import { codeOf, grpcClient, identityOf, STRONG_PASSWORD, signUp as signUpAs, uniqueEmail, useTestAuth } from "./test-auth.js";
 
-let t: TestAuth;
-beforeAll(async () => {
-  t = await startTestAuth("auth_service");
-});
-afterAll(() => t?.close());
+const t = useTestAuth("auth_service");
 
 async function signUp(email = uniqueEmail()) {
   return signUpAs(t, email);

@@ -1,23 +1,9 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BadRequestSchema } from "./error-details.js";
-import {
-  codeOf,
-  errorOf,
-  identityOf,
-  STRONG_PASSWORD,
-  signUp,
-  startTestAuth,
-  storedState,
-  type TestAuth,
-  uniqueEmail,
-} from "./test-auth.js";
+import { codeOf, errorOf, identityOf, STRONG_PASSWORD, signUp, storedState, uniqueEmail, useTestAuth } from "./test-auth.js";
 
-let t: TestAuth;
-beforeAll(async () => {
-  t = await startTestAuth("input_validation");
-});
-afterAll(() => t?.close());
+const t = useTestAuth("input_validation");
 
 function violations(error: ConnectError) {
   return error

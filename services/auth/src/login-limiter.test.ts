@@ -1,22 +1,18 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RetryInfoSchema } from "./error-details.js";
-import { codeOf, errorOf, STRONG_PASSWORD, startTestAuth, type TestAuth, uniqueEmail } from "./test-auth.js";
+import { codeOf, errorOf, STRONG_PASSWORD, uniqueEmail, useTestAuth } from "./test-auth.js";
 
-let t: TestAuth;
-beforeAll(async () => {
-  t = await startTestAuth("login_limiter", {
-    loginLimits: {
-      accountFailures: 3,
-      accountLockMs: 1_000,
-      ipFailures: 6,
-      ipWindowMs: 60_000,
-      signUps: 3,
-      signUpWindowMs: 60_000,
-    },
-  });
+const t = useTestAuth("login_limiter", {
+  loginLimits: {
+    accountFailures: 3,
+    accountLockMs: 1_000,
+    ipFailures: 6,
+    ipWindowMs: 60_000,
+    signUps: 3,
+    signUpWindowMs: 60_000,
+  },
 });
-afterAll(() => t?.close());
 
 let ipCounter = 0;
 /** A client that the limiter sees as a fresh IP address (the gateway's x-forwarded-for). */

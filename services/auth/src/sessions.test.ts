@@ -1,24 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { WatchRevocationsResponse } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { grantAdmin } from "./grant-admin.js";
-import {
-  codeOf,
-  errorOf,
-  identityOf,
-  STRONG_PASSWORD,
-  signUp,
-  startTestAuth,
-  storedState,
-  type TestAuth,
-  uniqueEmail,
-} from "./test-auth.js";
+import { codeOf, errorOf, identityOf, STRONG_PASSWORD, signUp, storedState, uniqueEmail, useTestAuth } from "./test-auth.js";
 
-let t: TestAuth;
-beforeAll(async () => {
-  t = await startTestAuth("sessions");
-});
-afterAll(() => t?.close());
+const t = useTestAuth("sessions");
 
 /** Subscribes to WatchRevocations and collects what arrives after the snapshot. */
 async function watch() {

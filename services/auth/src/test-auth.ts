@@ -10,6 +10,7 @@ import {
   identityHeaders,
   openTestDatabase,
 } from "@portico/kit";
+import { afterAll, beforeAll } from "vitest";
 import { type AuthOptions, type AuthServer, startAuth } from "./start-auth.js";
 
 /** A running auth service on a fresh database, with clients, for tests. */
@@ -133,4 +134,19 @@ export async function storedState(db: Database) {
             (select count(*)::text from signing_keys) as signing_keys`,
   );
   return rows[0];
+}
+
+/** Starts a TestAuth before the file's tests and closes it after them. */
+export function useTestAuth(label: string, overrides: Partial<AuthOptions> = {}): TestAuth {
+  let current: TestAuth | undefined;
+  beforeAll(async () => {
+    current = await startTestAuth(label, overrides);
+  });
+  afterAll(() => current?.close());
+  return new Proxy({} as TestAuth, {
+    get(_, key) {
+      if (!current) throw new Error("the test auth service has not started yet");
+      return Reflect.get(current, key);
+    },
+  });
 }
