@@ -1,0 +1,98 @@
+// The benchmark's nginx `auth_request` target: a small HTTP/1.1 server that verifies the caller's
+// access token with jose against the auth service's JWKS on every call (no cache, as a
+// ForwardAuth endpoint does) and answers the identity assertion for nginx to forward.
+//
+//   AUTH_URL=http://127.0.0.1:8081 PORTICO_IDENTITY_SECRET=... BENCH_VERIFIER_PORT=0 \
+//     node --import tsx scripts/bench-auth-endpoint.ts
+//
+// Prints `listening <port>` once ready. 200 + x-portico-identity for a valid token, 401 otherwise.
+import { createServer } from "node:http";
+import * as http2 from "node:http2";
+import { createIdentitySigner } from "@portico/kit";
+import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
+
+const authUrl = process.env.AUTH_URL ?? "http://127.0.0.1:8081";
+// What the auth service pins (services/auth/src/access-tokens.ts): issuer, audience, RFC 9068 typ, ES256.
+const verifyOptions = {
+  issuer: process.env.AUTH_ISSUER || "portico-auth",
+  audience: process.env.AUTH_AUDIENCE || "portico",
+  typ: "at+jwt",
+  algorithms: ["ES256"],
+  requiredClaims: ["sub", "exp", "nbf", "iat", "sid"],
+};
+const signer = createIdentitySigner({ secret: process.env.PORTICO_IDENTITY_SECRET ?? "" });
+
+/** GetJwks over h2c with Connect JSON (the auth service speaks HTTP/2 only). */
+function fetchJwks(): Promise<JSONWebKeySet> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(authUrl);
+    session.on("error", reject);
+    const req = session.request({
+      ":method": "POST",
+      ":path": "/portico.auth.v1.AuthService/GetJwks",
+      "content-type": "application/json",
+    });
+    let status = 0;
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("response", (headers) => {
+      status = Number(headers[":status"]);
+    });
+    req.on("data", (chunk: string) => {
+      body += chunk;
+    });
+    req.on("error", reject);
+    req.on("end", () => {
+      session.close();
+      if (status !== 200) reject(new Error(`GetJwks answered HTTP ${status}: ${body.slice(0, 200)}`));
+      else resolve(JSON.parse(JSON.parse(body).jwksJson) as JSONWebKeySet);
+    });
+    req.end("{}");
+  });
+}
+
+let keys = createLocalJWKSet(await fetchJwks());
+let lastRefresh = Date.now();
+
+async function verify(token: string): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, keys, verifyOptions)).payload;
+  } catch (error) {
+    // A rotated key: fetch the JWKS again, at most every 10 s.
+    if ((error as { code?: string }).code !== "ERR_JWKS_NO_MATCHING_KEY" || Date.now() - lastRefresh < 10_000) throw error;
+    keys = createLocalJWKSet(await fetchJwks());
+    lastRefresh = Date.now();
+    return (await jwtVerify(token, keys, verifyOptions)).payload;
+  }
+}
+
+const server = createServer((req, res) => {
+  const header = req.headers.authorization ?? "";
+  const token = header.startsWith("Bearer ") ? header.slice(7) : "";
+  verify(token).then(
+    (claims) => {
+      const roles = claims.roles;
+      const { assertion } = signer.sign({
+        userId: String(claims.sub ?? ""),
+        tier: String(claims.tier ?? ""),
+        roles: Array.isArray(roles) ? roles.map(String) : [],
+        sessionId: String(claims.sid ?? ""),
+      });
+      res.writeHead(200, { "x-portico-identity": assertion, "content-length": "0" });
+      res.end();
+    },
+    () => {
+      res.writeHead(401, { "content-length": "0" });
+      res.end();
+    },
+  );
+});
+server.keepAliveTimeout = 120_000;
+server.listen(Number(process.env.BENCH_VERIFIER_PORT ?? 0), "127.0.0.1", () => {
+  const { port } = server.address() as { port: number };
+  process.stdout.write(`listening ${port}\n`);
+});
+process.on("SIGTERM", () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});

@@ -1,0 +1,71 @@
+// Command-line options of `npm run bench`.
+
+export interface BenchOptions {
+  /** A few seconds per workload, no targets enforced; errors still fail the run. */
+  smoke: boolean;
+  /** Also write a CPU profile of a gateway under W1 (node --cpu-prof). */
+  profile: boolean;
+  /** Workloads to run (W1…W7, auth); all when undefined. */
+  only: Set<string> | undefined;
+  /** Measured seconds per workload and target. */
+  durationSeconds: number;
+  /** Unmeasured seconds before each measurement. */
+  warmupSeconds: number;
+  /** Skip `npm run build`. */
+  skipBuild: boolean;
+}
+
+export const benchUsage = `npm run bench -- [options]
+
+  --smoke           a few seconds per workload, targets reported but not enforced (CI)
+  --profile         also write a CPU profile of the gateway under W1 to bench/results/
+  --only=W1,W7,auth run only these workloads (W1…W7, auth = Authenticate and Login)
+  --duration=10     measured seconds per workload and target (default 10, smoke 1.5)
+  --warmup=2        unmeasured seconds before each measurement (default 2, smoke 0.5)
+  --no-build        use the existing build instead of running npm run build
+  --help            this text
+
+Needs h2load (Debian: apt-get install nghttp2-client); nginx (apt-get install nginx) for the peers.
+DATABASE_URL selects PostgreSQL; PGlite in a temporary directory otherwise.`;
+
+const workloadNames = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "AUTH"];
+
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 600) throw new Error(`${flag}=${value}: give seconds between 0 and 600`);
+  return n;
+}
+
+/** Parses argv; throws with a message naming the bad argument. Undefined means --help. */
+export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
+  let smoke = false;
+  let profile = false;
+  let skipBuild = false;
+  let only: Set<string> | undefined;
+  let duration: number | undefined;
+  let warmup: number | undefined;
+  for (const arg of argv) {
+    const [flag, value = ""] = arg.split("=", 2);
+    if (flag === "--help" || flag === "-h") return undefined;
+    else if (flag === "--smoke") smoke = true;
+    else if (flag === "--profile") profile = true;
+    else if (flag === "--no-build") skipBuild = true;
+    else if (flag === "--duration") duration = seconds(flag, value);
+    else if (flag === "--warmup") warmup = seconds(flag, value);
+    else if (flag === "--only") {
+      only = new Set(value.split(",").map((name) => name.trim().toUpperCase()));
+      const unknown = [...only].filter((name) => !workloadNames.includes(name));
+      if (unknown.length > 0 || only.size === 0) {
+        throw new Error(`--only=${value}: unknown workload ${unknown.join(", ")}; choose from W1…W7 and auth`);
+      }
+    } else throw new Error(`unknown argument ${arg}\n\n${benchUsage}`);
+  }
+  return {
+    smoke,
+    profile,
+    only,
+    skipBuild,
+    durationSeconds: duration ?? (smoke ? 1.5 : 10),
+    warmupSeconds: warmup ?? (smoke ? 0.5 : 2),
+  };
+}

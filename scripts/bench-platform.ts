@@ -1,0 +1,238 @@
+// Starts the platform's processes from the production build on free ports, for the benchmark.
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import * as http2 from "node:http2";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+export interface BenchProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  /** Whether the process has ended. */
+  exited(): boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SpawnOptions {
+  name: string;
+  /** Arguments after `node` (flags, then the script). */
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  cwd: string;
+}
+
+/** Starts a node process with its stdout and stderr in `logFile`. */
+export function spawnNode(options: SpawnOptions): BenchProcess {
+  const fd = openSync(options.logFile, "a");
+  const child: ChildProcess = spawn(process.execPath, options.args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ["ignore", fd, fd],
+  });
+  closeSync(fd);
+  return wrapChild(options.name, child, options.logFile);
+}
+
+export function wrapChild(name: string, child: ChildProcess, logFile: string): BenchProcess {
+  let ended = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      ended = true;
+      resolve();
+    });
+    child.once("error", () => {
+      ended = true;
+      resolve();
+    });
+  });
+  if (child.pid === undefined) throw new Error(`${name}: could not start`);
+  return {
+    name,
+    pid: child.pid,
+    logFile,
+    exited: () => ended,
+    async stop(graceMs = 15_000) {
+      if (ended) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The last lines of a process's log, to explain why it failed. */
+export function logTail(logFile: string, lines = 15): string {
+  try {
+    return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+function h2Get(url: URL): Promise<number> {
+  return new Promise((resolve) => {
+    const session = http2.connect(url.origin);
+    session.on("error", () => resolve(0));
+    session.setTimeout(2000, () => {
+      session.destroy();
+      resolve(0);
+    });
+    const req = session.request({ ":path": url.pathname });
+    req.on("response", (headers) => resolve(Number(headers[":status"])));
+    req.on("error", () => resolve(0));
+    req.on("close", () => session.close());
+    req.resume();
+    req.end();
+  });
+}
+
+/** Whether `GET url` answers 200, over HTTP/1.1 or, for h2c-only servers, HTTP/2 with prior knowledge. */
+export async function answers200(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    if (res.status === 200) return true;
+  } catch {
+    // maybe an h2c-only server
+  }
+  return (await h2Get(new URL(url))) === 200;
+}
+
+/** Polls `check` until it is true; fails with the process's log when it ends or time runs out. */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  proc?: BenchProcess,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc?.exited()) throw new Error(`${proc.name} exited while starting:\n${logTail(proc.logFile)}`);
+    if (await check()) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${what} not ready after ${timeoutMs / 1000} s${proc ? `:\n${logTail(proc.logFile)}` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export interface PlatformPorts {
+  auth: number;
+  greeter: number;
+  gateway: number;
+  admin: number;
+}
+
+export interface PlatformOptions {
+  root: string;
+  dataDir: string;
+  logDir: string;
+  identitySecret: string;
+}
+
+export interface Platform {
+  ports: PlatformPorts;
+  env: NodeJS.ProcessEnv;
+  auth: BenchProcess;
+  greeter: BenchProcess;
+  gateway: BenchProcess;
+  stop(): Promise<void>;
+}
+
+/** The environment every platform process gets: ports, data dir, the shared identity secret. */
+export function platformEnv(options: PlatformOptions, ports: PlatformPorts): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: "production",
+    LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+    PORTICO_DATA_DIR: options.dataDir,
+    PORTICO_IDENTITY_SECRET: options.identitySecret,
+    AUTH_PORT: String(ports.auth),
+    GREETER_PORT: String(ports.greeter),
+    GATEWAY_PORT: String(ports.gateway),
+    ADMIN_PORT: String(ports.admin),
+    GATEWAY_HOST: "127.0.0.1",
+    AUTH_URL: `http://127.0.0.1:${ports.auth}`,
+    GATEWAY_UPSTREAMS: [
+      `portico.auth.v1.AuthService=http://127.0.0.1:${ports.auth}`,
+      `portico.greeter.v1.GreeterService=http://127.0.0.1:${ports.greeter}`,
+    ].join(","),
+  };
+}
+
+/** Starts a gateway process on `ports.gateway` / `ports.admin` and waits until it is ready. */
+export async function startGatewayProcess(
+  options: PlatformOptions,
+  ports: PlatformPorts,
+  name = "gateway",
+  nodeFlags: string[] = [],
+): Promise<BenchProcess> {
+  const gateway = spawnNode({
+    name,
+    args: [...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
+    env: platformEnv(options, ports),
+    logFile: join(options.logDir, `${name}.log`),
+    cwd: options.root,
+  });
+  try {
+    // Live is enough here: the harness's first call (SignUp through the gateway, retried) proves the path.
+    await waitUntil(name, () => answers200(`http://127.0.0.1:${ports.admin}/healthz`), gateway);
+  } catch (error) {
+    await gateway.stop();
+    throw error;
+  }
+  return gateway;
+}
+
+/** Starts auth, greeter and gateway on free ports and waits until each answers /readyz. */
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const ports: PlatformPorts = {
+    auth: await freePort(),
+    greeter: await freePort(),
+    gateway: await freePort(),
+    admin: await freePort(),
+  };
+  const env = platformEnv(options, ports);
+  const started: BenchProcess[] = [];
+  const stopAll = () => Promise.all(started.map((p) => p.stop())).then(() => {});
+  try {
+    const service = (name: "auth" | "greeter") => {
+      const proc = spawnNode({
+        name,
+        args: [join(options.root, `services/${name}/dist/main.js`)],
+        env,
+        logFile: join(options.logDir, `${name}.log`),
+        cwd: options.root,
+      });
+      started.push(proc);
+      return proc;
+    };
+    const auth = service("auth");
+    const greeter = service("greeter");
+    await Promise.all([
+      waitUntil("auth", () => answers200(`http://127.0.0.1:${ports.auth}/readyz`), auth),
+      waitUntil("greeter", () => answers200(`http://127.0.0.1:${ports.greeter}/readyz`), greeter),
+    ]);
+    const gateway = await startGatewayProcess(options, ports);
+    started.push(gateway);
+    return { ports, env, auth, greeter, gateway, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,54 @@
+// `--profile`: a second gateway started with node --cpu-prof, driven with W1, stopped gracefully
+// so node writes the profile (it does so on a normal exit only).
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runH2load } from "./bench-h2load.js";
+import type { BenchOptions } from "./bench-options.js";
+import { freePort, logTail, type PlatformOptions, type PlatformPorts, startGatewayProcess } from "./bench-platform.js";
+import type { Workload } from "./bench-workloads.js";
+
+export interface ProfileOptions {
+  platform: PlatformOptions;
+  ports: PlatformPorts;
+  resultsDir: string;
+  stamp: string;
+  w1: Workload;
+  accessToken: string;
+  options: BenchOptions;
+}
+
+/** The path of the written profile (undefined, with the reason on stderr, when none was written) and the failed calls. */
+export async function profileGatewayUnderW1(profile: ProfileOptions): Promise<{ file?: string; failed: number }> {
+  const { platform, ports, resultsDir, stamp, w1, accessToken, options } = profile;
+  const profilePorts = { ...ports, gateway: await freePort(), admin: await freePort() };
+  const name = `gateway-W1-${stamp}.cpuprofile`;
+  console.log("\nprofiling a second gateway under W1 (node --cpu-prof)");
+  const gateway = await startGatewayProcess(platform, profilePorts, "gateway-profile", [
+    "--cpu-prof",
+    `--cpu-prof-dir=${resultsDir}`,
+    `--cpu-prof-name=${name}`,
+  ]);
+  let failed = 0;
+  try {
+    const bodyFile = join(platform.logDir, "W1-profile.body");
+    writeFileSync(bodyFile, w1.body);
+    const result = await runH2load({
+      url: `http://127.0.0.1:${profilePorts.gateway}${w1.path}`,
+      headers: { ...w1.headers, authorization: `Bearer ${accessToken}` },
+      bodyFile,
+      clients: 32,
+      durationSeconds: options.warmupSeconds + options.durationSeconds,
+      logFile: join(platform.logDir, "W1-profile.log"),
+    });
+    failed = result.requests.failed + result.requests.timeout;
+    console.log(`  ${result.rps.toFixed(0)} calls/s under the profiler, ${failed} failed`);
+  } finally {
+    await gateway.stop(30_000);
+  }
+  const file = join(resultsDir, name);
+  if (!existsSync(file)) {
+    console.error(`the profiled gateway wrote no profile (${file}):\n${logTail(gateway.logFile)}`);
+    return { failed: failed + 1 };
+  }
+  return { file, failed };
+}

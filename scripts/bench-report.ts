@@ -1,0 +1,221 @@
+// The benchmark's verdict: the table in the terminal, the targets of issue 6, the JSON file.
+import type { Latency } from "./bench-h2load.js";
+import type { TargetName, Workload } from "./bench-workloads.js";
+
+export interface CpuPerCall {
+  /** The proxy in front of the greeter: the gateway or nginx. */
+  proxy?: number;
+  /** Who checks the token: the auth service or the auth_request endpoint. */
+  auth?: number;
+  greeter?: number;
+}
+
+export interface RunResult {
+  workload: Workload["id"];
+  target: TargetName;
+  /** Calls completed in the measured period. */
+  calls: number;
+  seconds: number;
+  rps: number;
+  messagesPerSecond: number;
+  latencyMs: Latency;
+  /** W4: time to the first message of a stream, sequential calls on an idle connection. */
+  firstMessageMs?: Latency;
+  /** CPU microseconds per call, from /proc utime + stime. */
+  cpuMicrosPerCall: CpuPerCall;
+  /** Peak resident memory during the run, MB. */
+  peakRssMb: { proxy?: number; auth?: number };
+  errors: number;
+  problems: string[];
+  command?: string;
+}
+
+export interface AuthRun {
+  name: "Authenticate" | "Login";
+  description: string;
+  calls: number;
+  rps: number;
+  latencyMs: Latency;
+  cpuMicrosPerCall: number;
+  errors: number;
+  problems: string[];
+  command: string;
+}
+
+export interface TargetCheck {
+  id: string;
+  text: string;
+  /** The measured value, formatted. */
+  value: string;
+  status: "met" | "not met" | "skipped";
+}
+
+export const targetLabel: Record<TargetName, string> = {
+  direct: "direct",
+  nginx: "nginx",
+  "nginx-auth": "nginx+auth_request",
+  gateway: "gateway",
+};
+
+const find = (runs: RunResult[], workload: string, target: TargetName) =>
+  runs.find((r) => r.workload === workload && r.target === target);
+
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+
+function check(
+  id: string,
+  text: string,
+  value: number | undefined,
+  ok: (v: number) => boolean,
+  format: (v: number) => string,
+): TargetCheck {
+  if (value === undefined || !Number.isFinite(value)) return { id, text, value: "–", status: "skipped" };
+  return { id, text, value: format(value), status: ok(value) ? "met" : "not met" };
+}
+
+const times = (v: number) => `${v.toFixed(2)}×`;
+const edgeCpu = (run: RunResult | undefined) =>
+  run?.cpuMicrosPerCall.proxy === undefined ? undefined : run.cpuMicrosPerCall.proxy + (run.cpuMicrosPerCall.auth ?? 0);
+
+/** The targets of issue 6, each met, not met, or skipped (a peer or workload did not run). */
+export function evaluateTargets(runs: RunResult[], auth: AuthRun[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const w of ["W1", "W2"]) {
+    const gateway = find(runs, w, "gateway");
+    const nginx = find(runs, w, "nginx");
+    const nginxAuth = find(runs, w, "nginx-auth");
+    checks.push(
+      check(w, "gateway throughput ≥ 0.9× nginx without auth", ratio(gateway?.rps, nginx?.rps), (v) => v >= 0.9, times),
+      check(w, "gateway throughput ≥ 1.5× nginx with auth_request", ratio(gateway?.rps, nginxAuth?.rps), (v) => v >= 1.5, times),
+      check(
+        w,
+        "gateway CPU per call (gateway + auth) ≤ 2× nginx without auth",
+        ratio(edgeCpu(gateway), edgeCpu(nginx)),
+        (v) => v <= 2,
+        times,
+      ),
+    );
+  }
+  checks.push(
+    check(
+      "W4",
+      "gateway messages/s ≥ 0.8× direct",
+      ratio(find(runs, "W4", "gateway")?.messagesPerSecond, find(runs, "W4", "direct")?.messagesPerSecond),
+      (v) => v >= 0.8,
+      times,
+    ),
+    check(
+      "W5",
+      "gateway peak memory ≤ 300 MB",
+      find(runs, "W5", "gateway")?.peakRssMb.proxy,
+      (v) => v <= 300,
+      (v) => `${v.toFixed(0)} MB`,
+    ),
+  );
+  const w7g = find(runs, "W7", "gateway");
+  const w7d = find(runs, "W7", "direct");
+  checks.push(
+    check(
+      "W7",
+      "gateway added median latency ≤ 0.5 ms over direct",
+      w7g && w7d ? w7g.latencyMs.p50 - w7d.latencyMs.p50 : undefined,
+      (v) => v <= 0.5,
+      (v) => `${v.toFixed(3)} ms`,
+    ),
+  );
+  const authenticate = auth.find((a) => a.name === "Authenticate");
+  checks.push(
+    check(
+      "auth",
+      "Authenticate ≥ 3,000 calls/s",
+      authenticate?.rps,
+      (v) => v >= 3000,
+      (v) => `${v.toFixed(0)}/s`,
+    ),
+  );
+  return checks;
+}
+
+function pad(cells: string[], widths: number[]): string {
+  return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ");
+}
+
+const fixed = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
+
+/** The terminal report. */
+export function renderReport(
+  workloads: Workload[],
+  runs: RunResult[],
+  auth: AuthRun[],
+  checks: TargetCheck[],
+  skipped: string[],
+): string {
+  const lines: string[] = [];
+  const head = [
+    "target",
+    "calls/s",
+    "msgs/s",
+    "p50 ms",
+    "p99 ms",
+    "proxy µs/call",
+    "auth µs/call",
+    "greeter µs/call",
+    "proxy MB",
+    "errors",
+  ];
+  const widths = [18, 9, 9, 7, 7, 13, 12, 15, 8, 6];
+  for (const workload of workloads) {
+    const rows = runs.filter((r) => r.workload === workload.id);
+    if (rows.length === 0) continue;
+    lines.push("", `${workload.id}  ${workload.title}`, `  ${pad(head, widths)}`);
+    for (const r of rows) {
+      lines.push(
+        `  ${pad(
+          [
+            targetLabel[r.target],
+            fixed(r.rps),
+            workload.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : "",
+            fixed(r.latencyMs.p50, 2),
+            fixed(r.latencyMs.p99, 2),
+            fixed(r.cpuMicrosPerCall.proxy),
+            fixed(r.cpuMicrosPerCall.auth),
+            fixed(r.cpuMicrosPerCall.greeter),
+            fixed(r.peakRssMb.proxy),
+            String(r.errors),
+          ],
+          widths,
+        )}`,
+      );
+    }
+    const gateway = find(runs, workload.id, "gateway");
+    const ratios = (["direct", "nginx", "nginx-auth"] as const)
+      .map((peer) => [peer, ratio(gateway?.rps, find(runs, workload.id, peer)?.rps)] as const)
+      .filter(([, v]) => v !== undefined)
+      .map(([peer, v]) => `gateway/${targetLabel[peer]} ${times(v!)}`);
+    if (ratios.length > 0) lines.push(`  throughput ${ratios.join("   ")}`);
+    const firstMessage = rows.filter((r) => r.firstMessageMs);
+    if (firstMessage.length > 0) {
+      lines.push(
+        `  time to first message (idle connection, p50/p99 ms): ${firstMessage
+          .map((r) => `${targetLabel[r.target]} ${fixed(r.firstMessageMs!.p50, 2)}/${fixed(r.firstMessageMs!.p99, 2)}`)
+          .join(", ")}`,
+      );
+    }
+    for (const r of rows) for (const problem of r.problems.slice(0, 3)) lines.push(`  ! ${targetLabel[r.target]}: ${problem}`);
+  }
+  if (auth.length > 0) {
+    lines.push("", "Auth service, called directly");
+    for (const a of auth) {
+      lines.push(
+        `  ${a.name.padEnd(13)} ${fixed(a.rps).padStart(7)} calls/s  p50 ${fixed(a.latencyMs.p50, 2)} ms  p99 ${fixed(a.latencyMs.p99, 2)} ms  ` +
+          `auth CPU ${fixed(a.cpuMicrosPerCall)} µs/call  errors ${a.errors}  (${a.description})`,
+      );
+      for (const problem of a.problems.slice(0, 3)) lines.push(`  ! ${a.name}: ${problem}`);
+    }
+  }
+  for (const line of skipped) lines.push("", line);
+  lines.push("", "Targets (issue 6)");
+  const mark = { met: "met    ", "not met": "NOT MET", skipped: "skipped" };
+  for (const c of checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(4)} ${c.text}: ${c.value}`);
+  return lines.join("\n");
+}

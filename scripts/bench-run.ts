@@ -1,0 +1,233 @@
+// The benchmark itself, loaded by scripts/bench.ts once the build is done (it imports the build).
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { createIdentitySigner } from "@portico/kit";
+import { decodeJwt } from "jose";
+import { type BenchUser, connectJson, mintAccessTokens, signUp } from "./bench-accounts.js";
+import { benchAuthService } from "./bench-auth.js";
+import { h2loadVersion } from "./bench-h2load.js";
+import { createMeasurer, type Target } from "./bench-measure.js";
+import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js";
+import type { BenchOptions } from "./bench-options.js";
+import { type PlatformOptions, startPlatform, waitUntil } from "./bench-platform.js";
+import { profileGatewayUnderW1 } from "./bench-profile.js";
+import { type AuthRun, evaluateTargets, type RunResult, renderReport, targetLabel } from "./bench-report.js";
+import { defineWorkloads } from "./bench-workloads.js";
+
+/** Runs the benchmark; the process exit code. */
+export async function runBench(root: string, options: BenchOptions): Promise<number> {
+  const startedAt = new Date();
+  const workDir = mkdtempSync(join(tmpdir(), "portico-bench-"));
+  const resultsDir = join(root, "bench/results");
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    stops.length = 0;
+  };
+  const interrupted = () => {
+    process.stderr.write("\ninterrupted: stopping the platform\n");
+    void stopAll().then(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
+  const wants = (id: string) => !options.only || options.only.has(id);
+  let keepWorkDir = false;
+
+  try {
+    const identitySecret = randomBytes(36).toString("base64url");
+    const database = process.env.DATABASE_URL ? "PostgreSQL (DATABASE_URL)" : "PGlite (embedded, in a temporary directory)";
+    console.log(`starting auth, greeter and gateway from the build (${database}); logs in ${workDir}`);
+    const platformOptions: PlatformOptions = { root, dataDir: join(workDir, "data"), logDir: workDir, identitySecret };
+    const platform = await startPlatform(platformOptions);
+    stops.push(platform.stop);
+    const gatewayUrl = `http://127.0.0.1:${platform.ports.gateway}`;
+    const authOrigin = `http://127.0.0.1:${platform.ports.auth}`;
+    let signedUp: BenchUser | undefined;
+    await waitUntil(
+      "SignUp through the gateway",
+      async () => {
+        signedUp = await signUp(gatewayUrl).catch(() => undefined);
+        return signedUp !== undefined;
+      },
+      platform.gateway,
+      30_000,
+    ).catch(async (error: Error) => {
+      const last = await signUp(gatewayUrl).catch((e: Error) => e.message);
+      throw new Error(`${error.message}\nlast attempt: ${typeof last === "string" ? last : "ok"}`);
+    });
+    const user = signedUp!;
+    console.log(`signed up ${user.email} through the gateway`);
+
+    // The token for the gateway and nginx+auth_request, refreshed before it runs out.
+    let accessToken = user.accessToken;
+    let refreshToken = user.refreshToken;
+    const freshToken = async () => {
+      const exp = decodeJwt(accessToken).exp ?? Number.POSITIVE_INFINITY;
+      if (exp * 1000 - Date.now() > 120_000) return;
+      const next = await connectJson<{ tokens: { accessToken: string; refreshToken: string } }>(
+        authOrigin,
+        "/portico.auth.v1.AuthService/Refresh",
+        { refreshToken },
+      );
+      accessToken = next.tokens.accessToken;
+      refreshToken = next.tokens.refreshToken;
+    };
+    // Where no proxy checks tokens (direct, nginx), the harness sends the assertion the gateway would.
+    const assertion = createIdentitySigner({ secret: identitySecret, ttlSeconds: 4 * 3600 }).sign({
+      userId: user.userId,
+      tier: user.tier,
+      roles: user.roles,
+      sessionId: String(decodeJwt(accessToken).sid ?? ""),
+    }).assertion;
+
+    const skipped: string[] = [];
+    let peers: NginxPeers | undefined;
+    const nginx = nginxVersion();
+    if (!nginx) {
+      skipped.push("nginx is not installed: the nginx peers are skipped (Debian: apt-get install nginx).");
+      console.log(skipped[0]);
+    } else {
+      peers = await startNginxPeers({ root, workDir, greeterPort: platform.ports.greeter, env: platform.env });
+      stops.push(peers.stop);
+      console.log(`${nginx}: grpc_pass on :${peers.plainPort}, auth_request on :${peers.authPort}`);
+    }
+
+    const bearer = () => ({ authorization: `Bearer ${accessToken}` });
+    const asserted = () => ({ "x-portico-identity": assertion });
+    const direct: Target = { name: "direct", origin: `http://127.0.0.1:${platform.ports.greeter}`, credentials: asserted };
+    const targets: Target[] = [direct];
+    if (peers) {
+      targets.push(
+        { name: "nginx", origin: `http://127.0.0.1:${peers.plainPort}`, credentials: asserted, proxy: peers.nginx },
+        {
+          name: "nginx-auth",
+          origin: `http://127.0.0.1:${peers.authPort}`,
+          credentials: bearer,
+          proxy: peers.nginx,
+          auth: peers.verifier,
+        },
+      );
+    }
+    targets.push({ name: "gateway", origin: gatewayUrl, credentials: bearer, proxy: platform.gateway, auth: platform.auth });
+
+    let tokens: string[] | undefined;
+    const measurer = createMeasurer({
+      workDir,
+      options,
+      greeter: platform.greeter,
+      direct,
+      async freshTokens(count) {
+        if (!tokens) {
+          const started = performance.now();
+          tokens = await mintAccessTokens(authOrigin, user, count);
+          console.log(
+            `  minted ${tokens.length} access tokens with Refresh in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+          );
+        }
+        return tokens;
+      },
+    });
+
+    const allWorkloads = defineWorkloads({ smoke: options.smoke });
+    const workloads = allWorkloads.filter((w) => wants(w.id));
+    const runs: RunResult[] = [];
+    for (const w of workloads) {
+      console.log(`\n${w.id}  ${w.title}`);
+      for (const target of targets.filter((t) => w.targets.includes(t.name))) {
+        await freshToken();
+        const run = await measurer.measure(w, target);
+        runs.push(run);
+        const rate = w.messagesPerCall > 1 ? `${run.messagesPerSecond.toFixed(0)} msgs/s` : `${run.rps.toFixed(0)} calls/s`;
+        console.log(
+          `  ${targetLabel[target.name].padEnd(18)} ${rate.padStart(16)}  p50 ${run.latencyMs.p50.toFixed(2)} ms  ` +
+            `p99 ${run.latencyMs.p99.toFixed(2)} ms  errors ${run.errors}`,
+        );
+        for (const problem of run.problems) console.log(`    ! ${problem}`);
+      }
+    }
+
+    const auth: AuthRun[] = [];
+    if (wants("AUTH")) {
+      await freshToken();
+      console.log("\nauth service, called directly");
+      auth.push(...(await benchAuthService({ authOrigin, auth: platform.auth, user, accessToken, workDir, options })));
+      for (const a of auth) console.log(`  ${a.name.padEnd(13)} ${a.rps.toFixed(0).padStart(7)} calls/s  errors ${a.errors}`);
+    }
+
+    let profile: { file?: string; failed: number } | undefined;
+    if (options.profile) {
+      await freshToken();
+      const w1 = allWorkloads.find((w) => w.id === "W1")!;
+      profile = await profileGatewayUnderW1({
+        platform: platformOptions,
+        ports: platform.ports,
+        resultsDir,
+        stamp,
+        w1,
+        accessToken,
+        options,
+      });
+    }
+
+    const checks = evaluateTargets(runs, auth);
+    const errors =
+      runs.reduce((sum, r) => sum + r.errors, 0) + auth.reduce((sum, a) => sum + a.errors, 0) + (profile?.failed ?? 0);
+    console.log(renderReport(workloads, runs, auth, checks, skipped));
+
+    const report = {
+      version: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      mode: options.smoke ? "smoke" : "full",
+      options: { ...options, only: options.only ? [...options.only] : undefined },
+      machine: {
+        cpu: cpus()[0]?.model,
+        cores: cpus().length,
+        memoryGb: Math.round(totalmem() / 2 ** 30),
+        kernel: release(),
+        loadAverageAtStart: loadavg(),
+        node: process.version,
+        nginx,
+        h2load: h2loadVersion(),
+      },
+      database,
+      workloads: workloads.map(({ body, ...w }) => ({ ...w, requestBytes: body.length })),
+      runs,
+      auth,
+      targets: checks,
+      skipped,
+      profile: profile?.file,
+      errors,
+    };
+    const jsonFile = join(resultsDir, `bench-${stamp}${options.smoke ? "-smoke" : ""}.json`);
+    writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`\nwrote ${jsonFile}`);
+    if (profile?.file) console.log(`wrote ${profile.file} (open it in Chrome DevTools → Performance, or VS Code)`);
+
+    if (errors > 0) {
+      keepWorkDir = true;
+      console.error(`\nFAILED: ${errors} errors (see the ! lines above; process logs in ${workDir})`);
+      return 1;
+    }
+    const missed = checks.filter((c) => c.status === "not met");
+    if (options.smoke) console.log("\nsmoke run: no errors (targets are reported, not enforced, in --smoke)");
+    else if (missed.length > 0) {
+      console.error(`\n${missed.length} target(s) not met (exit code 2).`);
+      return 2;
+    }
+    return 0;
+  } catch (error) {
+    keepWorkDir = true;
+    console.error(`\nbench failed: ${(error as Error).message}\nprocess logs in ${workDir}`);
+    return 1;
+  } finally {
+    await stopAll();
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
+    if (!keepWorkDir) rmSync(workDir, { recursive: true, force: true });
+  }
+}

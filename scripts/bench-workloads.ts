@@ -1,0 +1,138 @@
+// W1–W7 of issue 6: what each workload sends, how hard, and to which targets.
+import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { EchoRequestSchema, EchoStreamRequestSchema } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
+
+export type TargetName = "direct" | "nginx" | "nginx-auth" | "gateway";
+export const allTargets: TargetName[] = ["direct", "nginx", "nginx-auth", "gateway"];
+
+export interface Workload {
+  id: "W1" | "W2" | "W3" | "W4" | "W5" | "W6" | "W7";
+  title: string;
+  protocol: "connect" | "grpc";
+  path: string;
+  /** Protocol headers (content type and friends), without credentials. */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** How h2load drives it; W6 has its own client instead. */
+  load:
+    | { kind: "h2load-duration"; clients: number; streams: number }
+    | {
+        kind: "h2load-paced";
+        clients: number;
+        rpsPerClient: number;
+        callsPerClient: number;
+        connectRate: { count: number; periodMs: number };
+      }
+    | { kind: "fresh-tokens"; tokens: number; connections: number; concurrency: number };
+  /** Messages answered per call (W4 streams). */
+  messagesPerCall: number;
+  targets: TargetName[];
+}
+
+const echoPath = "/portico.greeter.v1.GreeterService/Echo";
+const grpcHeaders = { "content-type": "application/grpc", te: "trailers" };
+const connectJsonHeaders = { "content-type": "application/json", "connect-protocol-version": "1" };
+
+/** A gRPC length-prefixed message: flag byte, 4-byte big-endian length, the bytes. */
+export function grpcEnvelope<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Buffer {
+  const bytes = toBinary(schema, message);
+  const frame = Buffer.alloc(5 + bytes.length);
+  frame.writeUInt32BE(bytes.length, 1);
+  frame.set(bytes, 5);
+  return frame;
+}
+
+const smallPayload = Buffer.from("portico bench 16");
+
+export interface WorkloadScale {
+  smoke: boolean;
+}
+
+export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
+  const smallGrpc = grpcEnvelope(EchoRequestSchema, create(EchoRequestSchema, { payload: smallPayload }));
+  const smallJson = Buffer.from(JSON.stringify({ payload: smallPayload.toString("base64") }));
+  return [
+    {
+      id: "W1",
+      title: "Connect unary JSON, 16 B payload, 32 connections",
+      protocol: "connect",
+      path: echoPath,
+      headers: connectJsonHeaders,
+      body: smallJson,
+      load: { kind: "h2load-duration", clients: 32, streams: 1 },
+      messagesPerCall: 1,
+      targets: allTargets,
+    },
+    {
+      id: "W2",
+      title: "gRPC unary binary, 16 B payload, 32 connections",
+      protocol: "grpc",
+      path: echoPath,
+      headers: grpcHeaders,
+      body: smallGrpc,
+      load: { kind: "h2load-duration", clients: 32, streams: 1 },
+      messagesPerCall: 1,
+      targets: allTargets,
+    },
+    {
+      id: "W3",
+      title: "gRPC unary, 64 KiB each way, 16 connections",
+      protocol: "grpc",
+      path: echoPath,
+      headers: grpcHeaders,
+      body: grpcEnvelope(EchoRequestSchema, create(EchoRequestSchema, { payload: Buffer.alloc(64 * 1024, 0x61) })),
+      load: { kind: "h2load-duration", clients: 16, streams: 1 },
+      messagesPerCall: 1,
+      targets: allTargets,
+    },
+    {
+      id: "W4",
+      title: "gRPC server streaming, 1,000 messages of 16 B per call, 8 connections",
+      protocol: "grpc",
+      path: "/portico.greeter.v1.GreeterService/EchoStream",
+      headers: grpcHeaders,
+      body: grpcEnvelope(EchoStreamRequestSchema, create(EchoStreamRequestSchema, { payload: smallPayload, count: 1000 })),
+      load: { kind: "h2load-duration", clients: 8, streams: 1 },
+      messagesPerCall: 1000,
+      targets: allTargets,
+    },
+    {
+      id: "W5",
+      title: smoke
+        ? "gRPC unary, 1,000 connections, 1 call/s each (smoke: 1 call per connection)"
+        : "gRPC unary, 1,000 connections, one call every 2 s each (500 calls/s)",
+      protocol: "grpc",
+      path: echoPath,
+      headers: grpcHeaders,
+      body: smallGrpc,
+      // Connections open a few every 4 ms, so their call timers do not all fire at once.
+      load: smoke
+        ? { kind: "h2load-paced", clients: 1000, rpsPerClient: 1, callsPerClient: 1, connectRate: { count: 4, periodMs: 4 } }
+        : { kind: "h2load-paced", clients: 1000, rpsPerClient: 0.5, callsPerClient: 8, connectRate: { count: 2, periodMs: 4 } },
+      messagesPerCall: 1,
+      targets: allTargets,
+    },
+    {
+      id: "W6",
+      title: `Connect unary JSON, a new access token on every call (${smoke ? 500 : 10_000} tokens, 32 in flight)`,
+      protocol: "connect",
+      path: echoPath,
+      headers: connectJsonHeaders,
+      body: smallJson,
+      load: { kind: "fresh-tokens", tokens: smoke ? 500 : 10_000, connections: 8, concurrency: 32 },
+      messagesPerCall: 1,
+      targets: ["nginx-auth", "gateway"],
+    },
+    {
+      id: "W7",
+      title: "gRPC unary, 1 connection, one call at a time",
+      protocol: "grpc",
+      path: echoPath,
+      headers: grpcHeaders,
+      body: smallGrpc,
+      load: { kind: "h2load-duration", clients: 1, streams: 1 },
+      messagesPerCall: 1,
+      targets: allTargets,
+    },
+  ];
+}
