@@ -4,9 +4,21 @@ export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"], externalConditions: ["source"] } },
   test: {
-    include: ["services/*/src/**/*.test.ts", "scripts/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    projects: [
+      {
+        extends: true,
+        test: { name: "services", include: ["services/*/src/**/*.test.ts", "scripts/**/*.test.ts"] },
+      },
+      // React component tests in jsdom against a real platform (web/vitest.config.ts).
+      "web/vitest.config.ts",
+      {
+        extends: true,
+        // The browser end-to-end test: `npm start`'s platform driven by headless Chromium.
+        test: { name: "e2e", include: ["web/e2e/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 240_000 },
+      },
+    ],
   },
 });

@@ -1,0 +1,39 @@
+import { createConnectQueryKey, useMutation } from "@connectrpc/connect-query";
+import { greet, listGreetings } from "@portico/gen/portico/greeter/v1/greeter-GreeterService_connectquery.js";
+import { useQueryClient } from "@tanstack/react-query";
+import { type FormEvent, useState } from "react";
+import { ErrorNotice } from "./error-notice.js";
+import { TextField } from "./text-field.js";
+
+/** Greet through the generated `greet` hook; a new greeting refreshes the history by invalidation. */
+export function GreetForm({ defaultName = "" }: { defaultName?: string }) {
+  const queryClient = useQueryClient();
+  const [name, setName] = useState(defaultName);
+  const call = useMutation(greet, {
+    onSuccess: () =>
+      queryClient.invalidateQueries({ queryKey: createConnectQueryKey({ schema: listGreetings, cardinality: undefined }) }),
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    call.mutate({ name });
+  };
+  return (
+    <section className="card" aria-labelledby="greet-title">
+      <h2 id="greet-title">Say hello</h2>
+      <form className="inline-form" onSubmit={submit} aria-busy={call.isPending}>
+        <TextField label="Name" name="name" autoComplete="off" value={name} onChange={(e) => setName(e.target.value)} />
+        <button type="submit" className="button button-primary" disabled={call.isPending}>
+          {call.isPending ? "Greeting…" : "Greet"}
+        </button>
+      </form>
+      <div aria-live="polite">
+        {call.data && (
+          <output className="greeting" data-testid="greeting">
+            {call.data.greeting}
+          </output>
+        )}
+      </div>
+      {call.error && <ErrorNotice error={call.error} onRetry={() => call.mutate({ name })} />}
+    </section>
+  );
+}

@@ -1,0 +1,6 @@
+/// <reference types="vite/client" />
+
+interface ImportMetaEnv {
+  readonly VITE_PORTICO_URL?: string;
+  readonly VITE_PORTICO_PROTOCOL?: string;
+}

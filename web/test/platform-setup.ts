@@ -1,0 +1,52 @@
+import { randomBytes } from "node:crypto";
+import { startAuth } from "@portico/auth";
+import { startGateway } from "@portico/gateway";
+import { startGreeter } from "@portico/greeter";
+import { createLogger, openTestDatabase } from "@portico/kit";
+import type { TestProject } from "vitest/node";
+
+import "../src/test/provided-context.js";
+
+/** Access tokens live this long in the component tests, so the app's renewal runs during them. */
+export const testAccessTokenTtlSeconds = 10;
+
+/**
+ * Starts the real platform once for the web component tests: auth and greeter on their own fresh
+ * databases (PGlite, or DATABASE_URL's server) behind the gateway, all on free ports.
+ */
+export default async function setup(project: TestProject) {
+  const logger = createLogger({ service: "web-test", level: "silent" });
+  const identitySecret = randomBytes(32).toString("hex");
+  const authDb = await openTestDatabase("web_auth");
+  const greeterDb = await openTestDatabase("web_greeter");
+  const auth = await startAuth({
+    port: 0,
+    db: authDb,
+    logger,
+    identitySecret,
+    accessTokenTtlSeconds: testAccessTokenTtlSeconds,
+    clockSkewSeconds: 0,
+    revocationPollMs: 50,
+    loginLimits: { signUps: 10_000 },
+    shutdownGraceMs: 500,
+  });
+  const greeter = await startGreeter({ port: 0, db: greeterDb, logger, identitySecret });
+  const gateway = await startGateway({
+    port: 0,
+    adminPort: 0,
+    logger,
+    identitySecret,
+    upstreams: {
+      "portico.auth.v1.AuthService": { targets: [auth.url], protocol: "connect" },
+      "portico.greeter.v1.GreeterService": { targets: [greeter.url], protocol: "connect" },
+    },
+  });
+  project.provide("gatewayUrl", gateway.url);
+  return async () => {
+    await gateway.close();
+    await greeter.close();
+    await auth.close();
+    await greeterDb.close();
+    await authDb.close();
+  };
+}

@@ -1,0 +1,18 @@
+import { defineProject, mergeConfig } from "vitest/config";
+import viteConfig from "./vite.config.js";
+
+// Component tests: jsdom, against a real auth + greeter + gateway started once by the global setup.
+export default mergeConfig(
+  viteConfig,
+  defineProject({
+    test: {
+      name: "web",
+      environment: "jsdom",
+      include: ["src/**/*.test.tsx", "src/**/*.test.ts"],
+      globalSetup: ["./test/platform-setup.ts"],
+      setupFiles: ["./src/test/dom-setup.ts"],
+      testTimeout: 30_000,
+      hookTimeout: 120_000,
+    },
+  }),
+);
