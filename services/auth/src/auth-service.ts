@@ -2,6 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
+  type AuthenticateResponse,
+  AuthenticateResponseSchema,
   type AuthService,
   type Tokens,
   TokensSchema,
@@ -93,8 +95,28 @@ function revocationMessage(revocation: Revocation): WatchRevocationsResponse {
       });
 }
 
+/** Authenticate's logic: verify the token locally, check the in-memory revocation set, answer the identity. */
+export function createAuthenticator(tokens: AccessTokens, revocations: RevocationSet) {
+  return async (accessToken: string): Promise<AuthenticateResponse> => {
+    const claims = await tokens.verify(accessToken);
+    if (revocations.isRevoked(claims.sessionId, claims.userId, claims.issuedAtMs)) {
+      throw new ConnectError("access token has been revoked", Code.Unauthenticated);
+    }
+    return create(AuthenticateResponseSchema, {
+      identity: {
+        userId: claims.userId,
+        tier: claims.tier,
+        roles: claims.roles,
+        sessionId: claims.sessionId,
+        expiresAt: timestampFromMs(claims.expiresAtMs),
+      },
+    });
+  };
+}
+
 export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof AuthService> {
   const { store, hasher, tokens, keys, revocations, limiter } = deps;
+  const authenticate = createAuthenticator(tokens, revocations);
 
   // A new access token for the session, plus the refresh token in the body and the cookie.
   async function issueTokens(user: UserRow, session: IssuedSession, ctx: HandlerContext): Promise<Tokens> {
@@ -250,21 +272,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       return { user: toUser(user) };
     },
 
-    async authenticate(req) {
-      const claims = await tokens.verify(req.accessToken);
-      if (revocations.isRevoked(claims.sessionId, claims.userId, claims.issuedAtMs)) {
-        throw new ConnectError("access token has been revoked", Code.Unauthenticated);
-      }
-      return {
-        identity: {
-          userId: claims.userId,
-          tier: claims.tier,
-          roles: claims.roles,
-          sessionId: claims.sessionId,
-          expiresAt: timestampFromMs(claims.expiresAtMs),
-        },
-      };
-    },
+    authenticate: (req) => authenticate(req.accessToken),
 
     async *watchRevocations(_req, ctx) {
       const signal = AbortSignal.any([ctx.signal, deps.shutdown]);

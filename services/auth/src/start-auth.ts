@@ -2,8 +2,9 @@ import { fileURLToPath } from "node:url";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { createIdentityVerifier, type Database, type Logger, migrate, startServiceServer } from "@portico/kit";
 import { createAccessTokens } from "./access-tokens.js";
-import { createAuthService } from "./auth-service.js";
+import { createAuthenticator, createAuthService } from "./auth-service.js";
 import { createAuthStore } from "./auth-store.js";
+import { AUTHENTICATE_PATH, createAuthenticateFastPath } from "./authenticate-fast-path.js";
 import { createLoginLimiter, type LoginLimits } from "./login-limiter.js";
 import { createPasswordHasher, type PasswordHasherOptions } from "./password-hasher.js";
 import { createRevocationSet } from "./revocation-set.js";
@@ -107,6 +108,7 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
       identity,
       shutdownGraceMs: options.shutdownGraceMs,
       httpHandlers: {
+        [AUTHENTICATE_PATH]: createAuthenticateFastPath({ authenticate: createAuthenticator(tokens, revocations), logger }),
         // The same document as GetJwks, for JWT libraries that fetch keys over plain HTTP.
         "/.well-known/jwks.json": (req, res) => {
           if (req.method !== "GET" && req.method !== "HEAD") {

@@ -23,8 +23,10 @@ export interface ServiceServerOptions {
   /**
    * Extra plain HTTP endpoints by exact path (query string ignored), e.g.
    * `{ "/.well-known/jwks.json": (req, res) => ... }`. /healthz and /readyz cannot be replaced.
+   * A handler that returns `false` (without touching `res`) passes the request on to the RPC routes,
+   * so a hot RPC may get a hand-written fast path for the requests it understands.
    */
-  httpHandlers?: Record<string, (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void>;
+  httpHandlers?: Record<string, (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => unknown>;
 }
 
 export interface ServiceServer {
@@ -73,10 +75,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     const handlers = options.httpHandlers;
     if (handlers) {
       const path = (req.url ?? "").split("?")[0] ?? "";
-      if (Object.hasOwn(handlers, path)) {
-        handlers[path]?.(req, res);
-        return;
-      }
+      if (Object.hasOwn(handlers, path) && handlers[path]?.(req, res) !== false) return;
     }
     adapter(req, res);
   });
