@@ -36,6 +36,24 @@ function children(): Child[] {
   ];
 }
 
+/**
+ * When auth or greeter run on other ports than the gateway's committed config expects, tell the
+ * gateway through GATEWAY_UPSTREAMS (unless the user already set it).
+ */
+function upstreamsFor(list: Child[]): Record<string, string> {
+  if (process.env.GATEWAY_UPSTREAMS) return {};
+  const services: Record<string, [string, number]> = {
+    auth: ["portico.auth.v1.AuthService", 8081],
+    greeter: ["portico.greeter.v1.GreeterService", 8082],
+  };
+  const entries = list.flatMap((child) => {
+    const known = services[child.name];
+    const port = child.ports[0]?.[1];
+    return known && port !== known[1] ? [`${known[0]}=http://127.0.0.1:${port}`] : [];
+  });
+  return entries.length > 0 ? { GATEWAY_UPSTREAMS: entries.join(",") } : {};
+}
+
 /** Fails with a one-line reason when a port is taken, before any service starts. */
 async function checkPortFree(env: string, port: number): Promise<void> {
   if (port === 0) return;
@@ -102,10 +120,11 @@ async function main(): Promise<void> {
     }, 10_000).unref();
   };
 
+  const env = { ...process.env, ...upstreamsFor(list) };
   for (const child of list) {
     const entry = dev ? join(child.main, "src/main.ts") : join(child.main, "dist/main.js");
     const args = dev ? ["--conditions=source", "--import", "tsx", "--watch", entry] : ["--enable-source-maps", entry];
-    const proc = spawn(process.execPath, args, { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
     const lastErr = { line: "" };
     prefixLines(child, proc.stdout, process.stdout, { line: "" });
     prefixLines(child, proc.stderr, process.stderr, lastErr);
