@@ -2,7 +2,7 @@
 // access token with jose against the auth service's JWKS on every call (no cache, as a
 // ForwardAuth endpoint does) and answers the identity assertion for nginx to forward.
 //
-//   AUTH_URL=http://127.0.0.1:8081 PORTICO_IDENTITY_SECRET=... BENCH_VERIFIER_PORT=0 \
+//   BENCH_AUTH_URL=http://127.0.0.1:8081 PORTICO_IDENTITY_SECRET=... BENCH_VERIFIER_PORT=0 \
 //     node --import tsx scripts/bench-auth-endpoint.ts
 //
 // Prints `listening <port>` once ready. 200 + x-portico-identity for a valid token, 401 otherwise.
@@ -11,7 +11,7 @@ import * as http2 from "node:http2";
 import { createIdentitySigner } from "@portico/kit";
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
 
-const authUrl = process.env.AUTH_URL ?? "http://127.0.0.1:8081";
+const authUrl = process.env.BENCH_AUTH_URL ?? "http://127.0.0.1:8081";
 // What the auth service pins (services/auth/src/access-tokens.ts): issuer, audience, RFC 9068 typ, ES256.
 const verifyOptions = {
   issuer: process.env.AUTH_ISSUER || "portico-auth",

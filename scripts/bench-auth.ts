@@ -1,6 +1,8 @@
 // The auth service called directly: Authenticate (target ≥ 3,000 calls/s) and Login (argon2id-bound, reported).
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { AuthenticateRequestSchema } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { BenchUser } from "./bench-accounts.js";
 import { runH2load } from "./bench-h2load.js";
 import { h2loadErrors, missingAnswers } from "./bench-measure.js";
@@ -9,6 +11,7 @@ import type { BenchProcess } from "./bench-platform.js";
 import { type CallSpec, probe } from "./bench-probe.js";
 import { startProcessMeter } from "./bench-process-meter.js";
 import type { AuthRun } from "./bench-report.js";
+import { grpcEnvelope } from "./bench-workloads.js";
 
 export interface AuthBenchOptions {
   authOrigin: string;
@@ -19,9 +22,11 @@ export interface AuthBenchOptions {
   options: BenchOptions;
 }
 
-const authCall = (origin: string, method: string, message: unknown): CallSpec => ({
+const authPath = (method: string) => `/portico.auth.v1.AuthService/${method}`;
+
+const connectJsonCall = (origin: string, method: string, message: unknown): CallSpec => ({
   origin,
-  path: `/portico.auth.v1.AuthService/${method}`,
+  path: authPath(method),
   protocol: "connect",
   headers: { "content-type": "application/json", "connect-protocol-version": "1" },
   body: Buffer.from(JSON.stringify(message)),
@@ -96,8 +101,14 @@ export async function benchAuthService(options: AuthBenchOptions): Promise<AuthR
     await measureAuthCall(
       {
         name: "Authenticate",
-        description: "Connect JSON, the same token on every call, 16 connections",
-        spec: authCall(authOrigin, "Authenticate", { accessToken }),
+        description: "gRPC binary as the gateway calls it, the same token on every call, 16 connections",
+        spec: {
+          origin: authOrigin,
+          path: authPath("Authenticate"),
+          protocol: "grpc",
+          headers: { "content-type": "application/grpc", te: "trailers" },
+          body: grpcEnvelope(AuthenticateRequestSchema, create(AuthenticateRequestSchema, { accessToken })),
+        },
         clients: 16,
         durationSeconds: options.options.durationSeconds,
         constantAnswer: true,
@@ -108,7 +119,7 @@ export async function benchAuthService(options: AuthBenchOptions): Promise<AuthR
       {
         name: "Login",
         description: `Connect JSON, argon2id, ${logins} logins over 2 connections`,
-        spec: authCall(authOrigin, "Login", { email: user.email, password: user.password }),
+        spec: connectJsonCall(authOrigin, "Login", { email: user.email, password: user.password }),
         clients: 2,
         requests: logins,
         constantAnswer: false,

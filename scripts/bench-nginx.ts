@@ -37,6 +37,8 @@ export interface NginxPeerOptions {
   root: string;
   workDir: string;
   greeterPort: number;
+  /** The auth service, whose JWKS the auth_request endpoint reads. */
+  authServicePort: number;
   env: NodeJS.ProcessEnv;
 }
 
@@ -48,7 +50,11 @@ export async function startNginxPeers(options: NginxPeerOptions): Promise<NginxP
   const verifier = spawnNode({
     name: "nginx auth_request endpoint",
     args: ["--import", "tsx", join(options.root, "scripts/bench-auth-endpoint.ts")],
-    env: { ...options.env, BENCH_VERIFIER_PORT: String(verifierPort) },
+    env: {
+      ...options.env,
+      BENCH_VERIFIER_PORT: String(verifierPort),
+      BENCH_AUTH_URL: `http://127.0.0.1:${options.authServicePort}`,
+    },
     logFile: join(options.workDir, "auth-endpoint.log"),
     cwd: options.root,
   });

@@ -167,7 +167,6 @@ export function platformEnv(options: PlatformOptions, ports: PlatformPorts): Nod
     GATEWAY_PORT: String(ports.gateway),
     ADMIN_PORT: String(ports.admin),
     GATEWAY_HOST: "127.0.0.1",
-    AUTH_URL: `http://127.0.0.1:${ports.auth}`,
     GATEWAY_UPSTREAMS: [
       `portico.auth.v1.AuthService=http://127.0.0.1:${ports.auth}`,
       `portico.greeter.v1.GreeterService=http://127.0.0.1:${ports.greeter}`,

@@ -1,6 +1,6 @@
 // `--profile`: a second gateway started with node --cpu-prof, driven with W1, stopped gracefully
 // so node writes the profile (it does so on a normal exit only).
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runH2load } from "./bench-h2load.js";
 import type { BenchOptions } from "./bench-options.js";
@@ -51,4 +51,35 @@ export async function profileGatewayUnderW1(profile: ProfileOptions): Promise<{ 
     return { failed: failed + 1 };
   }
   return { file, failed };
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+/** The functions with the most self time in a .cpuprofile, in percent of the busy (non-idle) samples. */
+export function summarizeProfile(file: string, top = 15): string[] {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as { nodes: ProfileNode[] };
+  const self = new Map<string, number>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (node.callFrame.functionName === "(idle)") continue;
+    total += hits;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url
+      ? `${url
+          .replace(/^file:\/\//, "")
+          .replace(/^.*\/node_modules\//, "")
+          .replace(/^.*\/services\//, "services/")}:${lineNumber + 1}`
+      : "";
+    const key = `${functionName || "(anonymous)"} ${where}`.trim();
+    self.set(key, (self.get(key) ?? 0) + hits);
+  }
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, hits]) => `${((100 * hits) / total).toFixed(1).padStart(5)}%  ${key}`);
 }

@@ -12,7 +12,7 @@ import { createMeasurer, type Target } from "./bench-measure.js";
 import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js";
 import type { BenchOptions } from "./bench-options.js";
 import { type PlatformOptions, startPlatform, waitUntil } from "./bench-platform.js";
-import { profileGatewayUnderW1 } from "./bench-profile.js";
+import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
 import { type AuthRun, evaluateTargets, type RunResult, renderReport, targetLabel } from "./bench-report.js";
 import { defineWorkloads } from "./bench-workloads.js";
 
@@ -91,7 +91,13 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       skipped.push("nginx is not installed: the nginx peers are skipped (Debian: apt-get install nginx).");
       console.log(skipped[0]);
     } else {
-      peers = await startNginxPeers({ root, workDir, greeterPort: platform.ports.greeter, env: platform.env });
+      peers = await startNginxPeers({
+        root,
+        workDir,
+        greeterPort: platform.ports.greeter,
+        authServicePort: platform.ports.auth,
+        env: platform.env,
+      });
       stops.push(peers.stop);
       console.log(`${nginx}: grpc_pass on :${peers.plainPort}, auth_request on :${peers.authPort}`);
     }
@@ -159,6 +165,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     }
 
     let profile: { file?: string; failed: number } | undefined;
+    let profileTop: string[] = [];
     if (options.profile) {
       await freshToken();
       const w1 = allWorkloads.find((w) => w.id === "W1")!;
@@ -171,12 +178,15 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
         accessToken,
         options,
       });
+      if (profile.file) profileTop = summarizeProfile(profile.file);
     }
 
     const checks = evaluateTargets(runs, auth);
     const errors =
       runs.reduce((sum, r) => sum + r.errors, 0) + auth.reduce((sum, a) => sum + a.errors, 0) + (profile?.failed ?? 0);
     console.log(renderReport(workloads, runs, auth, checks, skipped));
+    if (profileTop.length > 0)
+      console.log(`\nGateway under W1: most self time, % of busy samples\n${profileTop.map((l) => `  ${l}`).join("\n")}`);
 
     const report = {
       version: 1,
@@ -201,6 +211,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       targets: checks,
       skipped,
       profile: profile?.file,
+      profileTop,
       errors,
     };
     const jsonFile = join(resultsDir, `bench-${stamp}${options.smoke ? "-smoke" : ""}.json`);
