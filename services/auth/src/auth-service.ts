@@ -118,6 +118,13 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
   const { store, hasher, tokens, keys, revocations, limiter } = deps;
   const authenticate = createAuthenticator(tokens, revocations);
 
+  // After a committed revocation: apply it here at once and tell the watchers. The change is already
+  // durable, so a failed read only delays it to the next poll and does not fail the call.
+  const announce = () =>
+    revocations
+      .sync()
+      .catch((error: unknown) => deps.logger.warn({ err: error }, "revocation committed; announcing it on the next poll"));
+
   // A new access token for the session, plus the refresh token in the body and the cookie.
   async function issueTokens(user: UserRow, session: IssuedSession, ctx: HandlerContext): Promise<Tokens> {
     const access = await tokens.issue({ userId: user.id, sessionId: session.sessionId, tier: user.tier, roles: user.roles });
@@ -195,7 +202,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
           return { user: toUser(outcome.user), tokens: await issueTokens(outcome.user, outcome.session, ctx) };
         case "reused":
           deps.logger.warn({ sessionId: outcome.sessionId }, "refresh token reused: session revoked");
-          await revocations.sync();
+          await announce();
           throw new ConnectError("refresh token was already used: the session has been ended", Code.Unauthenticated);
         case "ended":
           throw new ConnectError("the session has ended", Code.Unauthenticated);
@@ -213,14 +220,14 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       if (!sessionId || !UUID.test(sessionId)) {
         throw new ConnectError("no session to end: send the refresh token or an access token", Code.Unauthenticated);
       }
-      if (await store.revokeSession(sessionId, "logout")) await revocations.sync();
+      if (await store.revokeSession(sessionId, "logout")) await announce();
       return {};
     },
 
     async logoutAll(_req, ctx) {
       const user = await currentUser(ctx);
       const sessionsRevoked = await store.revokeAllSessions(user.id, "logout everywhere");
-      await revocations.sync();
+      await announce();
       ctx.responseHeader.append("set-cookie", clearedRefreshCookie(cameOverHttps(ctx.requestHeader)));
       return { sessionsRevoked };
     },
@@ -246,7 +253,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       }
       const passwordHash = await hasher.hash(req.newPassword);
       const sessionsRevoked = await store.changePassword(user.id, passwordHash, identity.sessionId);
-      await revocations.sync();
+      await announce();
       return { sessionsRevoked };
     },
 
@@ -267,7 +274,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       if (violations.length > 0) throw invalidArgument(violations);
       const user = await store.setRoles(req.userId.toLowerCase(), [...new Set(req.roles)].sort());
       if (!user) throw new ConnectError(`no user with id ${req.userId}`, Code.NotFound);
-      await revocations.sync();
+      await announce();
       deps.logger.info({ userId: user.id, roles: user.roles, by: identity.userId }, "roles changed");
       return { user: toUser(user) };
     },
