@@ -8,6 +8,8 @@ export interface Downstream {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
+  /** The request body has ended (its 'end' may have fired before anyone listened). */
+  readonly readableEnded: boolean;
   respond(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }): void;
   write(chunk: Uint8Array): boolean;
   end(chunk?: Uint8Array): void;

@@ -1,3 +1,4 @@
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
@@ -147,3 +148,23 @@ export const errors = {
   unauthenticated: (why: string) => new ConnectError(why, Code.Unauthenticated),
   unavailable: (why: string) => new ConnectError(why, Code.Unavailable),
 };
+
+/** `resource_exhausted` with a `google.rpc.RetryInfo` detail and a `retry-after` header (seconds). */
+export function rateLimitedError(waitMs: number, what: string): ConnectError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  const error = new ConnectError(`rate limit of ${what} exceeded: retry in ${seconds} s`, Code.ResourceExhausted, {
+    "retry-after": String(seconds),
+  });
+  // google.rpc.RetryInfo { google.protobuf.Duration retry_delay = 1 }
+  const delay = new BinaryWriter()
+    .tag(1, WireType.LengthDelimited)
+    .fork()
+    .tag(1, WireType.Varint)
+    .int64(Math.floor(waitMs / 1000))
+    .tag(2, WireType.Varint)
+    .int32((waitMs % 1000) * 1_000_000)
+    .join()
+    .finish();
+  error.details.push({ type: "google.rpc.RetryInfo", value: delay });
+  return error;
+}

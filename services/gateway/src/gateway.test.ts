@@ -1,5 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import {
   type GreetRequest,
@@ -110,6 +111,13 @@ describe("gateway: one authenticated call from sign-up to backend", () => {
       }
       expect(got).toEqual([...Array(12).keys()]);
     }
+  });
+
+  it("forwards an empty request body on a token's first (uncached) call", async () => {
+    const { token } = await platform.signUp("empty");
+    const binary = createConnectTransport({ baseUrl: platform.gateway.url, httpVersion: "2", useBinaryFormat: true });
+    const res = await platform.greeterClient(binary).listGreetings({}, { headers: bearer(token), timeoutMs: 5000 });
+    expect(res.greetings).toEqual([]);
   });
 
   it("answers unauthenticated (HTTP 401 in Connect) without a valid token, in every protocol", async () => {

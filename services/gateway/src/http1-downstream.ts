@@ -32,6 +32,9 @@ class Http1Downstream extends EventEmitter implements Downstream {
   get writableEnded() {
     return this.res.writableEnded;
   }
+  get readableEnded() {
+    return this.req.readableEnded;
+  }
 
   respond(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }): void {
     this.res.writeHead(Number(headers[":status"] ?? 200), withoutPseudo(headers));

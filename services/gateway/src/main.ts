@@ -48,6 +48,7 @@ runService("gateway", async () => {
     logger,
     tls: cert && key ? { cert, key } : undefined,
     webRoot: read.string("WEB_ROOT", `${repoRoot}web/dist`),
+    redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"])?.toString(),
   });
   process.on("SIGHUP", () => {
     try {

@@ -6,8 +6,10 @@ import type { AuthCache, AuthEntry } from "./auth-cache.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "./deadline.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
 import { createEnvelopeLimit } from "./envelope-limit.js";
-import { endWithError, grpcStatusTrailers, sendError } from "./error-response.js";
+import { createBase64Decoder, createBase64Encoder } from "./envelope-reader.js";
+import { endWithError, grpcStatusTrailers, rateLimitedError, sendError } from "./error-response.js";
 import { type ForwardedFor, forwardedFor, upstreamRequestHeaders } from "./forward-headers.js";
+import type { Bucket, RateLimiter } from "./rate-limiter.js";
 import type { Route, RouteTable } from "./route-table.js";
 import {
   type CallProtocol,
@@ -16,7 +18,16 @@ import {
   protocolFromGetQuery,
   supportedContentTypes,
 } from "./rpc-protocol.js";
+import { type CallLife, runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "./translate.js";
 import type { UpstreamTarget } from "./upstream.js";
+
+/** The bookkeeping of one forwarded call, shared by pass-through and translation. */
+interface Life extends CallLife {
+  done: boolean;
+  failure: ConnectError | undefined;
+  /** The upstream stream ended normally (a later close is not a failure). */
+  upEnded: boolean;
+}
 
 /** What the proxy reports when a call ends (access log, metrics). */
 export interface CallRecord {
@@ -53,6 +64,8 @@ export interface ProxyOptions {
   staticFiles?: (down: Downstream, headers: IncomingHttpHeaders, path: string) => boolean;
   /** Called once per RPC when it ends. */
   onCallEnd?: (record: CallRecord) => void;
+  /** Token buckets for the policies' per-user and per-IP rates. */
+  rateLimiter?: RateLimiter;
 }
 
 export interface Proxy {
@@ -191,12 +204,12 @@ export function createProxy(options: ProxyOptions): Proxy {
       // A public method still learns who calls it when a valid token comes along (e.g. Logout).
       const entry = token === undefined ? undefined : auth.get(token);
       if (token === undefined || entry !== undefined) {
-        forward(call, entry);
+        limit(call, entry);
         return;
       }
       auth.verify(token).then(
-        (verified) => forward(call, verified),
-        () => forward(call, undefined),
+        (verified) => limit(call, verified),
+        () => limit(call, undefined),
       );
       return;
     }
@@ -237,7 +250,42 @@ export function createProxy(options: ProxyOptions): Proxy {
         }
       }
     }
-    forward(call, entry);
+    limit(call, entry);
+  }
+
+  /** Applies the method's per-user and per-IP rates, then forwards. */
+  function limit(call: PendingCall, entry: AuthEntry | undefined): void {
+    const { policy, path } = call.route;
+    const limiter = options.rateLimiter;
+    const buckets: Bucket[] = [];
+    if (limiter !== undefined) {
+      if (policy.perUser !== undefined && entry !== undefined) {
+        const r = policy.perUser;
+        buckets.push({ key: `${path}|u|${entry.identity.userId}`, count: r.count, periodMs: r.periodSeconds * 1000 });
+      }
+      if (policy.perIp !== undefined) {
+        const r = policy.perIp;
+        buckets.push({ key: `${path}|ip|${call.forwarded.clientIp}`, count: r.count, periodMs: r.periodSeconds * 1000 });
+      }
+    }
+    if (limiter === undefined || buckets.length === 0) {
+      forward(call, entry);
+      return;
+    }
+    const decide = (waitMs: number) => {
+      if (waitMs <= 0) {
+        forward(call, entry);
+        return;
+      }
+      if (entry !== undefined) call.record.userId = entry.identity.userId;
+      const what = buckets.map((b) =>
+        b.key.includes("|u|") ? `${policy.perUser?.text} per user` : `${policy.perIp?.text} per IP`,
+      );
+      finishRejected(call, rateLimitedError(waitMs, what.join(" and ")));
+    };
+    const result = limiter.take(buckets);
+    if (typeof result === "number") decide(result);
+    else result.then(decide, (error: unknown) => finishRejected(call, ConnectError.from(error)));
   }
 
   function forward(call: PendingCall, entry: AuthEntry | undefined): void {
@@ -268,124 +316,204 @@ export function createProxy(options: ProxyOptions): Proxy {
       }
     }
 
+    // Pass the caller's protocol through when the upstream speaks it; otherwise translate the framing.
+    const jsonCaller = protocol.codec === "json";
+    let translated: TranslatedUpstream | undefined;
+    let transcode = false;
+    if (upstream.protocol === "connect") {
+      if (jsonCaller && !upstream.json) {
+        translated = "grpc";
+        transcode = true;
+      }
+    } else {
+      transcode = jsonCaller && !upstream.json;
+      if (protocol.protocol !== upstream.protocol || transcode) translated = upstream.protocol;
+    }
+
     const target = upstream.pick();
+    const q = call.rawPath.indexOf("?");
     const upHeaders = upstreamRequestHeaders(
       headers,
-      { method: protocol.get ? "GET" : "POST", path: call.rawPath, authority: target.authority },
+      {
+        method: protocol.get && translated === undefined ? "GET" : "POST",
+        path: translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q),
+        authority: target.authority,
+      },
       call.forwarded,
       entry === undefined ? undefined : auth.headers(entry),
     );
     record.requestId = upHeaders["x-request-id"] as string;
-    setTimeoutHeader(upHeaders, protocol.protocol, timeoutMs);
-    if (protocol.protocol === "grpc") upHeaders.te = "trailers";
+    if (translated !== undefined) {
+      translatedRequestHeaders(upHeaders, protocol, translated, transcode);
+      setTimeoutHeader(upHeaders, "grpc", timeoutMs);
+    } else {
+      setTimeoutHeader(upHeaders, protocol.protocol, timeoutMs);
+      if (protocol.protocol === "grpc") upHeaders.te = "trailers";
+      if (protocol.text) {
+        // Connect servers speak gRPC-Web in binary only: the gateway does the base64.
+        upHeaders["content-type"] = "application/grpc-web+proto";
+        delete upHeaders["content-length"];
+      }
+    }
 
     let up: ClientHttp2Stream;
     try {
-      up = target.session().request(upHeaders, { endStream: protocol.get });
+      up = target.session().request(upHeaders, { endStream: protocol.get && translated === undefined });
     } catch (error) {
       target.failed((error as Error).message);
       finishRejected(call, new ConnectError("upstream unavailable", Code.Unavailable));
       return;
     }
-    inFlight++;
-    target.outstanding++;
-    runCall(down, up, target, protocol, timeoutMs, maxBytes, record);
+    const life = startLife(down, up, target, protocol, timeoutMs, record);
+    if (translated === undefined) {
+      runPassThrough(down, up, life, protocol, maxBytes, record);
+      return;
+    }
+    runTranslated({
+      down,
+      up,
+      headers,
+      caller: protocol,
+      upstream: translated,
+      transcoder: transcode
+        ? { input: route.method.input, output: route.method.output, registry: options.routes().registry }
+        : undefined,
+      query: q < 0 ? "" : call.rawPath.slice(q + 1),
+      maxBytes,
+      life,
+    });
   }
 
   function tooLarge(declared: number, max: number): ConnectError {
     return new ConnectError(`message of ${declared} bytes exceeds the limit of ${max} bytes`, Code.ResourceExhausted);
   }
 
-  function runCall(
+  /** The bookkeeping of one forwarded call: deadline, in-flight counts, cancel and failure handling. */
+  function startLife(
     down: Downstream,
     up: ClientHttp2Stream,
     target: UpstreamTarget,
     protocol: CallProtocol,
     timeoutMs: number,
+    record: CallRecord,
+  ): Life {
+    inFlight++;
+    target.outstanding++;
+    const timer = setTimeout(
+      () => life.fail(new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded)),
+      timeoutMs,
+    );
+    const life: Life = {
+      done: false,
+      failure: undefined,
+      upEnded: false,
+      finish(code) {
+        if (life.done) return;
+        life.done = true;
+        inFlight--;
+        target.outstanding--;
+        clearTimeout(timer);
+        record.code = code;
+        options.onCallEnd?.(record);
+      },
+      fail(error) {
+        if (life.done) return;
+        life.failure = error;
+        if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
+        life.finish(codeString(error.code));
+        if (!down.headersSent) reject(down, protocol, error);
+        else endWithError(down, protocol, error);
+      },
+      reached: () => target.succeeded(),
+      upstreamFailed: (reason) => target.failed(reason),
+    };
+    up.on("error", noop);
+    up.on("close", () => {
+      if (life.done || life.upEnded) return;
+      target.failed(`stream reset (${up.rstCode})`);
+      life.fail(new ConnectError("upstream connection lost", Code.Unavailable));
+    });
+    up.on("end", () => {
+      life.upEnded = true;
+    });
+    // The caller went away (cancel, reset, disconnect): cancel the upstream stream.
+    down.on("close", () => {
+      if (life.done) return;
+      if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
+      life.finish("canceled");
+    });
+    return life;
+  }
+
+  /** Same protocol on both sides: bodies pass untouched (gRPC-Web text only changes base64). */
+  function runPassThrough(
+    down: Downstream,
+    up: ClientHttp2Stream,
+    life: Life,
+    protocol: CallProtocol,
     maxBytes: number,
     record: CallRecord,
   ): void {
-    let done = false;
-    let upEnded = false;
     let responded = false;
     let trailers: H2Headers | undefined;
-    let failure: ConnectError | undefined;
-
-    const finish = (code: string) => {
-      if (done) return;
-      done = true;
-      inFlight--;
-      target.outstanding--;
-      clearTimeout(timer);
-      record.code = code;
-      options.onCallEnd?.(record);
-    };
-
-    /** The upstream failed or the gateway gave up: tell the caller in its protocol. */
-    const fail = (error: ConnectError) => {
-      if (done) return;
-      failure = error;
-      if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
-      finish(codeString(error.code));
-      if (!down.headersSent) reject(down, protocol, error);
-      else endWithError(down, protocol, error);
-    };
-
-    const timer = setTimeout(
-      () => fail(new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded)),
-      timeoutMs,
-    );
 
     // Request body: untouched, with the size limit read from the length prefixes.
     if (!protocol.get) {
       const limit = protocol.enveloped ? createEnvelopeLimit(maxBytes) : undefined;
+      const decode = protocol.text ? createBase64Decoder() : undefined;
       let total = 0;
       const onDrain = () => down.resume();
-      down.on("data", (chunk: Buffer) => {
-        if (done) return;
+      down.on("data", (raw: Buffer) => {
+        if (life.done) return;
+        const chunk = decode === undefined ? raw : decode(raw);
         if (limit !== undefined) {
-          if (!limit.push(chunk)) {
-            fail(tooLarge(limit.declared, maxBytes));
-            return;
-          }
+          if (!limit.push(chunk)) return life.fail(tooLarge(limit.declared, maxBytes));
         } else {
           total += chunk.length;
-          if (total > maxBytes) {
-            fail(tooLarge(total, maxBytes));
-            return;
-          }
+          if (total > maxBytes) return life.fail(tooLarge(total, maxBytes));
         }
         if (!up.write(chunk)) {
           down.pause();
           up.once("drain", onDrain);
         }
       });
-      down.on("end", () => {
-        if (!done && !up.closed) up.end();
-      });
+      const onEnd = () => {
+        if (!life.done && !up.closed) up.end();
+      };
+      // An empty body may have ended while the call waited for auth.
+      if (down.readableEnded) onEnd();
+      else down.on("end", onEnd);
     }
 
+    const encode = protocol.text ? createBase64Encoder() : undefined;
     up.on("response", (h: H2Headers, flags: number) => {
-      if (done) return;
+      if (life.done) return;
       const status = Number(h[":status"]);
       const error = checkUpstreamResponse(protocol, status, h["content-type"]);
       if (error !== undefined) {
-        if (status >= 500) target.failed(`HTTP ${status}`);
-        fail(error);
-        return;
+        if (status >= 500) life.upstreamFailed(`HTTP ${status}`);
+        return life.fail(error);
       }
-      target.succeeded();
+      life.reached();
       responded = true;
+      if (encode !== undefined) {
+        h["content-type"] = protocol.contentType;
+        delete h["content-length"];
+      }
       if ((flags & END_STREAM) !== 0) {
         // Trailers-only (gRPC) or an empty body.
         down.respond(h, { endStream: true });
-        upEnded = true;
-        finish(protocol.protocol === "connect" && !protocol.enveloped ? connectUnaryCode(status) : grpcCode(h["grpc-status"]));
+        life.upEnded = true;
+        life.finish(
+          protocol.protocol === "connect" && !protocol.enveloped ? connectUnaryCode(status) : grpcCode(h["grpc-status"]),
+        );
         return;
       }
       if (protocol.protocol === "grpc") {
         down.on("wantTrailers", () => {
-          down.sendTrailers(failure ? grpcStatusTrailers(failure) : (trailers ?? grpcStatusTrailers(missingTrailers())));
+          down.sendTrailers(
+            life.failure ? grpcStatusTrailers(life.failure) : (trailers ?? grpcStatusTrailers(missingTrailers())),
+          );
         });
         down.respond(h, { waitForTrailers: true });
       } else {
@@ -398,33 +526,16 @@ export function createProxy(options: ProxyOptions): Proxy {
     });
     const onDownDrain = () => up.resume();
     up.on("data", (chunk: Buffer) => {
-      if (done || !responded) return;
-      if (!down.write(chunk)) {
+      if (life.done || !responded) return;
+      if (!down.write(encode === undefined ? chunk : encode.push(chunk))) {
         up.pause();
         down.once("drain", onDownDrain);
       }
     });
     up.on("end", () => {
-      upEnded = true;
-      if (done) return;
-      if (protocol.protocol === "grpc") {
-        finish(trailers ? grpcCode(trailers["grpc-status"]) : "unknown");
-      } else {
-        finish(record.code);
-      }
-      down.end();
-    });
-    up.on("error", noop);
-    up.on("close", () => {
-      if (done || upEnded) return;
-      target.failed(`stream reset (${up.rstCode})`);
-      fail(new ConnectError("upstream connection lost", Code.Unavailable));
-    });
-    // The caller went away (cancel, reset, disconnect): cancel the upstream stream.
-    down.on("close", () => {
-      if (done) return;
-      if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
-      finish("canceled");
+      if (life.done) return;
+      life.finish(protocol.protocol === "grpc" ? (trailers ? grpcCode(trailers["grpc-status"]) : "unknown") : record.code);
+      down.end(encode?.end());
     });
   }
 

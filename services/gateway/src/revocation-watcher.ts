@@ -29,6 +29,8 @@ export function startRevocationWatcher(options: RevocationWatcherOptions): Revoc
   const maxRetryMs = options.maxRetryMs ?? 5000;
   const abort = new AbortController();
   let connected = false;
+  // Warn once per outage, not on every retry.
+  let warned = false;
   let wake: (() => void) | undefined;
 
   const sleep = (ms: number) =>
@@ -48,6 +50,7 @@ export function startRevocationWatcher(options: RevocationWatcherOptions): Revoc
           if (message.snapshot) {
             cache.clear();
             if (!connected) logger.info("revocation stream up: auth cache at full TTL");
+            warned = false;
             connected = true;
             cache.setDegraded(false);
             delay = minRetryMs;
@@ -55,11 +58,13 @@ export function startRevocationWatcher(options: RevocationWatcherOptions): Revoc
           if (message.sessionIds.length > 0) cache.evictSessions(message.sessionIds);
           if (message.userIds.length > 0) cache.evictUsers(message.userIds);
         }
-        if (!abort.signal.aborted) logger.warn("revocation stream ended; resubscribing");
+        if (!abort.signal.aborted && !warned) logger.warn("revocation stream ended; resubscribing");
+        warned = true;
       } catch (error) {
-        if (!abort.signal.aborted) {
+        if (!abort.signal.aborted && !warned) {
           logger.warn({ err: (error as Error).message }, "revocation stream failed; auth cache TTL is short until it is back");
         }
+        warned = true;
       }
       connected = false;
       cache.setDegraded(true);

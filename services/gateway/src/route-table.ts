@@ -30,6 +30,8 @@ export interface RouteTable {
   get(path: string): Route | undefined;
   /** Every method of the image's services, routed or not, sorted by path. */
   readonly all: readonly Route[];
+  /** The image's types (for JSON transcoding and reflection). */
+  readonly registry: FileRegistry;
 }
 
 /** Every service in the registry, sorted by name. */
@@ -61,5 +63,5 @@ export function createRouteTable(options: RouteTableOptions): RouteTable {
       if (route.upstream) routable.set(route.path, route);
     }
   }
-  return { get: (path) => routable.get(path), all };
+  return { get: (path) => routable.get(path), all, registry: options.registry };
 }

@@ -10,6 +10,7 @@ import type { GatewayConfig } from "./gateway-config.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
 import { createProxy } from "./proxy.js";
+import { createMemoryRateLimiter, createRedisRateLimiter } from "./rate-limiter.js";
 import { startRevocationWatcher } from "./revocation-watcher.js";
 import { createRouteTable } from "./route-table.js";
 import { createStaticFiles } from "./static-files.js";
@@ -37,6 +38,10 @@ export interface GatewayOptions extends GatewayConfig {
   authService?: string;
   /** How long calls in flight may take to finish on close (ms, default 10 000). */
   shutdownGraceMs?: number;
+  /** Shared rate-limit buckets in Redis (`redis://…`); in-process when unset. */
+  redisUrl?: string;
+  /** Prefix of the Redis rate-limit keys (default "portico:rl:"). */
+  rateLimitKeyPrefix?: string;
 }
 
 export interface Gateway {
@@ -124,7 +129,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const watcher = startRevocationWatcher({ client: authClient, cache: authCache, logger });
 
+  const rateLimiter = options.redisUrl
+    ? createRedisRateLimiter({
+        url: options.redisUrl,
+        failure: options.rateLimitFailure ?? "open",
+        logger,
+        keyPrefix: options.rateLimitKeyPrefix,
+      })
+    : createMemoryRateLimiter();
+  // Buckets shared through Redis start when Redis answers (or, if it does not, in the failure mode).
+  await rateLimiter.ready(2000);
+
   const proxy = createProxy({
+    rateLimiter,
     routes: () => state.table,
     auth: authCache,
     trustedProxies: new Set(options.trustedProxies ?? []),
@@ -182,6 +199,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     watcher.close();
     authClient.close();
     authCache.close();
+    await rateLimiter.close();
     for (const u of state.upstreams.values()) u.close();
     throw error;
   }
@@ -220,6 +238,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         watcher.close();
         authClient.close();
         authCache.close();
+        await rateLimiter.close();
         for (const u of state.upstreams.values()) u.close();
       })();
       return closing;
