@@ -11,6 +11,8 @@ export interface BenchOptions {
   durationSeconds: number;
   /** Unmeasured seconds before each measurement. */
   warmupSeconds: number;
+  /** Rounds per workload, targets interleaved; the median round is reported. */
+  rounds: number;
   /** Skip `npm run build`. */
   skipBuild: boolean;
 }
@@ -22,6 +24,7 @@ export const benchUsage = `npm run bench -- [options]
   --only=W1,W7,auth run only these workloads (W1…W7, auth = Authenticate and Login)
   --duration=10     measured seconds per workload and target (default 10, smoke 1.5)
   --warmup=2        unmeasured seconds before each measurement (default 2, smoke 0.5)
+  --rounds=1        rounds per workload with the targets interleaved; the median round is reported
   --no-build        use the existing build instead of running npm run build
   --help            this text
 
@@ -44,6 +47,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
   let only: Set<string> | undefined;
   let duration: number | undefined;
   let warmup: number | undefined;
+  let rounds = 1;
   for (const arg of argv) {
     const [flag, value = ""] = arg.split("=", 2);
     if (flag === "--help" || flag === "-h") return undefined;
@@ -52,7 +56,11 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
     else if (flag === "--no-build") skipBuild = true;
     else if (flag === "--duration") duration = seconds(flag, value);
     else if (flag === "--warmup") warmup = seconds(flag, value);
-    else if (flag === "--only") {
+    else if (flag === "--rounds") {
+      rounds = Number(value);
+      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20)
+        throw new Error(`--rounds=${value}: give a whole number from 1 to 20`);
+    } else if (flag === "--only") {
       only = new Set(value.split(",").map((name) => name.trim().toUpperCase()));
       const unknown = [...only].filter((name) => !workloadNames.includes(name));
       if (unknown.length > 0 || only.size === 0) {
@@ -65,6 +73,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
     profile,
     only,
     skipBuild,
+    rounds,
     durationSeconds: duration ?? (smoke ? 1.5 : 10),
     warmupSeconds: warmup ?? (smoke ? 0.5 : 2),
   };

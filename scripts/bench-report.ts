@@ -28,6 +28,8 @@ export interface RunResult {
   errors: number;
   problems: string[];
   command?: string;
+  /** With --rounds: every round's numbers; the fields above are the median round's. */
+  rounds?: { rps: number; p50: number; p99: number }[];
 }
 
 export interface AuthRun {
@@ -193,6 +195,11 @@ export function renderReport(
       .filter(([, v]) => v !== undefined)
       .map(([peer, v]) => `gateway/${targetLabel[peer]} ${times(v!)}`);
     if (ratios.length > 0) lines.push(`  throughput ${ratios.join("   ")}`);
+    const withRounds = rows.filter((r) => r.rounds);
+    if (withRounds.length > 0) {
+      const each = (r: RunResult) => r.rounds!.map((round) => fixed(round.rps)).join("/");
+      lines.push(`  calls/s of each round: ${withRounds.map((r) => `${targetLabel[r.target]} ${each(r)}`).join(", ")}`);
+    }
     const firstMessage = rows.filter((r) => r.firstMessageMs);
     if (firstMessage.length > 0) {
       lines.push(
