@@ -186,6 +186,18 @@ export function createAuthStore(options: AuthStoreOptions) {
       });
     },
 
+    /**
+     * Deletes what can no longer matter: expired refresh tokens and sessions, and revocation log rows
+     * older than `revocationsOlderThanMs` (no token they could refuse is still alive).
+     */
+    async pruneExpired(revocationsOlderThanMs: number): Promise<void> {
+      await db.query("delete from refresh_tokens where expires_at < clock_timestamp() - interval '1 day'");
+      await db.query("delete from sessions where expires_at < clock_timestamp() - interval '1 day'");
+      await db.query("delete from revocations where created_at < $1::timestamptz", [
+        new Date(Date.now() - revocationsOlderThanMs).toISOString(),
+      ]);
+    },
+
     /** Replaces a user's roles (the users trigger announces the change); undefined for an unknown user. */
     async setRoles(userId: string, roles: string[]): Promise<UserRow | undefined> {
       const { rows } = await db.query<UserRow>(`update users set roles = $2::text[] where id = $1 returning ${USER_COLUMNS}`, [

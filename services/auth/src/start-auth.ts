@@ -87,14 +87,20 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
   });
   const revocations = await createRevocationSet({ db, logger, retainMs: tokenLifeMs, pollIntervalMs: pollMs });
   const store = createAuthStore({ db, refreshTtlMs: refreshTtl * 1000 });
+  const revocationLogRetainMs = 2 * tokenLifeMs + 60_000;
+  await store.pruneExpired(revocationLogRetainMs);
   const shutdown = new AbortController();
 
-  // Rotation and the reload of keys rotated by other replicas ride on a slow timer.
+  // Rotation, the reload of keys rotated by other replicas and pruning ride on a slow timer.
+  let ticks = 0;
   const keyTimer = setInterval(() => {
     keys
       .rotateIfDue()
       .then((rotated) => (rotated ? logger.info({ kid: keys.current().kid }, "signing key rotated") : keys.reload()))
       .catch((error: unknown) => logger.error({ err: error }, "signing key maintenance failed"));
+    if (++ticks % 60 === 0) {
+      store.pruneExpired(revocationLogRetainMs).catch((error: unknown) => logger.warn({ err: error }, "pruning failed"));
+    }
   }, 60_000);
   keyTimer.unref();
 
