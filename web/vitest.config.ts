@@ -12,6 +12,8 @@ export default mergeConfig(
       globalSetup: ["./test/platform-setup.ts"],
       setupFiles: ["./src/test/dom-setup.ts"],
       testTimeout: 30_000,
+      // Real servers on a shared 2-core machine: expect.poll waits up to 8 s by default.
+      expect: { poll: { timeout: 8_000 } },
       hookTimeout: 120_000,
     },
   }),

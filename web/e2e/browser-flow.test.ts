@@ -14,7 +14,7 @@ import { freePort } from "../src/test/free-port.js";
 const chromiumPath = process.env.PORTICO_CHROMIUM ?? "/usr/bin/chromium";
 const hasBrowser = existsSync(chromiumPath);
 const requireBrowser = process.env.PORTICO_REQUIRE_BROWSER === "1";
-const installHint = `install one with: sudo apt-get update && sudo apt-get install -y chromium (or set PORTICO_CHROMIUM to a Chromium binary)`;
+const installHint = `install one (as root) with: apt-get update && apt-get install -y chromium, or set PORTICO_CHROMIUM to a Chromium binary`;
 
 if (!hasBrowser && !requireBrowser) {
   process.stdout.write(
@@ -24,6 +24,8 @@ if (!hasBrowser && !requireBrowser) {
 
 const webDir = resolve(import.meta.dirname, "..");
 const repoRoot = resolve(webDir, "..");
+/** Real servers and a real browser on a shared 2-core machine: wait up to 10 s for what a user waits for. */
+const patience = { timeout: 10_000, interval: 100 };
 /** Set PORTICO_SCREENSHOT=web/screenshot.png to refresh the README's screenshot. */
 const screenshotPath = process.env.PORTICO_SCREENSHOT ? resolve(repoRoot, process.env.PORTICO_SCREENSHOT) : undefined;
 
@@ -138,7 +140,7 @@ describe.skipIf(!hasBrowser)(`web app in headless Chromium (${chromiumPath})`, (
     await page.getByLabel("Email").fill("not-an-email");
     await page.getByLabel("Password").fill("short");
     await page.getByRole("button", { name: "Sign up" }).click();
-    await expect.poll(() => page.getByLabel("Password").getAttribute("aria-invalid")).toBe("true");
+    await expect.poll(() => page.getByLabel("Password").getAttribute("aria-invalid"), patience).toBe("true");
     expect(await page.getByLabel("Email").getAttribute("aria-invalid")).toBe("true");
 
     await page.getByLabel("Display name").fill("Ada");
@@ -153,9 +155,9 @@ describe.skipIf(!hasBrowser)(`web app in headless Chromium (${chromiumPath})`, (
     await page.getByRole("heading", { name: "Your greetings" }).waitFor();
     await page.getByLabel("Name").fill("Browser");
     await page.getByRole("button", { name: "Greet" }).click();
-    await expect.poll(() => page.getByTestId("greeting").textContent()).toContain("Browser");
+    await expect.poll(() => page.getByTestId("greeting").textContent(), patience).toContain("Browser");
     const history = page.getByRole("list", { name: "Greeting history" });
-    await expect.poll(() => history.textContent()).toContain("Browser");
+    await expect.poll(() => history.textContent(), patience).toContain("Browser");
   });
 
   it("shows GreetStream messages as they arrive", async () => {
@@ -185,7 +187,7 @@ describe.skipIf(!hasBrowser)(`web app in headless Chromium (${chromiumPath})`, (
     await items.nth(1).waitFor();
     await page.getByRole("button", { name: "Stop" }).click();
     const status = page.getByTestId("stream-status");
-    await expect.poll(() => status.textContent()).toMatch(/^Stopped after \d+ of 30$/);
+    await expect.poll(() => status.textContent(), patience).toMatch(/^Stopped after \d+ of 30$/);
     const count = await items.count();
     await page.waitForTimeout(1_000);
     expect(await items.count()).toBe(count);
@@ -195,14 +197,14 @@ describe.skipIf(!hasBrowser)(`web app in headless Chromium (${chromiumPath})`, (
     await page.getByRole("link", { name: "History" }).click();
     await page.getByRole("heading", { level: 1, name: "History" }).waitFor();
     const history = page.getByRole("list", { name: "Greeting history" });
-    await expect.poll(() => history.textContent()).toContain("Browser");
+    await expect.poll(() => history.textContent(), patience).toContain("Browser");
   });
 
   it("stays signed in across a reload, with the refresh token only in an httpOnly cookie", async () => {
     await page.getByRole("link", { name: "Profile" }).click();
     await page.getByTestId("profile-email").waitFor();
     await page.reload();
-    await expect.poll(() => page.getByTestId("profile-email").textContent()).toBe(email);
+    await expect.poll(() => page.getByTestId("profile-email").textContent(), patience).toBe(email);
     expect(await page.getByTestId("profile-name").textContent()).toBe("Ada");
 
     const cookies = await context?.cookies();
@@ -223,18 +225,19 @@ describe.skipIf(!hasBrowser)(`web app in headless Chromium (${chromiumPath})`, (
     await page.getByRole("link", { name: "Greet" }).click();
     await page.getByLabel("Name").fill("Over gRPC-Web");
     await page.getByRole("button", { name: "Greet" }).click();
-    await expect.poll(() => page.getByTestId("greeting").textContent()).toContain("Over gRPC-Web");
+    await expect.poll(() => page.getByTestId("greeting").textContent(), patience).toContain("Over gRPC-Web");
     expect(contentTypes.at(-1)).toMatch(/^application\/grpc-web/);
     const history = page.getByRole("list", { name: "Greeting history" });
-    await expect.poll(() => history.textContent()).toContain("Over gRPC-Web");
+    await expect.poll(() => history.textContent(), patience).toContain("Over gRPC-Web");
     if (screenshotPath) {
       await page.getByLabel("Protocol").selectOption("connect");
       await page.getByLabel("Name").fill("Ada");
       await page.getByRole("button", { name: "Greet" }).click();
-      await expect.poll(() => page.getByTestId("greeting").textContent()).toContain("Ada");
+      await expect.poll(() => page.getByTestId("greeting").textContent(), patience).toContain("Ada");
       await page.getByLabel("Name").blur();
+      await page.mouse.move(0, 700);
       await page.waitForTimeout(300);
-      await page.screenshot({ path: screenshotPath });
+      await page.screenshot({ path: screenshotPath, clip: { x: 0, y: 0, width: 1200, height: 400 } });
     }
   });
 

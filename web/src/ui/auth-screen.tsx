@@ -80,7 +80,7 @@ export function AuthScreen({ mode }: { mode: AuthMode }) {
             label="Password"
             type="password"
             autoComplete={mode === "sign-up" ? "new-password" : "current-password"}
-            hint={mode === "sign-up" ? "At least 8 characters." : undefined}
+            hint={mode === "sign-up" ? "12 characters or more; a few unrelated words work well." : undefined}
             {...field("password")}
           />
           {generalError && <ErrorNotice error={call.error} message={authMessage(call.error, mode)} />}

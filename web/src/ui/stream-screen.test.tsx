@@ -57,3 +57,20 @@ describe("stopping a stream", () => {
     expect(screen.getByRole("button", { name: "Start stream" })).toBeTruthy();
   });
 });
+
+describe("keyboard use", () => {
+  it("starts and stops a stream from the keyboard, focus moving between Start and Stop", async () => {
+    const { user } = await openStream("connect");
+    await fill(user, "How many", "20");
+    await fill(user, "Every (ms)", "300");
+    await user.tab(); // from "Every (ms)" to the Start button
+    expect(document.activeElement).toBe(screen.getByRole("button", { name: "Start stream" }));
+    await user.keyboard("{Enter}");
+    const stop = await screen.findByRole("button", { name: "Stop" });
+    expect(document.activeElement).toBe(stop);
+    await screen.findByRole("list", { name: "Streamed greetings" });
+    await user.keyboard("{Enter}");
+    await screen.findByText(/^Stopped after \d+ of 20$/);
+    expect(document.activeElement).toBe(screen.getByRole("button", { name: "Start stream" }));
+  });
+});

@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from "react";
+import { type FormEvent, useEffect, useRef, useState } from "react";
 import { useGreetStream } from "../rpc/use-greet-stream.js";
 import { ErrorNotice } from "./error-notice.js";
 import { ScreenTitle } from "./screen-title.js";
@@ -11,6 +11,16 @@ export function StreamScreen({ defaultName = "" }: { defaultName?: string }) {
   const [count, setCount] = useState("5");
   const [interval, setIntervalMs] = useState("700");
   const streaming = stream.status === "streaming";
+  const toggle = useRef<HTMLButtonElement>(null);
+
+  // Start and Stop swap places; when the one that had focus goes away, give focus to the other,
+  // so a keyboard user can stop the stream they just started (and start the next) without hunting.
+  const wasStreaming = useRef(streaming);
+  useEffect(() => {
+    if (wasStreaming.current === streaming) return;
+    wasStreaming.current = streaming;
+    if (document.activeElement === document.body || document.activeElement === null) toggle.current?.focus();
+  }, [streaming]);
 
   const run = () => void stream.start({ name, count: clamp(count, 1, 50, 5), intervalMs: clamp(interval, 0, 5000, 700) });
   const submit = (event: FormEvent) => {
@@ -56,12 +66,14 @@ export function StreamScreen({ defaultName = "" }: { defaultName?: string }) {
             onChange={(e) => setIntervalMs(e.target.value)}
             disabled={streaming}
           />
+          {/* Distinct keys: the Stop button must not become the submit button in place, or the click that
+              stops the stream (re-rendered before its default action runs) would submit the form again. */}
           {streaming ? (
-            <button type="button" className="button button-danger" onClick={stream.stop}>
+            <button key="stop" ref={toggle} type="button" className="button button-danger" onClick={stream.stop}>
               Stop
             </button>
           ) : (
-            <button type="submit" className="button button-primary">
+            <button key="start" ref={toggle} type="submit" className="button button-primary">
               Start stream
             </button>
           )}
@@ -83,7 +95,7 @@ export function StreamScreen({ defaultName = "" }: { defaultName?: string }) {
           <ol className="stream" aria-label="Streamed greetings" aria-live="polite">
             {stream.messages.map((m) => (
               <li key={m.index}>
-                <span className="badge">#{m.index}</span> {m.greeting}
+                <span className="badge">#{m.index + 1}</span> {m.greeting}
               </li>
             ))}
           </ol>
