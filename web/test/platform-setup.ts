@@ -36,6 +36,8 @@ export default async function setup(project: TestProject) {
     adminPort: 0,
     logger,
     identitySecret,
+    // The tests' cookie-jar "browsers" each name their own client address in x-forwarded-for.
+    trustedProxies: ["127.0.0.1", "::1"],
     upstreams: {
       "portico.auth.v1.AuthService": { targets: [auth.url], protocol: "connect" },
       "portico.greeter.v1.GreeterService": { targets: [greeter.url], protocol: "connect" },

@@ -16,7 +16,15 @@ interface Cookie {
   attributes: string;
 }
 
-export function createCookieFetch(): CookieFetch {
+let browsers = 0;
+
+/**
+ * `clientIp` is sent as `x-forwarded-for` (the test gateway trusts 127.0.0.1 as a proxy), so each
+ * simulated browser has its own address for per-IP rate limits, as real users do. By default each
+ * jar gets its own address from TEST-NET-1 (192.0.2.0/24, reserved for documentation).
+ */
+export function createCookieFetch(options: { clientIp?: string } = {}): CookieFetch {
+  const clientIp = options.clientIp ?? `192.0.2.${(browsers++ % 254) + 1}`;
   const jar = new Map<string, Cookie>();
   const live = () => {
     const now = Date.now();
@@ -31,6 +39,7 @@ export function createCookieFetch(): CookieFetch {
       .map(([name, c]) => `${name}=${c.value}`)
       .join("; ");
     if (cookie) headers.set("cookie", cookie);
+    headers.set("x-forwarded-for", clientIp);
     const res = await globalThis.fetch(input, { ...init, headers });
     for (const line of res.headers.getSetCookie()) store(line);
     return res;

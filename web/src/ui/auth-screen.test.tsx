@@ -1,5 +1,9 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { screen, within } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
+import { createPorticoTransport } from "../rpc/portico-transport.js";
+import { createCookieFetch } from "../test/cookie-fetch.js";
 import { freePort } from "../test/free-port.js";
 import { newAccount, renderApp, signUpThroughForm } from "../test/render-app.js";
 
@@ -46,6 +50,36 @@ describe("sign up and log in", () => {
     await user.click(screen.getByRole("button", { name: "Log in" }));
     const alert = await screen.findByRole("alert");
     expect(within(alert).getByText("That email and password do not match an account.")).toBeTruthy();
+  });
+
+  it("says when to try again once sign-ups from one address are rate limited", async () => {
+    // SignUp allows 20 a minute per client address (its policy in auth.proto); use them up.
+    // (TEST-NET-2: an address no other test's browser uses.)
+    const clientIp = "198.51.100.7";
+    const browser = createCookieFetch({ clientIp });
+    const auth = createClient(
+      AuthService,
+      createPorticoTransport({ baseUrl: inject("gatewayUrl"), protocol: "connect", fetch: browser.fetch }),
+    );
+    let limited = false;
+    for (let i = 0; i < 40 && !limited; i++) {
+      limited = await auth.signUp(newAccount("Spam")).then(
+        () => false,
+        (err) => ConnectError.from(err).code === Code.ResourceExhausted,
+      );
+    }
+    expect(limited).toBe(true);
+
+    // Another browser on the same address (without the cookies of the sign-ups above).
+    const { user } = renderApp({ jar: createCookieFetch({ clientIp }), path: "/signup" });
+    const account = newAccount("Late");
+    await user.type(await screen.findByLabelText("Display name"), account.displayName);
+    await user.type(screen.getByLabelText("Email"), account.email);
+    await user.type(screen.getByLabelText("Password"), account.password);
+    await user.click(screen.getByRole("button", { name: "Sign up" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toMatch(/Too many requests right now\. Try again in \d+ seconds?\./);
+    expect(screen.queryByRole("button", { name: "Log out" })).toBeNull();
   });
 
   it("tells the user when the platform cannot be reached", async () => {
