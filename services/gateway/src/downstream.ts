@@ -10,7 +10,7 @@ export interface Downstream {
   readonly writableEnded: boolean;
   /** The request body has ended (its 'end' may have fired before anyone listened). */
   readonly readableEnded: boolean;
-  respond(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }): void;
+  respond: (headers: OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }) => void;
   write(chunk: Uint8Array): boolean;
   end(chunk?: Uint8Array): void;
   sendTrailers(headers: OutgoingHttpHeaders): void;

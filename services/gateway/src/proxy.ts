@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "@portico/kit";
 import type { AuthCache, AuthEntry } from "./auth-cache.js";
+import type { Cors } from "./cors.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "./deadline.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
 import { createEnvelopeLimit } from "./envelope-limit.js";
@@ -18,6 +19,7 @@ import {
   protocolFromGetQuery,
   supportedContentTypes,
 } from "./rpc-protocol.js";
+import { reflectionPaths, type ServerReflection } from "./server-reflection.js";
 import { type CallLife, runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "./translate.js";
 import type { UpstreamTarget } from "./upstream.js";
 
@@ -27,6 +29,15 @@ interface Life extends CallLife {
   failure: ConnectError | undefined;
   /** The upstream stream ended normally (a later close is not a failure). */
   upEnded: boolean;
+  /** The current attempt (a retry replaces it). */
+  attempt: Attempt;
+  switchTo(next: Attempt): void;
+}
+
+/** One upstream stream of a call, on one address. */
+interface Attempt {
+  readonly target: UpstreamTarget;
+  readonly up: ClientHttp2Stream;
 }
 
 /** What the proxy reports when a call ends (access log, metrics). */
@@ -40,6 +51,8 @@ export interface CallRecord {
   userId: string;
   requestId: string;
   clientIp: string;
+  /** Refused by a rate limit. */
+  rateLimited: boolean;
 }
 
 /** A call that passed routing and protocol checks, on its way through auth and policy. */
@@ -58,12 +71,17 @@ export interface ProxyOptions {
   /** The current route table (swapped on reload). */
   routes: () => RouteTable;
   auth: AuthCache;
-  trustedProxies: ReadonlySet<string>;
+  /** Peers whose x-forwarded-* are believed (current config). */
+  trustedProxies: () => ReadonlySet<string>;
   logger: Logger;
   /** Serves non-RPC GET requests (the web app); answers false when it has nothing. */
   staticFiles?: (down: Downstream, headers: IncomingHttpHeaders, path: string) => boolean;
   /** Called once per RPC when it ends. */
   onCallEnd?: (record: CallRecord) => void;
+  /** CORS for browser origins (current config). */
+  cors?: () => Cors | undefined;
+  /** Server reflection for the reflection paths (rebuilt on reload). */
+  reflection?: () => ServerReflection | undefined;
   /** Token buckets for the policies' per-user and per-IP rates. */
   rateLimiter?: RateLimiter;
 }
@@ -133,6 +151,13 @@ function checkUpstreamResponse(
 export function createProxy(options: ProxyOptions): Proxy {
   const { auth } = options;
   let inFlight = 0;
+  // Retry budget: every forwarded call earns a tenth of a retry, up to ten in reserve.
+  let retryTokens = 10;
+  const spendRetry = () => {
+    if (retryTokens < 1) return false;
+    retryTokens--;
+    return true;
+  };
 
   const reject = (down: Downstream, protocol: CallProtocol, error: ConnectError, headers?: OutgoingHttpHeaders) => {
     sendError(down, protocol, error, headers);
@@ -146,8 +171,24 @@ export function createProxy(options: ProxyOptions): Proxy {
     const rawPath = (headers[":path"] as string | undefined) ?? "/";
     const q = rawPath.indexOf("?");
     const path = q < 0 ? rawPath : rawPath.slice(0, q);
+    const origin = headers.origin;
+    const cors = origin === undefined ? undefined : options.cors?.();
+    if (cors !== undefined) {
+      if (method === "OPTIONS") {
+        cors.preflight(down, headers);
+        return;
+      }
+      cors.decorate(down, origin as string);
+    }
     const route = options.routes().get(path);
     const contentType = headers["content-type"];
+    if (route === undefined && method === "POST" && reflectionPaths.has(path)) {
+      const reflection = options.reflection?.();
+      if (reflection !== undefined) {
+        reflection(down, headers);
+        return;
+      }
+    }
     if (route === undefined) {
       if ((method === "GET" || method === "HEAD") && !rpcPathPattern.test(path) && options.staticFiles?.(down, headers, path)) {
         return;
@@ -187,7 +228,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       down.resume();
       return;
     }
-    const forwarded = forwardedFor(headers, peer, options.trustedProxies);
+    const forwarded = forwardedFor(headers, peer, options.trustedProxies());
     const record: CallRecord = {
       route,
       path,
@@ -197,6 +238,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       userId: "",
       requestId: "",
       clientIp: forwarded.clientIp,
+      rateLimited: false,
     };
     const call: PendingCall = { down, headers, rawPath, route, protocol, forwarded, record };
     const token = bearerToken(headers.authorization);
@@ -278,6 +320,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         return;
       }
       if (entry !== undefined) call.record.userId = entry.identity.userId;
+      call.record.rateLimited = true;
       const what = buckets.map((b) =>
         b.key.includes("|u|") ? `${policy.perUser?.text} per user` : `${policy.perIp?.text} per IP`,
       );
@@ -330,48 +373,53 @@ export function createProxy(options: ProxyOptions): Proxy {
       if (protocol.protocol !== upstream.protocol || transcode) translated = upstream.protocol;
     }
 
-    const target = upstream.pick();
     const q = call.rawPath.indexOf("?");
-    const upHeaders = upstreamRequestHeaders(
-      headers,
-      {
-        method: protocol.get && translated === undefined ? "GET" : "POST",
-        path: translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q),
-        authority: target.authority,
-      },
-      call.forwarded,
-      entry === undefined ? undefined : auth.headers(entry),
-    );
-    record.requestId = upHeaders["x-request-id"] as string;
-    if (translated !== undefined) {
-      translatedRequestHeaders(upHeaders, protocol, translated, transcode);
-      setTimeoutHeader(upHeaders, "grpc", timeoutMs);
-    } else {
-      setTimeoutHeader(upHeaders, protocol.protocol, timeoutMs);
-      if (protocol.protocol === "grpc") upHeaders.te = "trailers";
-      if (protocol.text) {
-        // Connect servers speak gRPC-Web in binary only: the gateway does the base64.
-        upHeaders["content-type"] = "application/grpc-web+proto";
-        delete upHeaders["content-length"];
+    const path = translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q);
+    const identity = entry === undefined ? undefined : auth.headers(entry);
+    /** Opens the upstream stream of one attempt, on the best address other than `exclude`. */
+    const open = (exclude?: UpstreamTarget): Attempt => {
+      const target = upstream.pick(exclude);
+      const upHeaders = upstreamRequestHeaders(
+        headers,
+        { method: protocol.get && translated === undefined ? "GET" : "POST", path, authority: target.authority },
+        call.forwarded,
+        identity,
+      );
+      record.requestId = upHeaders["x-request-id"] as string;
+      if (translated !== undefined) {
+        translatedRequestHeaders(upHeaders, protocol, translated, transcode);
+        setTimeoutHeader(upHeaders, "grpc", timeoutMs);
+      } else {
+        setTimeoutHeader(upHeaders, protocol.protocol, timeoutMs);
+        if (protocol.protocol === "grpc") upHeaders.te = "trailers";
+        if (protocol.text) {
+          // Connect servers speak gRPC-Web in binary only: the gateway does the base64.
+          upHeaders["content-type"] = "application/grpc-web+proto";
+          delete upHeaders["content-length"];
+        }
       }
-    }
+      return { target, up: target.session().request(upHeaders, { endStream: protocol.get && translated === undefined }) };
+    };
 
-    let up: ClientHttp2Stream;
+    let first: Attempt;
     try {
-      up = target.session().request(upHeaders, { endStream: protocol.get && translated === undefined });
+      first = open();
     } catch (error) {
-      target.failed((error as Error).message);
-      finishRejected(call, new ConnectError("upstream unavailable", Code.Unavailable));
+      finishRejected(call, new ConnectError(`upstream unavailable: ${(error as Error).message}`, Code.Unavailable));
       return;
     }
-    const life = startLife(down, up, target, protocol, timeoutMs, record);
+    const life = startLife(down, first, protocol, timeoutMs, record);
+    if (retryTokens < 10) retryTokens += 0.1;
     if (translated === undefined) {
-      runPassThrough(down, up, life, protocol, maxBytes, record);
+      // Idempotent unary calls may be retried on another address, before any response byte went out.
+      const retryable = route.policy.idempotent && route.kind === "unary" && upstream.targets.length > 0;
+      runPassThrough(down, life, protocol, maxBytes, record, retryable ? open : undefined);
       return;
     }
+    watchUpstream(life, first.up, () => life.fail(new ConnectError("upstream connection lost", Code.Unavailable)));
     runTranslated({
       down,
-      up,
+      up: first.up,
       headers,
       caller: protocol,
       upstream: translated,
@@ -389,16 +437,9 @@ export function createProxy(options: ProxyOptions): Proxy {
   }
 
   /** The bookkeeping of one forwarded call: deadline, in-flight counts, cancel and failure handling. */
-  function startLife(
-    down: Downstream,
-    up: ClientHttp2Stream,
-    target: UpstreamTarget,
-    protocol: CallProtocol,
-    timeoutMs: number,
-    record: CallRecord,
-  ): Life {
+  function startLife(down: Downstream, attempt: Attempt, protocol: CallProtocol, timeoutMs: number, record: CallRecord): Life {
     inFlight++;
-    target.outstanding++;
+    attempt.target.outstanding++;
     const timer = setTimeout(
       () => life.fail(new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded)),
       timeoutMs,
@@ -407,11 +448,12 @@ export function createProxy(options: ProxyOptions): Proxy {
       done: false,
       failure: undefined,
       upEnded: false,
+      attempt,
       finish(code) {
         if (life.done) return;
         life.done = true;
         inFlight--;
-        target.outstanding--;
+        life.attempt.target.outstanding--;
         clearTimeout(timer);
         record.code = code;
         options.onCallEnd?.(record);
@@ -419,43 +461,85 @@ export function createProxy(options: ProxyOptions): Proxy {
       fail(error) {
         if (life.done) return;
         life.failure = error;
+        const up = life.attempt.up;
         if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
         life.finish(codeString(error.code));
         if (!down.headersSent) reject(down, protocol, error);
         else endWithError(down, protocol, error);
       },
-      reached: () => target.succeeded(),
-      upstreamFailed: (reason) => target.failed(reason),
+      reached: () => life.attempt.target.succeeded(),
+      upstreamFailed: (reason) => life.attempt.target.failed(reason),
+      switchTo(next) {
+        life.attempt.target.outstanding--;
+        next.target.outstanding++;
+        life.attempt = next;
+        life.upEnded = false;
+      },
     };
-    up.on("error", noop);
-    up.on("close", () => {
-      if (life.done || life.upEnded) return;
-      target.failed(`stream reset (${up.rstCode})`);
-      life.fail(new ConnectError("upstream connection lost", Code.Unavailable));
-    });
-    up.on("end", () => {
-      life.upEnded = true;
-    });
     // The caller went away (cancel, reset, disconnect): cancel the upstream stream.
     down.on("close", () => {
       if (life.done) return;
+      const up = life.attempt.up;
       if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
       life.finish("canceled");
     });
     return life;
   }
 
-  /** Same protocol on both sides: bodies pass untouched (gRPC-Web text only changes base64). */
+  /** Calls `broken` when the upstream stream closes before it ended normally (reset, connection lost). */
+  function watchUpstream(life: Life, up: ClientHttp2Stream, broken: () => void): void {
+    up.on("error", noop);
+    up.on("end", () => {
+      if (life.attempt.up === up) life.upEnded = true;
+    });
+    up.on("close", () => {
+      if (life.done || life.upEnded || life.attempt.up !== up) return;
+      life.attempt.target.failed(`stream reset (${up.rstCode})`);
+      broken();
+    });
+  }
+
+  /**
+   * Same protocol on both sides: bodies pass untouched (gRPC-Web text only changes base64). With
+   * `reopen`, a call that failed before any response byte is retried once on another address.
+   */
   function runPassThrough(
     down: Downstream,
-    up: ClientHttp2Stream,
     life: Life,
     protocol: CallProtocol,
     maxBytes: number,
     record: CallRecord,
+    reopen: ((exclude?: UpstreamTarget) => Attempt) | undefined,
   ): void {
     let responded = false;
     let trailers: H2Headers | undefined;
+    let requestEnded = protocol.get;
+    // A copy of the request body for a retry (small unary bodies only).
+    let replay: Buffer[] | undefined = reopen ? [] : undefined;
+    let replayBytes = 0;
+
+    /** Tries another address when nothing reached the caller yet, within the retry budget. */
+    const retry = (error: ConnectError): void => {
+      const again = reopen;
+      if (again === undefined || responded || down.headersSent || replay === undefined || !spendRetry()) {
+        life.fail(error);
+        return;
+      }
+      reopen = undefined; // one retry per call
+      const failed = life.attempt;
+      let next: Attempt;
+      try {
+        next = again(failed.target);
+      } catch {
+        life.fail(error);
+        return;
+      }
+      if (!failed.up.closed) failed.up.close(h2.NGHTTP2_CANCEL);
+      life.switchTo(next);
+      attach(next.up);
+      for (const chunk of replay) next.up.write(chunk);
+      if (requestEnded && !next.up.closed) next.up.end();
+    };
 
     // Request body: untouched, with the size limit read from the length prefixes.
     if (!protocol.get) {
@@ -472,12 +556,20 @@ export function createProxy(options: ProxyOptions): Proxy {
           total += chunk.length;
           if (total > maxBytes) return life.fail(tooLarge(total, maxBytes));
         }
+        if (replay !== undefined) {
+          replayBytes += chunk.length;
+          if (replayBytes > 65_536) replay = undefined;
+          else replay.push(chunk);
+        }
+        const up = life.attempt.up;
         if (!up.write(chunk)) {
           down.pause();
           up.once("drain", onDrain);
         }
       });
       const onEnd = () => {
+        requestEnded = true;
+        const up = life.attempt.up;
         if (!life.done && !up.closed) up.end();
       };
       // An empty body may have ended while the call waited for auth.
@@ -486,57 +578,62 @@ export function createProxy(options: ProxyOptions): Proxy {
     }
 
     const encode = protocol.text ? createBase64Encoder() : undefined;
-    up.on("response", (h: H2Headers, flags: number) => {
-      if (life.done) return;
-      const status = Number(h[":status"]);
-      const error = checkUpstreamResponse(protocol, status, h["content-type"]);
-      if (error !== undefined) {
-        if (status >= 500) life.upstreamFailed(`HTTP ${status}`);
-        return life.fail(error);
-      }
-      life.reached();
-      responded = true;
-      if (encode !== undefined) {
-        h["content-type"] = protocol.contentType;
-        delete h["content-length"];
-      }
-      if ((flags & END_STREAM) !== 0) {
-        // Trailers-only (gRPC) or an empty body.
-        down.respond(h, { endStream: true });
-        life.upEnded = true;
-        life.finish(
-          protocol.protocol === "connect" && !protocol.enveloped ? connectUnaryCode(status) : grpcCode(h["grpc-status"]),
-        );
-        return;
-      }
-      if (protocol.protocol === "grpc") {
-        down.on("wantTrailers", () => {
-          down.sendTrailers(
-            life.failure ? grpcStatusTrailers(life.failure) : (trailers ?? grpcStatusTrailers(missingTrailers())),
+    const onDownDrain = () => life.attempt.up.resume();
+    const attach = (up: ClientHttp2Stream) => {
+      watchUpstream(life, up, () => retry(new ConnectError("upstream connection lost", Code.Unavailable)));
+      up.on("response", (h: H2Headers, flags: number) => {
+        if (life.done || life.attempt.up !== up) return;
+        const status = Number(h[":status"]);
+        const error = checkUpstreamResponse(protocol, status, h["content-type"]);
+        if (error !== undefined) {
+          if (status >= 500) life.upstreamFailed(`HTTP ${status}`);
+          if (status === 502 || status === 503) return retry(error);
+          return life.fail(error);
+        }
+        life.reached();
+        responded = true;
+        if (encode !== undefined) {
+          h["content-type"] = protocol.contentType;
+          delete h["content-length"];
+        }
+        if ((flags & END_STREAM) !== 0) {
+          // Trailers-only (gRPC) or an empty body.
+          down.respond(h, { endStream: true });
+          life.upEnded = true;
+          life.finish(
+            protocol.protocol === "connect" && !protocol.enveloped ? connectUnaryCode(status) : grpcCode(h["grpc-status"]),
           );
-        });
-        down.respond(h, { waitForTrailers: true });
-      } else {
-        down.respond(h);
-        if (!protocol.enveloped) record.code = connectUnaryCode(status);
-      }
-    });
-    up.on("trailers", (t: H2Headers) => {
-      trailers = t;
-    });
-    const onDownDrain = () => up.resume();
-    up.on("data", (chunk: Buffer) => {
-      if (life.done || !responded) return;
-      if (!down.write(encode === undefined ? chunk : encode.push(chunk))) {
-        up.pause();
-        down.once("drain", onDownDrain);
-      }
-    });
-    up.on("end", () => {
-      if (life.done) return;
-      life.finish(protocol.protocol === "grpc" ? (trailers ? grpcCode(trailers["grpc-status"]) : "unknown") : record.code);
-      down.end(encode?.end());
-    });
+          return;
+        }
+        if (protocol.protocol === "grpc") {
+          down.on("wantTrailers", () => {
+            down.sendTrailers(
+              life.failure ? grpcStatusTrailers(life.failure) : (trailers ?? grpcStatusTrailers(missingTrailers())),
+            );
+          });
+          down.respond(h, { waitForTrailers: true });
+        } else {
+          down.respond(h);
+          if (!protocol.enveloped) record.code = connectUnaryCode(status);
+        }
+      });
+      up.on("trailers", (t: H2Headers) => {
+        trailers = t;
+      });
+      up.on("data", (chunk: Buffer) => {
+        if (life.done || !responded) return;
+        if (!down.write(encode === undefined ? chunk : encode.push(chunk))) {
+          up.pause();
+          down.once("drain", onDownDrain);
+        }
+      });
+      up.on("end", () => {
+        if (life.done || life.attempt.up !== up) return;
+        life.finish(protocol.protocol === "grpc" ? (trailers ? grpcCode(trailers["grpc-status"]) : "unknown") : record.code);
+        down.end(encode?.end());
+      });
+    };
+    attach(life.attempt.up);
   }
 
   return {

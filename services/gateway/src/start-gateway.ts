@@ -4,15 +4,20 @@ import { createIdentitySigner, type Identity, identityHeaders, type Logger } fro
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
 import { createAuthClient } from "./auth-client.js";
+import { createCors } from "./cors.js";
 import type { Peer } from "./downstream.js";
 import { type DualListener, listenDual } from "./dual-listener.js";
 import type { GatewayConfig } from "./gateway-config.js";
+import { createGatewayMetrics } from "./gateway-metrics.js";
+import { createGatewayService, GatewayService } from "./gateway-service.js";
+import { startHealthChecker } from "./health-checker.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
 import { createProxy } from "./proxy.js";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./rate-limiter.js";
 import { startRevocationWatcher } from "./revocation-watcher.js";
 import { createRouteTable } from "./route-table.js";
+import { createServerReflection } from "./server-reflection.js";
 import { createStaticFiles } from "./static-files.js";
 import { createUpstream, type Upstream } from "./upstream.js";
 
@@ -42,6 +47,14 @@ export interface GatewayOptions extends GatewayConfig {
   redisUrl?: string;
   /** Prefix of the Redis rate-limit keys (default "portico:rl:"). */
   rateLimitKeyPrefix?: string;
+  /** One JSON access-log line per call: true (default) on the logger, false for none, or another logger. */
+  accessLog?: boolean | Logger;
+  /** Between two rounds of active health checks (ms, default 5000). */
+  healthCheckIntervalMs?: number;
+  /** A connection that sends no complete request headers within this time is dropped (ms, default 10 000). */
+  headersTimeoutMs?: number;
+  /** An HTTP/2 connection idle this long is closed with GOAWAY (ms, default 120 000). */
+  idleTimeoutMs?: number;
 }
 
 export interface Gateway {
@@ -108,7 +121,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         logger.warn({ service }, "upstream configured for a service that is not in the image");
       }
     }
-    return { upstreams, table, config };
+    const reflection = createServerReflection(image, table);
+    const cors = createCors(config.corsOrigins);
+    const trustedProxies = new Set(config.trustedProxies ?? []);
+    return { upstreams, table, config, reflection, cors, trustedProxies };
   };
 
   let state = build(options, loadImage(imagePath));
@@ -140,14 +156,36 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Buckets shared through Redis start when Redis answers (or, if it does not, in the failure mode).
   await rateLimiter.ready(2000);
 
+  const metrics = createGatewayMetrics({
+    auth: authCache,
+    upstreams: () => state.upstreams.values(),
+    inFlight: () => proxy.inFlight,
+    accessLog:
+      options.accessLog === false
+        ? undefined
+        : typeof options.accessLog === "object"
+          ? options.accessLog
+          : logger.child({ log: "access" }),
+  });
   const proxy = createProxy({
     rateLimiter,
     routes: () => state.table,
     auth: authCache,
-    trustedProxies: new Set(options.trustedProxies ?? []),
+    trustedProxies: () => state.trustedProxies,
+    cors: () => state.cors,
+    reflection: () => state.reflection,
     logger,
     staticFiles: options.webRoot ? createStaticFiles(options.webRoot) : undefined,
+    onCallEnd: (record) => metrics.record(record),
   });
+  const healthChecker = startHealthChecker({
+    upstreams: () => state.upstreams.values(),
+    intervalMs: options.healthCheckIntervalMs ?? 5000,
+    timeoutMs: 1000,
+    headers: () => ({ [identityHeaders.assertion]: signer.sign(gatewayIdentity).assertion }),
+    logger,
+  });
+  const gatewayService = createGatewayService({ routes: () => state.table, upstreams: () => state.upstreams.values() });
 
   // Public servers: HTTP/2 streams go straight to the proxy; HTTP/1.1 requests through an adapter.
   const h2 = http2.createServer({
@@ -162,13 +200,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     session.on("error", () => {});
-    session.setTimeout(300_000, () => session.close());
+    session.setTimeout(options.idleTimeoutMs ?? 120_000, () => session.close());
     session.once("connect", () => session.setLocalWindowSize(8 * 1024 * 1024));
   });
   h2.on("stream", (stream, headers) => {
     proxy.handle(stream, headers, peers.get(stream.session as http2.ServerHttp2Session) ?? { address: "", encrypted: false });
   });
-  const h1 = http.createServer({ maxHeaderSize: 64 * 1024, headersTimeout: 10_000, requestTimeout: 0, keepAliveTimeout: 30_000 });
+  const h1 = http.createServer({
+    maxHeaderSize: 64 * 1024,
+    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    requestTimeout: 0,
+    keepAliveTimeout: 30_000,
+    connectionsCheckingInterval: 1000,
+  });
   h1.on("request", (req, res) => {
     const socket = req.socket;
     proxy.handle(createHttp1Downstream(req, res), http1Headers(req), {
@@ -184,7 +228,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let publicListener: DualListener | undefined;
   let admin: AdminServer | undefined;
   try {
-    publicListener = await listenDual({ port: options.port ?? 8080, host: options.host ?? "0.0.0.0", h2, h1, tls: options.tls });
+    publicListener = await listenDual({
+      port: options.port ?? 8080,
+      host: options.host ?? "0.0.0.0",
+      h2,
+      h1,
+      tls: options.tls,
+      firstBytesTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    });
     admin = await startAdminServer({
       port: options.adminPort ?? 9090,
       host: options.adminHost ?? options.host ?? "0.0.0.0",
@@ -193,9 +244,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const checks = { routes: state.table.all.length > 0, auth: authUp };
         return { ready: checks.routes && checks.auth && !closing, checks };
       },
+      metrics: () => metrics.text(),
+      routes: (router) => router.service(GatewayService, gatewayService),
     });
   } catch (error) {
     await publicListener?.close();
+    healthChecker.close();
     watcher.close();
     authClient.close();
     authCache.close();
@@ -235,6 +289,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         h1.closeAllConnections();
         await stopped;
         await adminServer.close();
+        healthChecker.close();
         watcher.close();
         authClient.close();
         authCache.close();

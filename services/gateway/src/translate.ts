@@ -116,7 +116,7 @@ export function translatedRequestHeaders(
 }
 
 /** Writes an upstream's messages and status to the caller in the caller's own protocol. */
-interface CallerWriter {
+export interface CallerWriter {
   message(data: Buffer): void;
   end(
     error: ConnectError | undefined,
@@ -125,7 +125,7 @@ interface CallerWriter {
   ): void;
 }
 
-function createCallerWriter(down: Downstream, caller: CallProtocol, life: CallLife): CallerWriter {
+export function createCallerWriter(down: Downstream, caller: CallProtocol, life: Pick<CallLife, "failure">): CallerWriter {
   let metadata: Record<string, string | string[]> = {};
   let started = false;
   const start = (extra: OutgoingHttpHeaders = {}, options?: { endStream?: boolean; waitForTrailers?: boolean }) => {

@@ -1,0 +1,162 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { ServerReflection, ServerReflectionRequestSchema } from "@portico/gen/grpc/reflection/v1/reflection_pb.js";
+import { GatewayService } from "@portico/gen/portico/gateway/v1/gateway_pb.js";
+import { Access } from "@portico/gen/portico/gateway/v1/options_pb.js";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
+
+const accessLines: Record<string, unknown>[] = [];
+const accessLog = pino({ level: "info" }, { write: (line: string) => accessLines.push(JSON.parse(line)) });
+let platform: TestPlatform;
+
+beforeAll(async () => {
+  platform = await startTestPlatform("gateway_admin", {
+    accessLog,
+    corsOrigins: ["https://app.example.com"],
+  });
+});
+afterAll(async () => {
+  await platform?.close();
+});
+
+const admin = () =>
+  createClient(GatewayService, createConnectTransport({ baseUrl: platform.gateway.adminUrl, httpVersion: "1.1" }));
+
+describe("GatewayService on the admin port", () => {
+  it("lists every route with its upstream and effective policy; INTERNAL methods unrouted", async () => {
+    const { routes } = await admin().listRoutes({});
+    const greet = routes.find((r) => r.path === "/portico.greeter.v1.GreeterService/Greet");
+    expect(greet).toMatchObject({ upstream: "portico.greeter.v1.GreeterService", kind: "unary", idempotent: false });
+    expect(greet?.policy?.access).toBe(Access.AUTHENTICATED);
+    expect(greet?.policy?.rateLimit?.perUser).toBe("600/m");
+    expect(greet?.policy?.maxRequestBytes).toBe(4096);
+    expect(greet?.policy?.timeout?.seconds).toBe(10n);
+    const authenticate = routes.find((r) => r.path === "/portico.auth.v1.AuthService/Authenticate");
+    expect(authenticate).toMatchObject({ upstream: "" });
+    expect(authenticate?.policy?.access).toBe(Access.INTERNAL);
+    expect(routes.find((r) => r.path === "/portico.auth.v1.AuthService/SignUp")?.policy?.access).toBe(Access.PUBLIC);
+  });
+
+  it("reports the health of every upstream address", async () => {
+    const { upstreams } = await admin().getUpstreamHealth({});
+    const greeter = upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService");
+    expect(greeter?.targets).toEqual([
+      expect.objectContaining({ address: platform.greeter.url, protocol: "connect", healthy: true }),
+    ]);
+  });
+});
+
+describe("observability", () => {
+  it("exports Prometheus metrics and writes one access-log line per call", async () => {
+    const { token, userId } = await platform.signUp("metrics");
+    await platform.greeterClient().greet({ name: "m" }, { headers: { ...bearer(token), "x-request-id": "client-id-1" } });
+    await platform
+      .greeterClient()
+      .greet({ name: "m" }, { headers: bearer("bad") })
+      .catch(() => {});
+    const text = await (await fetch(`${platform.gateway.adminUrl}/metrics`)).text();
+    expect(text).toMatch(/portico_gateway_calls_total\{service="portico.greeter.v1.GreeterService",method="Greet",code="ok"\} 1/);
+    expect(text).toMatch(
+      /portico_gateway_calls_total\{service="portico.greeter.v1.GreeterService",method="Greet",code="unauthenticated"\} 1/,
+    );
+    expect(text).toContain("portico_gateway_call_duration_seconds_bucket");
+    expect(text).toMatch(/portico_gateway_auth_cache_misses_total \d+/);
+    expect(text).toMatch(/portico_gateway_upstream_healthy\{service="portico.greeter.v1.GreeterService",address="[^"]+"\} 1/);
+    const greets = accessLines.filter((l) => l.method === "/portico.greeter.v1.GreeterService/Greet");
+    expect(greets).toHaveLength(2);
+    expect(greets[0]).toMatchObject({ code: "ok", userId, protocol: "connect" });
+    expect(greets[0]?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(greets[1]).toMatchObject({ code: "unauthenticated" });
+  });
+});
+
+describe("server reflection from the image", () => {
+  const reflect = async (requests: MessageInitShape<typeof ServerReflectionRequestSchema>[]) => {
+    const client = createClient(ServerReflection, createGrpcTransport({ baseUrl: platform.gateway.url }));
+    async function* input() {
+      for (const r of requests) yield create(ServerReflectionRequestSchema, r);
+    }
+    const out = [];
+    for await (const res of client.serverReflectionInfo(input())) out.push(res);
+    return out;
+  };
+
+  it("lists routed services and serves their files without INTERNAL methods", async () => {
+    const [list, file, hidden] = await reflect([
+      { messageRequest: { case: "listServices", value: "" } },
+      { messageRequest: { case: "fileContainingSymbol", value: "portico.auth.v1.AuthService" } },
+      { messageRequest: { case: "fileContainingSymbol", value: "portico.auth.v1.AuthService.Authenticate" } },
+    ]);
+    const names =
+      list?.messageResponse.case === "listServicesResponse" ? list.messageResponse.value.service.map((s) => s.name) : [];
+    expect(names).toContain("portico.greeter.v1.GreeterService");
+    expect(names).toContain("portico.auth.v1.AuthService");
+    expect(names).not.toContain("portico.gateway.v1.GatewayService");
+    expect(file?.messageResponse.case).toBe("fileDescriptorResponse");
+    const protos =
+      file?.messageResponse.case === "fileDescriptorResponse"
+        ? file.messageResponse.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b))
+        : [];
+    expect(protos[0]?.name).toBe("portico/auth/v1/auth.proto");
+    expect(protos.map((p) => p.name)).toContain("portico/gateway/v1/options.proto");
+    const methods = protos[0]?.service[0]?.method.map((m) => m.name) ?? [];
+    expect(methods).toContain("Login");
+    expect(methods).not.toContain("Authenticate");
+    expect(methods).not.toContain("WatchRevocations");
+    expect(hidden?.messageResponse.case).toBe("errorResponse");
+  });
+
+  it("lets buf curl list the methods without local protos", async () => {
+    const buf = fileURLToPath(new URL("../../../node_modules/.bin/buf", import.meta.url));
+    const { stdout } = await promisify(execFile)(buf, [
+      "curl",
+      "--http2-prior-knowledge",
+      "--list-methods",
+      platform.gateway.url,
+    ]);
+    expect(stdout).toContain("portico.greeter.v1.GreeterService/Greet");
+    expect(stdout).toContain("portico.auth.v1.AuthService/Login");
+    expect(stdout).not.toContain("Authenticate");
+    expect(stdout).not.toContain("GatewayService");
+  });
+});
+
+describe("CORS", () => {
+  it("answers preflights for configured origins and exposes the protocol headers", async () => {
+    const preflight = await fetch(`${platform.gateway.url}/portico.greeter.v1.GreeterService/Greet`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,connect-protocol-version,authorization",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("connect-protocol-version");
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("x-grpc-web");
+
+    const { token } = await platform.signUp("cors");
+    const res = await fetch(`${platform.gateway.url}/portico.greeter.v1.GreeterService/Greet`, {
+      method: "POST",
+      headers: { origin: "https://app.example.com", "content-type": "application/json", ...bearer(token) },
+      body: JSON.stringify({ name: "c" }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(res.headers.get("access-control-expose-headers")).toContain("grpc-status");
+
+    const evil = await fetch(`${platform.gateway.url}/portico.greeter.v1.GreeterService/Greet`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example.com", "access-control-request-method": "POST" },
+    });
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});

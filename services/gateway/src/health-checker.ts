@@ -1,0 +1,128 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  HealthCheckRequestSchema,
+  HealthCheckResponseSchema,
+  HealthCheckResponse_ServingStatus as Status,
+} from "@portico/gen/grpc/health/v1/health_pb.js";
+import type { Logger } from "@portico/kit";
+import { createEnvelopeReader } from "./envelope-reader.js";
+import { envelope } from "./error-response.js";
+import type { Upstream, UpstreamTarget } from "./upstream.js";
+
+export interface HealthCheckerOptions {
+  upstreams: () => Iterable<Upstream>;
+  /** Between two rounds of checks (ms). */
+  intervalMs: number;
+  /** One check's timeout (ms). */
+  timeoutMs: number;
+  /** Extra request headers (the gateway's own identity assertion). */
+  headers: () => Record<string, string>;
+  logger: Logger;
+}
+
+export interface HealthChecker {
+  /** Runs one round now. */
+  checkAll(): Promise<void>;
+  close(): void;
+}
+
+const request = Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: "" })));
+const grpcStatus = {
+  ok: "0",
+  unimplemented: "12",
+  unauthenticated: "16",
+};
+
+/** One `grpc.health.v1.Health/Check` over the target's pooled session: undefined when healthy, else why not. */
+function check(upstream: Upstream, target: UpstreamTarget, options: HealthCheckerOptions): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (reason: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (!stream.closed) stream.close();
+      resolve(reason);
+    };
+    const web = upstream.protocol === "grpc-web";
+    const stream = target.session().request({
+      ":method": "POST",
+      ":path": "/grpc.health.v1.Health/Check",
+      ":scheme": "http",
+      ":authority": target.authority,
+      "content-type": web ? "application/grpc-web+proto" : "application/grpc",
+      ...(web ? { "x-grpc-web": "1" } : { te: "trailers" }),
+      "grpc-timeout": `${options.timeoutMs}m`,
+      ...options.headers(),
+    });
+    const timer = setTimeout(() => done(`no health answer within ${options.timeoutMs} ms`), options.timeoutMs);
+    let serving: Status | undefined;
+    let status: string | undefined;
+    const reader = createEnvelopeReader(1 << 20, (flags, data) => {
+      if ((flags & 0x80) !== 0) {
+        const match = /grpc-status:\s*(\d+)/i.exec(data.toString("utf8"));
+        status = match?.[1];
+      } else {
+        serving = fromBinary(HealthCheckResponseSchema, data).status;
+      }
+    });
+    stream.on("response", (h) => {
+      if (h[":status"] !== 200) done(`health check answered HTTP ${h[":status"]}`);
+      else if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
+    });
+    stream.on("data", (chunk: Buffer) => reader.push(chunk));
+    stream.on("trailers", (t) => {
+      if (t["grpc-status"] !== undefined) status = String(t["grpc-status"]);
+    });
+    stream.on("error", (error) => done(error.message));
+    stream.on("close", () => {
+      if (status === grpcStatus.ok) done(serving === Status.SERVING ? undefined : `health status ${Status[serving ?? 0]}`);
+      // A server without a health service (or one guarding it) is alive.
+      else if (status === grpcStatus.unimplemented || status === grpcStatus.unauthenticated) done(undefined);
+      else done(status === undefined ? "health check failed" : `health check answered grpc-status ${status}`);
+    });
+    stream.end(envelope(0, request));
+  });
+}
+
+/**
+ * Active health checks: every interval, `grpc.health.v1.Health/Check` on every address of every
+ * upstream; an address that fails is taken out of rotation until it passes again.
+ */
+export function startHealthChecker(options: HealthCheckerOptions): HealthChecker {
+  let running: Promise<void> | undefined;
+  const checkAll = () => {
+    running ??= (async () => {
+      const checks: Promise<void>[] = [];
+      for (const upstream of options.upstreams()) {
+        for (const target of upstream.targets) {
+          checks.push(
+            check(upstream, target, options)
+              .catch((error: unknown) => (error as Error).message)
+              .then((reason) => {
+                const healthy = reason === undefined;
+                if (healthy !== target.healthy) {
+                  const fields = { service: upstream.service, address: target.address, reason };
+                  if (healthy) options.logger.info(fields, "upstream address healthy again");
+                  else options.logger.warn(fields, "upstream address unhealthy: out of rotation");
+                }
+                target.healthy = healthy;
+                if (reason !== undefined) target.lastError = reason;
+              }),
+          );
+        }
+      }
+      await Promise.all(checks);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void checkAll(), options.intervalMs);
+  timer.unref();
+  void checkAll();
+  return {
+    checkAll,
+    close: () => clearInterval(timer),
+  };
+}
