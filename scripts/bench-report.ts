@@ -226,3 +226,39 @@ export function renderReport(
   for (const c of checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(4)} ${c.text}: ${c.value}`);
   return lines.join("\n");
 }
+
+/** The same results as a Markdown table, for the README (`markdown` in the JSON report). */
+export function renderMarkdown(
+  workloads: Workload[],
+  runs: RunResult[],
+  auth: AuthRun[],
+  checks: TargetCheck[],
+  machine: string,
+): string {
+  const lines = [
+    `Measured ${machine}.`,
+    "",
+    "| workload | target | calls/s | msgs/s | p50 ms | p99 ms | proxy µs/call | auth µs/call | proxy MB | gateway ÷ target |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const workload of workloads) {
+    const gateway = find(runs, workload.id, "gateway");
+    for (const r of runs.filter((run) => run.workload === workload.id)) {
+      const versus = ratio(gateway?.rps, r.rps);
+      const vs = r.target === "gateway" || versus === undefined ? "" : times(versus);
+      lines.push(
+        `| ${workload.id} | ${targetLabel[r.target]} | ${fixed(r.rps)} | ${workload.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : ""} | ` +
+          `${fixed(r.latencyMs.p50, 2)} | ${fixed(r.latencyMs.p99, 2)} | ${fixed(r.cpuMicrosPerCall.proxy)} | ${fixed(r.cpuMicrosPerCall.auth)} | ` +
+          `${fixed(r.peakRssMb.proxy)} | ${vs} |`,
+      );
+    }
+  }
+  for (const a of auth) {
+    lines.push(
+      `| auth | ${a.name} | ${fixed(a.rps)} | | ${fixed(a.latencyMs.p50, 2)} | ${fixed(a.latencyMs.p99, 2)} | | ${fixed(a.cpuMicrosPerCall)} | | |`,
+    );
+  }
+  lines.push("", "| target (issue 6) | measured | |", "|---|---:|---|");
+  for (const c of checks) lines.push(`| ${c.id} ${c.text} | ${c.value} | ${c.status} |`);
+  return lines.join("\n");
+}

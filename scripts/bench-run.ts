@@ -13,12 +13,13 @@ import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js
 import type { BenchOptions } from "./bench-options.js";
 import { type PlatformOptions, startPlatform, waitUntil } from "./bench-platform.js";
 import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
-import { type AuthRun, evaluateTargets, type RunResult, renderReport, targetLabel } from "./bench-report.js";
+import { type AuthRun, evaluateTargets, type RunResult, renderMarkdown, renderReport, targetLabel } from "./bench-report.js";
 import { defineWorkloads } from "./bench-workloads.js";
 
 /** Runs the benchmark; the process exit code. */
 export async function runBench(root: string, options: BenchOptions): Promise<number> {
   const startedAt = new Date();
+  const loadAverageAtStart = loadavg();
   const workDir = mkdtempSync(join(tmpdir(), "portico-bench-"));
   const resultsDir = join(root, "bench/results");
   mkdirSync(resultsDir, { recursive: true });
@@ -197,22 +198,27 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     if (profileTop.length > 0)
       console.log(`\nGateway under W1: most self time, % of busy samples\n${profileTop.map((l) => `  ${l}`).join("\n")}`);
 
+    const machine = {
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      kernel: release(),
+      loadAverageAtStart,
+      node: process.version,
+      nginx,
+      h2load: h2loadVersion(),
+    };
+    const machineLine =
+      `${startedAt.toISOString().slice(0, 10)} on ${machine.cores} × ${machine.cpu}, ${machine.memoryGb} GB, Linux ${machine.kernel}, ` +
+      `node ${machine.node}, ${nginx ?? "no nginx"}, ${database}, load average ${loadAverageAtStart[0].toFixed(1)} at the start` +
+      `${options.smoke ? " (smoke run)" : ""}; \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}\``;
     const report = {
       version: 1,
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       mode: options.smoke ? "smoke" : "full",
       options: { ...options, only: options.only ? [...options.only] : undefined },
-      machine: {
-        cpu: cpus()[0]?.model,
-        cores: cpus().length,
-        memoryGb: Math.round(totalmem() / 2 ** 30),
-        kernel: release(),
-        loadAverageAtStart: loadavg(),
-        node: process.version,
-        nginx,
-        h2load: h2loadVersion(),
-      },
+      machine,
       database,
       workloads: workloads.map(({ body, ...w }) => ({ ...w, requestBytes: body.length })),
       runs,
@@ -222,10 +228,11 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       profile: profile?.file,
       profileTop,
       errors,
+      markdown: renderMarkdown(workloads, runs, auth, checks, machineLine),
     };
     const jsonFile = join(resultsDir, `bench-${stamp}${options.smoke ? "-smoke" : ""}.json`);
     writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`\nwrote ${jsonFile}`);
+    console.log(`\nwrote ${jsonFile} (the table as Markdown: node -p 'require("${jsonFile}").markdown')`);
     if (profile?.file) console.log(`wrote ${profile.file} (open it in Chrome DevTools → Performance, or VS Code)`);
 
     if (errors > 0) {
