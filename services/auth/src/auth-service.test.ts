@@ -115,6 +115,21 @@ describe("Refresh and Logout", () => {
     expect(await codeOf(t.withHeaders({ cookie: next }).refresh({}))).toBe(Code.Unauthenticated);
   });
 
+  it("gives a browser the refresh token only in the httpOnly cookie, never in the body", async () => {
+    const browser = t.withHeaders({ origin: "http://localhost:8080", "sec-fetch-mode": "cors" });
+    let setCookie: string[] = [];
+    const { tokens } = await browser.signUp(
+      { email: uniqueEmail(), password: STRONG_PASSWORD, displayName: "" },
+      { onHeader: (h) => (setCookie = h.getSetCookie()) },
+    );
+    expect(tokens?.accessToken).toBeTruthy();
+    expect(tokens?.refreshToken).toBe("");
+    const pair = setCookie[0]!.split(";")[0]!;
+    const refreshed = await t.withHeaders({ origin: "http://localhost:8080", cookie: pair }).refresh({});
+    expect(refreshed.tokens?.accessToken).toBeTruthy();
+    expect(refreshed.tokens?.refreshToken).toBe("");
+  });
+
   it("Logout ends the session: refresh fails and the access token is refused", async () => {
     const { tokens } = await signUp();
     await t.client.logout({ refreshToken: tokens.refreshToken });

@@ -22,7 +22,7 @@ import { type FieldViolation, invalidArgument } from "./error-details.js";
 import type { LoginLimiter } from "./login-limiter.js";
 import type { PasswordHasher } from "./password-hasher.js";
 import { MAX_PASSWORD_BYTES, passwordProblem } from "./password-policy.js";
-import { cameOverHttps, clearedRefreshCookie, readRefreshCookie, refreshCookie } from "./refresh-cookie.js";
+import { cameOverHttps, clearedRefreshCookie, isBrowserRequest, readRefreshCookie, refreshCookie } from "./refresh-cookie.js";
 import type { Revocation, RevocationSet } from "./revocation-set.js";
 import type { SigningKeys } from "./signing-keys.js";
 
@@ -125,14 +125,15 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       .sync()
       .catch((error: unknown) => deps.logger.warn({ err: error }, "revocation committed; announcing it on the next poll"));
 
-  // A new access token for the session, plus the refresh token in the body and the cookie.
+  // A new access token for the session, plus the refresh token in the cookie and, for callers
+  // that are not browsers, in the body.
   async function issueTokens(user: UserRow, session: IssuedSession, ctx: HandlerContext): Promise<Tokens> {
     const access = await tokens.issue({ userId: user.id, sessionId: session.sessionId, tier: user.tier, roles: user.roles });
     const maxAge = (session.refreshExpiresAtMs - Date.now()) / 1000;
     ctx.responseHeader.append("set-cookie", refreshCookie(session.refreshToken, maxAge, cameOverHttps(ctx.requestHeader)));
     return create(TokensSchema, {
       accessToken: access.token,
-      refreshToken: session.refreshToken,
+      refreshToken: isBrowserRequest(ctx.requestHeader) ? "" : session.refreshToken,
       accessTokenExpiresAt: timestampFromMs(access.expiresAtMs),
       refreshTokenExpiresAt: timestampFromMs(session.refreshExpiresAtMs),
     });

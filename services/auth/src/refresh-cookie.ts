@@ -28,3 +28,12 @@ export function clearedRefreshCookie(secure: boolean): string {
 export function cameOverHttps(headers: Headers): boolean {
   return (headers.get("x-forwarded-proto") ?? "").split(",")[0]?.trim().toLowerCase() === "https";
 }
+
+/**
+ * Whether the caller is a browser: browsers send `Origin` or `Sec-Fetch-Mode` with every fetch,
+ * and a page's scripts can neither forge nor suppress them. Browsers get the refresh token only
+ * in the httpOnly cookie, so script injected into a page cannot read it from a response body.
+ */
+export function isBrowserRequest(headers: Headers): boolean {
+  return headers.has("origin") || headers.has("sec-fetch-mode");
+}
