@@ -71,11 +71,19 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
       resolve();
     });
   });
+  // The HTTP/1.1 server never listens itself; 'listening' starts its connection tracking, which
+  // enforces headersTimeout (slow-loris) and makes closeIdleConnections work.
+  options.h1.emit("listening");
   const { port, address } = server.address() as net.AddressInfo;
   return {
     port,
     address,
     server,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Stops the HTTP/1.1 server's connection checks (it is not listening: the error is expected).
+        options.h1.close(() => {});
+        server.close(() => resolve());
+      }),
   };
 }

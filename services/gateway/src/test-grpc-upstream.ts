@@ -21,6 +21,10 @@ export interface GrpcUpstream {
   deadlines: Map<string, number>;
   /** Calls cancelled by the client. */
   cancelled: string[];
+  /** Calls received, by method. */
+  calls: Map<string, number>;
+  /** Drops every connection at once, as a crash would. */
+  kill(): void;
   close(): Promise<void>;
 }
 
@@ -35,12 +39,14 @@ function serializers<I extends DescMessage, O extends DescMessage>(input: I, out
 
 const path = (m: string) => `/portico.greeter.v1.GreeterService/${m}`;
 
-export async function startGrpcUpstream(): Promise<GrpcUpstream> {
+export async function startGrpcUpstream(port = 0): Promise<GrpcUpstream> {
+  const calls = new Map<string, number>();
   const seen = new Map<string, grpc.Metadata>();
   const deadlines = new Map<string, number>();
   const cancelled: string[] = [];
   const record = (method: string, call: { metadata: grpc.Metadata; getDeadline(): grpc.Deadline }) => {
     seen.set(method, call.metadata);
+    calls.set(method, (calls.get(method) ?? 0) + 1);
     const deadline = call.getDeadline();
     deadlines.set(method, deadline instanceof Date ? deadline.getTime() - Date.now() : Number(deadline) - Date.now());
   };
@@ -126,12 +132,14 @@ export async function startGrpcUpstream(): Promise<GrpcUpstream> {
       callback(null, create(EchoResponseSchema, { payload: call.request.payload }));
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     seen,
+    calls,
+    kill: () => server.forceShutdown(),
     deadlines,
     cancelled,
     close: () =>

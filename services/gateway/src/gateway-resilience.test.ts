@@ -1,0 +1,264 @@
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import * as net from "node:net";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
+import { createLogger } from "@portico/kit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { UpstreamConfig } from "./gateway-config.js";
+import { type Gateway, startGateway } from "./start-gateway.js";
+import { type GrpcUpstream, startGrpcUpstream } from "./test-grpc-upstream.js";
+import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
+
+let platform: TestPlatform;
+let token = "";
+const cleanup: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  platform = await startTestPlatform("gateway_resilience");
+  ({ token } = await platform.signUp("resilience"));
+});
+afterAll(async () => {
+  for (const fn of cleanup.reverse()) await fn().catch(() => {});
+  await platform?.close();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A gateway whose GreeterService goes to `greeter` (over gRPC unless said otherwise). */
+async function gatewayFor(greeter: UpstreamConfig, extra: Partial<Parameters<typeof startGateway>[0]> = {}): Promise<Gateway> {
+  const gateway = await startGateway({
+    port: 0,
+    adminPort: 0,
+    host: "127.0.0.1",
+    identitySecret: platform.secret,
+    logger: createLogger({ service: "gateway", level: "silent" }),
+    shutdownGraceMs: 2000,
+    healthCheckIntervalMs: 200,
+    ...extra,
+    upstreams: { ...platform.config.upstreams, "portico.greeter.v1.GreeterService": greeter },
+  });
+  cleanup.push(() => gateway.close());
+  return gateway;
+}
+
+async function grpcUpstream(port = 0): Promise<GrpcUpstream> {
+  const upstream = await startGrpcUpstream(port);
+  cleanup.push(() => upstream.close());
+  return upstream;
+}
+
+const greeterVia = (gateway: Gateway, transport?: Transport) =>
+  createClient(GreeterService, transport ?? createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }));
+
+/** A port nothing listens on. */
+async function deadPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe("upstreams with several addresses", () => {
+  it("balances calls over every address", async () => {
+    const a = await grpcUpstream();
+    const b = await grpcUpstream();
+    const gateway = await gatewayFor({ targets: [a.url, b.url], protocol: "grpc" });
+    const greeter = greeterVia(gateway);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => greeter.greet({ name: `n${i}` }, { headers: bearer(token) })));
+    expect(a.calls.get("Greet")).toBeGreaterThanOrEqual(5);
+    expect(b.calls.get("Greet")).toBeGreaterThanOrEqual(5);
+  });
+
+  it("takes a dead address out of rotation (health checks) and retries idempotent calls before that", async () => {
+    const live = await grpcUpstream();
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const gateway = await gatewayFor({ targets: [dead, live.url], protocol: "grpc" });
+    const greeter = greeterVia(gateway);
+    // Idempotent (NO_SIDE_EFFECTS) calls that land on the dead address are retried on the live one.
+    for (let i = 0; i < 6; i++) {
+      const res = await greeter.listGreetings({}, { headers: bearer(token) });
+      expect(res.greetings[0]?.message).toBe("from grpc-js");
+    }
+    // Once the health checks noticed, even non-idempotent calls only go to the live address.
+    await sleep(600);
+    for (let i = 0; i < 6; i++) await greeter.greet({ name: "ok" }, { headers: bearer(token) });
+    const health = await createClient(
+      (await import("@portico/gen/portico/gateway/v1/gateway_pb.js")).GatewayService,
+      createConnectTransport({ baseUrl: gateway.adminUrl, httpVersion: "1.1" }),
+    ).getUpstreamHealth({});
+    const targets = health.upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService")?.targets ?? [];
+    expect(targets.find((t) => t.address === dead)).toMatchObject({ healthy: false });
+    expect(targets.find((t) => t.address === live.url)).toMatchObject({ healthy: true });
+  });
+
+  it("answers unavailable fast when the only address is down", async () => {
+    const gateway = await gatewayFor({ targets: [`http://127.0.0.1:${await deadPort()}`], protocol: "grpc" });
+    const started = Date.now();
+    await expect(greeterVia(gateway).greet({ name: "x" }, { headers: bearer(token) })).rejects.toMatchObject({
+      code: Code.Unavailable,
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe("faults", () => {
+  it("maps an upstream's HTML 502 to unavailable without leaking it", async () => {
+    const html = http2.createServer((_req, res) => {
+      res.writeHead(502, { "content-type": "text/html" });
+      res.end("<html><body>nginx internal secret stack trace</body></html>");
+    });
+    await new Promise<void>((r) => html.listen(0, "127.0.0.1", () => r()));
+    cleanup.push(() => new Promise((r) => html.close(() => r())));
+    const url = `http://127.0.0.1:${(html.address() as AddressInfo).port}`;
+    for (const protocol of ["connect", "grpc"] as const) {
+      const gateway = await gatewayFor({ targets: [url], protocol });
+      for (const transport of [
+        createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
+        createGrpcTransport({ baseUrl: gateway.url }),
+      ]) {
+        const error = await greeterVia(gateway, transport)
+          .greet({ name: "x" }, { headers: bearer(token) })
+          .catch((e: unknown) => ConnectError.from(e));
+        expect(error).toMatchObject({ code: Code.Unavailable });
+        expect((error as ConnectError).message).not.toContain("secret");
+      }
+    }
+  });
+
+  it("resets the upstream stream when the client cancels", async () => {
+    const upstream = await grpcUpstream();
+    const gateway = await gatewayFor({ targets: [upstream.url], protocol: "grpc" });
+    const abort = new AbortController();
+    const got: number[] = [];
+    const call = (async () => {
+      for await (const m of greeterVia(gateway).greetStream(
+        { name: "c", count: 100, intervalMs: 50 },
+        { headers: bearer(token), signal: abort.signal },
+      )) {
+        got.push(m.index);
+        if (got.length === 3) abort.abort();
+      }
+    })();
+    await expect(call).rejects.toMatchObject({ code: Code.Canceled });
+    for (let i = 0; i < 40 && !upstream.cancelled.includes("GreetStream"); i++) await sleep(25);
+    expect(upstream.cancelled).toContain("GreetStream");
+  });
+
+  it("ends a stream unavailable when its upstream dies mid-way, and serves again once it is back", async () => {
+    let upstream = await grpcUpstream();
+    const port = Number(new URL(upstream.url).port);
+    const gateway = await gatewayFor({ targets: [upstream.url], protocol: "grpc" });
+    for (const transport of [
+      createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }),
+      createGrpcTransport({ baseUrl: gateway.url }),
+    ]) {
+      const got: number[] = [];
+      const call = (async () => {
+        for await (const m of greeterVia(gateway, transport).greetStream(
+          { name: "k", count: 100, intervalMs: 30 },
+          { headers: bearer(token) },
+        )) {
+          got.push(m.index);
+          if (got.length === 3) upstream.kill();
+        }
+      })();
+      await expect(call).rejects.toMatchObject({ code: Code.Unavailable });
+      expect(got.slice(0, 3)).toEqual([0, 1, 2]);
+      upstream = await grpcUpstream(port);
+      const res = await greeterVia(gateway, transport).greet({ name: "back" }, { headers: bearer(token) });
+      expect(res.greeting).toContain("Hello, back!");
+    }
+  });
+
+  it("cuts off a slow-loris client without slowing others", async () => {
+    const upstream = await grpcUpstream();
+    const gateway = await gatewayFor({ targets: [upstream.url], protocol: "grpc" }, { headersTimeoutMs: 500 });
+    const { port } = new URL(gateway.url);
+    const socket = net.connect(Number(port), "127.0.0.1");
+    socket.on("error", () => {});
+    socket.resume();
+    const closed = new Promise<number>((resolve) => {
+      const started = Date.now();
+      socket.on("close", () => resolve(Date.now() - started));
+    });
+    socket.write("POST /portico.greeter.v1.GreeterService/Greet HTTP/1.1\r\nHost: x\r\n");
+    const drip = setInterval(() => socket.writable && socket.write("x-slow: 1\r\n"), 100);
+    try {
+      // Meanwhile others are served.
+      const res = await greeterVia(gateway).greet({ name: "fast" }, { headers: bearer(token) });
+      expect(res.greeting).toContain("Hello, fast!");
+      expect(await closed).toBeLessThan(3000);
+    } finally {
+      clearInterval(drip);
+      socket.destroy();
+    }
+  });
+});
+
+describe("operations", () => {
+  it("applies a reloaded config to new calls without dropping calls in flight", async () => {
+    const first = await grpcUpstream();
+    const second = await grpcUpstream();
+    const gateway = await gatewayFor({ targets: [first.url], protocol: "grpc" });
+    const got: number[] = [];
+    const inFlight = (async () => {
+      for await (const m of greeterVia(gateway).greetStream(
+        { name: "r", count: 10, intervalMs: 40 },
+        { headers: bearer(token) },
+      )) {
+        got.push(m.index);
+      }
+    })();
+    await sleep(120);
+    gateway.reload({
+      upstreams: {
+        ...platform.config.upstreams,
+        "portico.greeter.v1.GreeterService": { targets: [second.url], protocol: "grpc" },
+      },
+    });
+    await greeterVia(gateway).greet({ name: "after reload" }, { headers: bearer(token) });
+    await inFlight;
+    expect(got).toEqual([...Array(10).keys()]);
+    expect(first.calls.get("Greet")).toBeUndefined();
+    expect(second.calls.get("Greet")).toBe(1);
+  });
+
+  it("shuts down gracefully: calls in flight finish, new connections are refused", async () => {
+    const upstream = await grpcUpstream();
+    const gateway = await gatewayFor({ targets: [upstream.url], protocol: "grpc" });
+    const got: number[] = [];
+    const inFlight = (async () => {
+      for await (const m of greeterVia(gateway).greetStream(
+        { name: "g", count: 8, intervalMs: 50 },
+        { headers: bearer(token) },
+      )) {
+        got.push(m.index);
+      }
+    })();
+    await sleep(100);
+    const closing = gateway.close();
+    await inFlight;
+    await closing;
+    expect(got).toEqual([...Array(8).keys()]);
+    await expect(greeterVia(gateway).greet({ name: "late" }, { headers: bearer(token) })).rejects.toMatchObject({
+      code: Code.Unavailable,
+    });
+  });
+
+  it("keeps serving cached tokens while auth is down, answers unavailable for new ones", async () => {
+    const gateway = await gatewayFor(platform.config.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig);
+    const known = await platform.signUp("cached");
+    const fresh = await platform.signUp("fresh");
+    const greeter = greeterVia(gateway);
+    await greeter.greet({ name: "warm" }, { headers: bearer(known.token) });
+    await platform.auth.close();
+    const res = await greeter.greet({ name: "cached" }, { headers: bearer(known.token) });
+    expect(res.greeting).toBe("Hello, cached!");
+    await expect(greeter.greet({ name: "miss" }, { headers: bearer(fresh.token) })).rejects.toMatchObject({
+      code: Code.Unavailable,
+    });
+  });
+});
