@@ -141,6 +141,27 @@ describe("gateway: one authenticated call from sign-up to backend", () => {
     expect(grpcRes.headers["grpc-status"]).toBe(String(Code.Unauthenticated));
   });
 
+  it("answers unauthenticated for missing, garbled, oversized and unsigned tokens", async () => {
+    const header = (alg: string) => Buffer.from(JSON.stringify({ alg, typ: "JWT" })).toString("base64url");
+    const claims = Buffer.from(JSON.stringify({ sub: "someone", exp: 4_102_444_800 })).toString("base64url");
+    for (const authorization of [
+      "Bearer",
+      "Basic dXNlcjpwYXNz",
+      "Bearer not.a.jwt",
+      `Bearer ${"a".repeat(16 * 1024)}`,
+      `Bearer ${header("none")}.${claims}.`,
+      `Bearer ${header("HS256")}.${claims}.${Buffer.from("forged").toString("base64url")}`,
+    ]) {
+      const res = await platform.raw({
+        path: greetPath,
+        headers: { "content-type": "application/json", authorization },
+        body: JSON.stringify({ name: "x" }),
+      });
+      expect(res.status, authorization.slice(0, 40)).toBe(401);
+      expect(JSON.parse(res.body.toString()).code).toBe("unauthenticated");
+    }
+  });
+
   it("never lets a client-sent x-user-id reach the backend: a spoofed greeting is recorded under the caller", async () => {
     const alice = await platform.signUp("alice");
     const bob = await platform.signUp("bob");

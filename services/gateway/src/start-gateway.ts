@@ -287,10 +287,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       closing ??= (async () => {
         const grace = options.shutdownGraceMs ?? 10_000;
         const stopped = listener.close();
+        const deadline = Date.now() + grace;
+        const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+        // GOAWAY: HTTP/2 sessions close by themselves once their streams are done.
+        const sessionsClosed = Promise.all(
+          [...sessions].map((s) => (s.closed ? undefined : new Promise((r) => s.once("close", r)))),
+        );
         for (const s of sessions) s.close();
         h1.closeIdleConnections();
-        const deadline = Date.now() + grace;
-        while (proxy.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        while (proxy.inFlight > 0 && Date.now() < deadline) await sleep(25);
+        // The last responses may still be flushing.
+        await Promise.race([sessionsClosed, sleep(Math.max(0, Math.min(1000, deadline - Date.now())))]);
+        h1.closeIdleConnections();
         for (const s of sessions) s.destroy();
         h1.closeAllConnections();
         await stopped;
