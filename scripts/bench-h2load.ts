@@ -1,5 +1,5 @@
 // Runs h2load and reads what it measured: its summary and its per-request log.
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 
 export interface H2loadOptions {
@@ -119,12 +119,20 @@ export function parseH2loadOutput(
   };
 }
 
+const running = new Set<ChildProcess>();
+
+/** Stops every h2load still running (the harness was interrupted). */
+export function stopRunningH2load(): void {
+  for (const child of running) child.kill("SIGTERM");
+}
+
 /** Runs h2load to completion; rejects when it cannot run at all. */
 export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
   const args = h2loadArgs(options);
   rmSync(options.logFile, { force: true }); // h2load appends to an existing log
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn("h2load", args, { stdio: ["ignore", "pipe", "pipe"] });
+    running.add(child);
     let text = "";
     child.stdout.on("data", (chunk: Buffer) => {
       text += chunk.toString();
@@ -134,6 +142,7 @@ export async function runH2load(options: H2loadOptions): Promise<H2loadResult> {
     });
     child.on("error", reject);
     child.on("close", (code) => {
+      running.delete(child);
       if (code !== 0 && !text.includes("finished in")) reject(new Error(`h2load exited ${code}: ${text.trim().slice(-500)}`));
       else resolve(text);
     });

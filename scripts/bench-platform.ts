@@ -15,15 +15,39 @@ export interface BenchProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+const handedOut = new Set<number>();
+
+/** A port free right now on 127.0.0.1, never the same one twice in a run. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+/**
+ * Runs `attempt` again (with new free ports) when a process found its port taken: between
+ * picking a free port and the process binding it, another process's connection may take it.
+ */
+export async function retryOnPortClash<T>(attempt: () => Promise<T>, tries = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (i >= tries || !/already in use/.test((error as Error).message)) throw error;
+      console.log(`  a port was taken meanwhile; starting again on other ports (${i + 1} of ${tries})`);
+    }
+  }
 }
 
 export interface SpawnOptions {
@@ -174,43 +198,42 @@ export function platformEnv(options: PlatformOptions, ports: PlatformPorts): Nod
   };
 }
 
-/** Starts a gateway process on `ports.gateway` / `ports.admin` and waits until it is ready. */
-export async function startGatewayProcess(
+/** Starts a gateway process on new free public and admin ports and waits until it is live. */
+export function startGatewayProcess(
   options: PlatformOptions,
-  ports: PlatformPorts,
+  upstreams: Pick<PlatformPorts, "auth" | "greeter">,
   name = "gateway",
   nodeFlags: string[] = [],
-): Promise<BenchProcess> {
-  const gateway = spawnNode({
-    name,
-    args: [...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
-    env: platformEnv(options, ports),
-    logFile: join(options.logDir, `${name}.log`),
-    cwd: options.root,
+): Promise<{ gateway: BenchProcess; ports: PlatformPorts }> {
+  return retryOnPortClash(async () => {
+    const ports = { ...upstreams, gateway: await freePort(), admin: await freePort() };
+    const gateway = spawnNode({
+      name,
+      args: [...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
+      env: platformEnv(options, ports),
+      logFile: join(options.logDir, `${name}.log`),
+      cwd: options.root,
+    });
+    try {
+      // Live is enough here: the harness's first call (SignUp through the gateway, retried) proves the path.
+      await waitUntil(name, () => answers200(`http://127.0.0.1:${ports.admin}/healthz`), gateway);
+    } catch (error) {
+      await gateway.stop();
+      throw error;
+    }
+    return { gateway, ports };
   });
-  try {
-    // Live is enough here: the harness's first call (SignUp through the gateway, retried) proves the path.
-    await waitUntil(name, () => answers200(`http://127.0.0.1:${ports.admin}/healthz`), gateway);
-  } catch (error) {
-    await gateway.stop();
-    throw error;
-  }
-  return gateway;
 }
 
-/** Starts auth, greeter and gateway on free ports and waits until each answers /readyz. */
+/** Starts auth, greeter and gateway on free ports and waits until each answers. */
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
-  const ports: PlatformPorts = {
-    auth: await freePort(),
-    greeter: await freePort(),
-    gateway: await freePort(),
-    admin: await freePort(),
-  };
-  const env = platformEnv(options, ports);
   const started: BenchProcess[] = [];
   const stopAll = () => Promise.all(started.map((p) => p.stop())).then(() => {});
-  try {
-    const service = (name: "auth" | "greeter") => {
+  const service = (name: "auth" | "greeter") =>
+    retryOnPortClash(async () => {
+      const port = await freePort();
+      // Each service reads only its own port; the others are placeholders here.
+      const env = platformEnv(options, { auth: port, greeter: port, gateway: 0, admin: 0 });
       const proc = spawnNode({
         name,
         args: [join(options.root, `services/${name}/dist/main.js`)],
@@ -218,18 +241,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         logFile: join(options.logDir, `${name}.log`),
         cwd: options.root,
       });
+      try {
+        await waitUntil(name, () => answers200(`http://127.0.0.1:${port}/readyz`), proc);
+      } catch (error) {
+        await proc.stop();
+        throw error;
+      }
       started.push(proc);
-      return proc;
-    };
-    const auth = service("auth");
-    const greeter = service("greeter");
-    await Promise.all([
-      waitUntil("auth", () => answers200(`http://127.0.0.1:${ports.auth}/readyz`), auth),
-      waitUntil("greeter", () => answers200(`http://127.0.0.1:${ports.greeter}/readyz`), greeter),
-    ]);
-    const gateway = await startGatewayProcess(options, ports);
+      return { proc, port };
+    });
+  try {
+    const [auth, greeter] = await Promise.all([service("auth"), service("greeter")]);
+    const { gateway, ports } = await startGatewayProcess(options, { auth: auth.port, greeter: greeter.port });
     started.push(gateway);
-    return { ports, env, auth, greeter, gateway, stop: stopAll };
+    return { ports, env: platformEnv(options, ports), auth: auth.proc, greeter: greeter.proc, gateway, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runH2load } from "./bench-h2load.js";
 import type { BenchOptions } from "./bench-options.js";
-import { freePort, logTail, type PlatformOptions, type PlatformPorts, startGatewayProcess } from "./bench-platform.js";
+import { logTail, type PlatformOptions, type PlatformPorts, startGatewayProcess } from "./bench-platform.js";
 import type { Workload } from "./bench-workloads.js";
 
 export interface ProfileOptions {
@@ -20,10 +20,9 @@ export interface ProfileOptions {
 /** The path of the written profile (undefined, with the reason on stderr, when none was written) and the failed calls. */
 export async function profileGatewayUnderW1(profile: ProfileOptions): Promise<{ file?: string; failed: number }> {
   const { platform, ports, resultsDir, stamp, w1, accessToken, options } = profile;
-  const profilePorts = { ...ports, gateway: await freePort(), admin: await freePort() };
   const name = `gateway-W1-${stamp}.cpuprofile`;
   console.log("\nprofiling a second gateway under W1 (node --cpu-prof)");
-  const gateway = await startGatewayProcess(platform, profilePorts, "gateway-profile", [
+  const { gateway, ports: profilePorts } = await startGatewayProcess(platform, ports, "gateway-profile", [
     "--cpu-prof",
     `--cpu-prof-dir=${resultsDir}`,
     `--cpu-prof-name=${name}`,

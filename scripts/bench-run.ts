@@ -7,11 +7,11 @@ import { createIdentitySigner } from "@portico/kit";
 import { decodeJwt } from "jose";
 import { type BenchUser, connectJson, mintAccessTokens, signUp } from "./bench-accounts.js";
 import { benchAuthService } from "./bench-auth.js";
-import { h2loadVersion } from "./bench-h2load.js";
+import { h2loadVersion, stopRunningH2load } from "./bench-h2load.js";
 import { createMeasurer, type Target } from "./bench-measure.js";
 import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js";
 import type { BenchOptions } from "./bench-options.js";
-import { type PlatformOptions, startPlatform, waitUntil } from "./bench-platform.js";
+import { type PlatformOptions, retryOnPortClash, startPlatform, waitUntil } from "./bench-platform.js";
 import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
 import { type AuthRun, evaluateTargets, type RunResult, renderMarkdown, renderReport, targetLabel } from "./bench-report.js";
 import { defineWorkloads } from "./bench-workloads.js";
@@ -25,12 +25,16 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
   mkdirSync(resultsDir, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
-    stops.length = 0;
-  };
+  let stopping: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+    })());
+  let aborted = false;
   const interrupted = () => {
+    aborted = true;
     process.stderr.write("\ninterrupted: stopping the platform\n");
+    stopRunningH2load();
     void stopAll().then(() => process.exit(130));
   };
   process.once("SIGINT", interrupted);
@@ -92,13 +96,14 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       skipped.push("nginx is not installed: the nginx peers are skipped (Debian: apt-get install nginx).");
       console.log(skipped[0]);
     } else {
-      peers = await startNginxPeers({
+      const nginxOptions = {
         root,
         workDir,
         greeterPort: platform.ports.greeter,
         authServicePort: platform.ports.auth,
         env: platform.env,
-      });
+      };
+      peers = await retryOnPortClash(() => startNginxPeers(nginxOptions));
       stops.push(peers.stop);
       console.log(`${nginx}: grpc_pass on :${peers.plainPort}, auth_request on :${peers.authPort}`);
     }
@@ -152,6 +157,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       for (let round = 1; round <= rounds; round++) {
         if (rounds > 1) console.log(`  round ${round} of ${rounds}`);
         for (const target of workloadTargets) {
+          if (aborted) return 130;
           await freshToken();
           const run = await measurer.measure(w, target);
           measured.set(target.name, [...(measured.get(target.name) ?? []), run]);
@@ -167,6 +173,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     }
 
     const auth: AuthRun[] = [];
+    if (aborted) return 130;
     if (wants("AUTH")) {
       await freshToken();
       console.log("\nauth service, called directly");
@@ -191,6 +198,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       if (profile.file) profileTop = summarizeProfile(profile.file);
     }
 
+    if (aborted) return 130;
     const checks = evaluateTargets(runs, auth);
     const errors =
       runs.reduce((sum, r) => sum + r.errors, 0) + auth.reduce((sum, a) => sum + a.errors, 0) + (profile?.failed ?? 0);
