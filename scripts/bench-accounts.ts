@@ -22,20 +22,42 @@ interface AccountJson {
   tokens?: TokensJson;
 }
 
-/** SignUp through the gateway's public port with Connect JSON over HTTP/1.1, as a browser would. */
+/** A failure worth retrying: the gateway is not listening yet, or answers that auth is not reachable yet. */
+export class NotReadyError extends Error {}
+
+/**
+ * SignUp through the gateway's public port with Connect JSON over HTTP/1.1. Node's fetch sends
+ * `sec-fetch-mode`, so the auth service treats it as a browser and puts the refresh token only in
+ * the `portico_refresh` cookie: it is read from there when the body has none.
+ */
 export async function signUp(gatewayUrl: string): Promise<BenchUser> {
   const email = `bench-${Date.now()}-${randomBytes(4).toString("hex")}@example.com`;
   const password = `bench-${randomBytes(12).toString("base64url")}`;
-  const res = await fetch(`${gatewayUrl}/portico.auth.v1.AuthService/SignUp`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email, password, displayName: "Bench" }),
-  });
+  let res: Response;
+  try {
+    res = await fetch(`${gatewayUrl}/portico.auth.v1.AuthService/SignUp`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password, displayName: "Bench" }),
+    });
+  } catch (error) {
+    throw new NotReadyError(`SignUp through the gateway: ${(error as Error).message}`);
+  }
   const text = await res.text();
-  if (res.status !== 200) throw new Error(`SignUp through the gateway answered HTTP ${res.status}: ${text.slice(0, 300)}`);
+  if (res.status !== 200) {
+    const message = `SignUp through the gateway answered HTTP ${res.status}: ${text.slice(0, 300)}`;
+    throw res.status >= 502 && res.status <= 504 ? new NotReadyError(message) : new Error(message);
+  }
   const body = JSON.parse(text) as AccountJson;
-  if (!body.user?.id || !body.tokens?.accessToken || !body.tokens.refreshToken) {
-    throw new Error(`SignUp answered no user or tokens: ${text.slice(0, 300)}`);
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => /^portico_refresh=([^;]+)/.exec(c)?.[1])
+    .find(Boolean);
+  const refreshToken = body.tokens?.refreshToken || (cookie ? decodeURIComponent(cookie) : undefined);
+  if (!body.user?.id || !body.tokens?.accessToken || !refreshToken) {
+    throw new Error(
+      `SignUp answered no user, access token or refresh token (body or portico_refresh cookie): ${text.slice(0, 300)}`,
+    );
   }
   return {
     email,
@@ -44,7 +66,7 @@ export async function signUp(gatewayUrl: string): Promise<BenchUser> {
     tier: body.user.tier ?? "",
     roles: body.user.roles ?? [],
     accessToken: body.tokens.accessToken,
-    refreshToken: body.tokens.refreshToken,
+    refreshToken,
   };
 }
 

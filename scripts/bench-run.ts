@@ -5,7 +5,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { createIdentitySigner } from "@portico/kit";
 import { decodeJwt } from "jose";
-import { type BenchUser, connectJson, mintAccessTokens, signUp } from "./bench-accounts.js";
+import { type BenchUser, connectJson, mintAccessTokens, NotReadyError, signUp } from "./bench-accounts.js";
 import { benchAuthService } from "./bench-auth.js";
 import { h2loadVersion, stopRunningH2load } from "./bench-h2load.js";
 import { createMeasurer, type Target } from "./bench-measure.js";
@@ -51,18 +51,25 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     stops.push(platform.stop);
     const gatewayUrl = `http://127.0.0.1:${platform.ports.gateway}`;
     const authOrigin = `http://127.0.0.1:${platform.ports.auth}`;
+    // Retried only while the gateway is not ready: every SignUp that arrives counts against its per-IP limit.
     let signedUp: BenchUser | undefined;
+    let lastProblem = "";
     await waitUntil(
       "SignUp through the gateway",
       async () => {
-        signedUp = await signUp(gatewayUrl).catch(() => undefined);
+        try {
+          signedUp = await signUp(gatewayUrl);
+        } catch (error) {
+          if (!(error instanceof NotReadyError)) throw error;
+          lastProblem = error.message;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
         return signedUp !== undefined;
       },
       platform.gateway,
       30_000,
-    ).catch(async (error: Error) => {
-      const last = await signUp(gatewayUrl).catch((e: Error) => e.message);
-      throw new Error(`${error.message}\nlast attempt: ${typeof last === "string" ? last : "ok"}`);
+    ).catch((error: Error) => {
+      throw new Error(lastProblem ? `${error.message}\nlast attempt: ${lastProblem}` : error.message);
     });
     const user = signedUp!;
     console.log(`signed up ${user.email} through the gateway`);
