@@ -122,6 +122,16 @@ describe("npm start", () => {
     expect(await waitFor(() => children.every((pid) => !alive(pid)), 5_000)).toBe(true);
   }, 60_000);
 
+  it("leaves no service behind when the supervisor itself is killed outright", async () => {
+    const run = startPlatform(ports);
+    expect(await waitFor(() => run.output().includes("Portico is ready"), 30_000), run.output()).toBe(true);
+    const children = childPids(run.proc.pid as number);
+    expect(children.length).toBe(3);
+    run.proc.kill("SIGKILL");
+    await run.exited;
+    expect(await waitFor(() => children.every((pid) => !alive(pid)), 15_000)).toBe(true);
+  }, 60_000);
+
   it("ends with one line when a port is taken", async () => {
     const taken: Server = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "0.0.0.0", resolve));

@@ -120,11 +120,11 @@ async function main(): Promise<void> {
     }, 10_000).unref();
   };
 
-  const env = { ...process.env, ...upstreamsFor(list) };
+  const env = { ...process.env, ...upstreamsFor(list), PORTICO_SUPERVISED: "1" };
   for (const child of list) {
     const entry = dev ? join(child.main, "src/main.ts") : join(child.main, "dist/main.js");
     const args = dev ? ["--conditions=source", "--import", "tsx", "--watch", entry] : ["--enable-source-maps", entry];
-    const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ["pipe", "pipe", "pipe"] });
     const lastErr = { line: "" };
     prefixLines(child, proc.stdout, process.stdout, { line: "" });
     prefixLines(child, proc.stderr, process.stderr, lastErr);
