@@ -116,7 +116,7 @@ describe("Refresh and Logout", () => {
   });
 
   it("gives a browser the refresh token only in the httpOnly cookie, never in the body", async () => {
-    const browser = t.withHeaders({ origin: "http://localhost:8080", "sec-fetch-mode": "cors" });
+    const browser = t.withHeaders({ origin: "http://localhost:8080" });
     let setCookie: string[] = [];
     const { tokens } = await browser.signUp(
       { email: uniqueEmail(), password: STRONG_PASSWORD, displayName: "" },

@@ -30,10 +30,11 @@ export function cameOverHttps(headers: Headers): boolean {
 }
 
 /**
- * Whether the caller is a browser: browsers send `Origin` or `Sec-Fetch-Mode` with every fetch,
- * and a page's scripts can neither forge nor suppress them. Browsers get the refresh token only
- * in the httpOnly cookie, so script injected into a page cannot read it from a response body.
+ * Whether the caller is a browser: browsers send `Origin` with every POST, and a page's scripts
+ * can neither forge nor drop it (non-browser clients such as curl, Node's fetch or connect-node
+ * send none). Browsers get the refresh token only in the httpOnly cookie, so script injected into
+ * a page cannot read it from a response body.
  */
 export function isBrowserRequest(headers: Headers): boolean {
-  return headers.has("origin") || headers.has("sec-fetch-mode");
+  return headers.has("origin");
 }
