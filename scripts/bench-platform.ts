@@ -198,7 +198,7 @@ export function platformEnv(options: PlatformOptions, ports: PlatformPorts): Nod
   };
 }
 
-/** Starts a gateway process on new free public and admin ports and waits until it is live. */
+/** Starts a gateway process on new free public and admin ports and waits until its /readyz answers 200. */
 export function startGatewayProcess(
   options: PlatformOptions,
   upstreams: Pick<PlatformPorts, "auth" | "greeter">,
@@ -215,8 +215,7 @@ export function startGatewayProcess(
       cwd: options.root,
     });
     try {
-      // Live is enough here: the harness's first call (SignUp through the gateway, retried) proves the path.
-      await waitUntil(name, () => answers200(`http://127.0.0.1:${ports.admin}/healthz`), gateway);
+      await waitUntil(name, () => answers200(`http://127.0.0.1:${ports.admin}/readyz`), gateway);
     } catch (error) {
       await gateway.stop();
       throw error;
