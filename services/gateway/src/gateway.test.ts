@@ -113,6 +113,20 @@ describe("gateway: one authenticated call from sign-up to backend", () => {
     }
   });
 
+  it("passes Connect GET through for NO_SIDE_EFFECTS methods only", async () => {
+    const { token } = await platform.signUp("get");
+    const get = createConnectTransport({ baseUrl: platform.gateway.url, httpVersion: "1.1", useHttpGet: true });
+    const echo = await platform.greeterClient(get).echo({ payload: new Uint8Array([7, 8]) }, { headers: bearer(token) });
+    expect([...echo.payload]).toEqual([7, 8]);
+    const post = await platform.raw({
+      method: "GET",
+      path: `${greetPath}?connect=v1&encoding=json&message=%7B%7D`,
+      headers: bearer(token),
+    });
+    expect(post.status).toBe(405);
+    expect(post.headers.allow).toBe("POST");
+  });
+
   it("forwards an empty request body on a token's first (uncached) call", async () => {
     const { token } = await platform.signUp("empty");
     const binary = createConnectTransport({ baseUrl: platform.gateway.url, httpVersion: "2", useBinaryFormat: true });

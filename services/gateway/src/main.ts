@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, watch } from "node:fs";
+import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, createEnvReader, createLogger, readServiceConfig, runService } from "@portico/kit";
 import { type GatewayConfig, loadGatewayConfigFile, parseUpstreamsEnv } from "./gateway-config.js";
@@ -50,13 +51,24 @@ runService("gateway", async () => {
     webRoot: read.string("WEB_ROOT", `${repoRoot}web/dist`),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"])?.toString(),
   });
-  process.on("SIGHUP", () => {
+  const reload = (why: string) => {
     try {
       gateway.reload(readConfig());
+      logger.info({ why, config: configPath }, "config reloaded");
     } catch (error) {
       logger.error({ err: (error as Error).message }, "config reload failed; keeping the running config");
     }
+  };
+  process.on("SIGHUP", () => reload("SIGHUP"));
+  // A change of the config file applies too (editors replace files: watch the directory).
+  let pending: NodeJS.Timeout | undefined;
+  const watcher = watch(dirname(configPath), (_event, name) => {
+    if (name !== basename(configPath)) return;
+    clearTimeout(pending);
+    pending = setTimeout(() => reload("file changed"), 200);
   });
+  watcher.on("error", () => {});
+  watcher.unref();
   process.stdout.write(`gateway: ready at ${gateway.url} (admin ${gateway.adminUrl})\n`);
   return gateway;
 });

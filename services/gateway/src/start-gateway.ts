@@ -279,7 +279,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     reload(config) {
       const previous = state;
       state = build(config, loadImage(imagePath));
-      logger.info({ routes: state.table.all.length }, "gateway config reloaded");
       // Old sessions finish their streams, then close (HTTP/2 close is graceful).
       for (const u of previous.upstreams.values()) u.close();
     },
