@@ -102,7 +102,7 @@ export function startHealthChecker(options: HealthCheckerOptions): HealthChecker
               .then((reason) => {
                 const healthy = reason === undefined;
                 if (healthy !== target.healthy) {
-                  const fields = { service: upstream.service, address: target.address, reason };
+                  const fields = { upstream: upstream.service, address: target.address, reason };
                   if (healthy) options.logger.info(fields, "upstream address healthy again");
                   else options.logger.warn(fields, "upstream address unhealthy: out of rotation");
                 }

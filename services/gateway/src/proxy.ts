@@ -580,7 +580,9 @@ export function createProxy(options: ProxyOptions): Proxy {
     const encode = protocol.text ? createBase64Encoder() : undefined;
     const onDownDrain = () => life.attempt.up.resume();
     const attach = (up: ClientHttp2Stream) => {
-      watchUpstream(life, up, () => retry(new ConnectError("upstream connection lost", Code.Unavailable)));
+      watchUpstream(life, up, () =>
+        retry(new ConnectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
+      );
       up.on("response", (h: H2Headers, flags: number) => {
         if (life.done || life.attempt.up !== up) return;
         const status = Number(h[":status"]);

@@ -118,7 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     for (const service of upstreams.keys()) {
       if (!table.all.some((r) => r.service.typeName === service)) {
-        logger.warn({ service }, "upstream configured for a service that is not in the image");
+        logger.warn({ upstream: service }, "upstream configured for a service that is not in the image");
       }
     }
     const reflection = createServerReflection(image, table);
