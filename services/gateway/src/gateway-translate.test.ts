@@ -56,6 +56,29 @@ describe("a gRPC-only upstream behind the gateway", () => {
     expect(upstream.seen.get("Greet")?.get("x-portico-identity")[0]).toBeTruthy();
   });
 
+  it("sends the backend a request id, forwarding headers and the continued trace context", async () => {
+    const trace = "0af7651916cd43dd8448eb211c80319c";
+    await createClient(GreeterService, createGrpcTransport({ baseUrl: gateway.url })).greet(
+      { name: "trace" },
+      {
+        headers: {
+          ...bearer(token),
+          traceparent: `00-${trace}-b7ad6b7169203331-01`,
+          "x-request-id": "client-42",
+          "x-forwarded-for": "203.0.113.9",
+        },
+      },
+    );
+    const md = upstream.seen.get("Greet");
+    expect(md?.get("traceparent")[0]).toMatch(new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`));
+    expect(md?.get("traceparent")[0]).not.toContain("b7ad6b7169203331");
+    expect(md?.get("x-request-id")[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(md?.get("x-client-request-id")[0]).toBe("client-42");
+    // 127.0.0.1 is not a trusted proxy here: the caller's own x-forwarded-for is not believed.
+    expect(md?.get("x-forwarded-for")).toEqual(["127.0.0.1"]);
+    expect(md?.get("authorization")).toEqual([]);
+  });
+
   it("streams exactly count messages to Connect and gRPC-Web callers", async () => {
     for (const [name, transport] of Object.entries(transports())) {
       const got: number[] = [];

@@ -254,6 +254,13 @@ describe("gateway: one authenticated call from sign-up to backend", () => {
     });
     expect(emptyGrpc.trailers["grpc-status"] ?? emptyGrpc.headers["grpc-status"]).not.toBe("0");
 
+    const hugeHeaders = await fetch(`${platform.gateway.url}${greetPath}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-padding": "p".repeat(70 * 1024), ...bearer(token) },
+      body: "{}",
+    });
+    expect(hugeHeaders.status).toBe(431);
+
     const res = await platform.greeterClient().greet({ name: "still here" }, { headers: bearer(token) });
     expect(res.greeting).toBe("Hello, still here!");
   });
