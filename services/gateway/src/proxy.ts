@@ -249,10 +249,13 @@ export function createProxy(options: ProxyOptions): Proxy {
         limit(call, entry);
         return;
       }
-      auth.verify(token).then(
-        (verified) => limit(call, verified),
-        () => limit(call, undefined),
-      );
+      auth
+        .verify(token)
+        .then(
+          (verified) => limit(call, verified),
+          () => limit(call, undefined),
+        )
+        .catch((error: unknown) => internalError(call, error));
       return;
     }
     if (token === undefined) {
@@ -265,10 +268,20 @@ export function createProxy(options: ProxyOptions): Proxy {
       authorized(call, entry);
       return;
     }
-    auth.verify(token).then(
-      (verified) => authorized(call, verified),
-      (error: unknown) => finishRejected(call, ConnectError.from(error)),
-    );
+    auth
+      .verify(token)
+      .then(
+        (verified) => authorized(call, verified),
+        (error: unknown) => finishRejected(call, ConnectError.from(error)),
+      )
+      .catch((error: unknown) => internalError(call, error));
+  }
+
+  /** A bug, not a caller's fault: logged, answered `internal`, and the process keeps serving. */
+  function internalError(call: PendingCall, error: unknown): void {
+    options.logger.error({ err: error, method: call.route.path }, "gateway failed a call");
+    if (!call.down.headersSent) finishRejected(call, new ConnectError("internal gateway error", Code.Internal));
+    else call.down.close();
   }
 
   function finishRejected(call: PendingCall, error: ConnectError): void {
@@ -328,7 +341,10 @@ export function createProxy(options: ProxyOptions): Proxy {
     };
     const result = limiter.take(buckets);
     if (typeof result === "number") decide(result);
-    else result.then(decide, (error: unknown) => finishRejected(call, ConnectError.from(error)));
+    else
+      result
+        .then(decide, (error: unknown) => finishRejected(call, ConnectError.from(error)))
+        .catch((error: unknown) => internalError(call, error));
   }
 
   function forward(call: PendingCall, entry: AuthEntry | undefined): void {
@@ -585,6 +601,12 @@ export function createProxy(options: ProxyOptions): Proxy {
       );
       up.on("response", (h: H2Headers, flags: number) => {
         if (life.done || life.attempt.up !== up) return;
+        if (down.destroyed) {
+          // The caller is gone; its 'close' is on its way.
+          life.finish("canceled");
+          if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
+          return;
+        }
         const status = Number(h[":status"]);
         const error = checkUpstreamResponse(protocol, status, h["content-type"]);
         if (error !== undefined) {

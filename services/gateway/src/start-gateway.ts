@@ -204,7 +204,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     session.once("connect", () => session.setLocalWindowSize(8 * 1024 * 1024));
   });
   h2.on("stream", (stream, headers) => {
-    proxy.handle(stream, headers, peers.get(stream.session as http2.ServerHttp2Session) ?? { address: "", encrypted: false });
+    try {
+      proxy.handle(stream, headers, peers.get(stream.session as http2.ServerHttp2Session) ?? { address: "", encrypted: false });
+    } catch (error) {
+      // A bug must not take the process (and every other call) down.
+      logger.error({ err: error, path: headers[":path"] }, "gateway failed a call");
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    }
   });
   const h1 = http.createServer({
     maxHeaderSize: 64 * 1024,
@@ -215,10 +221,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   h1.on("request", (req, res) => {
     const socket = req.socket;
-    proxy.handle(createHttp1Downstream(req, res), http1Headers(req), {
-      address: peerAddress(socket.remoteAddress),
-      encrypted: "encrypted" in socket && socket.encrypted === true,
-    });
+    try {
+      proxy.handle(createHttp1Downstream(req, res), http1Headers(req), {
+        address: peerAddress(socket.remoteAddress),
+        encrypted: "encrypted" in socket && socket.encrypted === true,
+      });
+    } catch (error) {
+      logger.error({ err: error, path: req.url }, "gateway failed a call");
+      res.destroy();
+    }
   });
   h1.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     const status =

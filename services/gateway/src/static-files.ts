@@ -74,7 +74,7 @@ export function createStaticFiles(root: string): StaticFiles | undefined {
       const type = contentTypes[extname(target).toLowerCase()] ?? "application/octet-stream";
       const immutable = decoded.startsWith("/assets/") && target !== index;
       send(down, 200, type, body, head, immutable ? "public, max-age=31536000, immutable" : "no-cache");
-    })();
+    })().catch(() => down.close());
     return true;
   };
 }

@@ -130,6 +130,7 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
   let started = false;
   const start = (extra: OutgoingHttpHeaders = {}, options?: { endStream?: boolean; waitForTrailers?: boolean }) => {
     started = true;
+    if (down.destroyed) return;
     down.respond({ ":status": 200, "content-type": caller.contentType, ...metadata, ...extra }, options);
   };
   const withMetadata = (m: Record<string, string | string[]>) => {
@@ -198,6 +199,7 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
           body = body === undefined ? data : Buffer.concat([body, data]);
         },
         end(error, m, t) {
+          if (down.destroyed) return;
           const headers: OutgoingHttpHeaders = { ...m };
           for (const name in t) headers[`trailer-${name}`] = t[name];
           if (error) {
