@@ -59,10 +59,13 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
     socket.on("error", onError);
   };
   const server = options.tls
-    ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
-        (socket.alpnProtocol === "h2" ? options.h2 : options.h1).emit("connection", socket);
-      })
-    : net.createServer(sniff);
+    ? tls.createServer(
+        { cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"], noDelay: true },
+        (socket) => {
+          (socket.alpnProtocol === "h2" ? options.h2 : options.h1).emit("connection", socket);
+        },
+      )
+    : net.createServer({ noDelay: true }, sniff);
   server.on("tlsClientError", () => {});
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
