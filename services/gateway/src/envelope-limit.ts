@@ -1,3 +1,6 @@
+import type { Code } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+
 /**
  * Watches the 5-byte length prefixes of an enveloped body as it streams past, without buffering,
  * and reports the first message that declares more than `maxBytes`.
@@ -44,6 +47,84 @@ export function createEnvelopeLimit(maxBytes: number): EnvelopeLimit {
     },
     get declared() {
       return declared;
+    },
+  };
+}
+
+/**
+ * Watches a response's envelopes as they pass and keeps the end-of-stream one (Connect flag 0x02,
+ * gRPC-Web trailer frame 0x80), so the call's status is known without buffering messages.
+ */
+export interface EndOfStreamSniffer {
+  push(chunk: Uint8Array): void;
+  /** The status code name the stream ended with ("ok" when it carried no error), or undefined. */
+  code(): string | undefined;
+}
+
+const connectEnd = 0x02;
+const grpcWebTrailer = 0x80;
+
+export function createEndOfStreamSniffer(protocol: "connect" | "grpc-web"): EndOfStreamSniffer {
+  let remaining = 0;
+  let headerPos = 0;
+  let flags = 0;
+  let length = 0;
+  let capture: Buffer | undefined;
+  let captured = 0;
+  let last: Buffer | undefined;
+  return {
+    push(chunk) {
+      let i = 0;
+      const n = chunk.length;
+      while (i < n) {
+        if (remaining > 0) {
+          const take = Math.min(remaining, n - i);
+          if (capture !== undefined) {
+            const room = Math.min(take, capture.length - captured);
+            capture.set(chunk.subarray(i, i + room), captured);
+            captured += room;
+          }
+          remaining -= take;
+          i += take;
+          if (remaining === 0 && capture !== undefined) {
+            last = capture.subarray(0, captured);
+            capture = undefined;
+          }
+          continue;
+        }
+        if (headerPos === 0) flags = chunk[i] as number;
+        else length = length * 256 + (chunk[i] as number);
+        headerPos++;
+        i++;
+        if (headerPos === 5) {
+          remaining = length;
+          const end = (flags & (protocol === "connect" ? connectEnd : grpcWebTrailer)) !== 0;
+          if (end) {
+            capture = Buffer.allocUnsafe(Math.min(length, 65_536));
+            captured = 0;
+            if (length === 0) {
+              last = Buffer.alloc(0);
+              capture = undefined;
+            }
+          }
+          headerPos = 0;
+          length = 0;
+        }
+      }
+    },
+    code() {
+      if (last === undefined) return undefined;
+      const text = last.toString("utf8");
+      if (protocol === "grpc-web") {
+        const match = /grpc-status:\s*(\d+)/i.exec(text);
+        return match ? (match[1] === "0" ? "ok" : codeToString(Number(match[1]) as Code)) : undefined;
+      }
+      try {
+        const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+        return code ?? "ok";
+      } catch {
+        return undefined;
+      }
     },
   };
 }

@@ -3,11 +3,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { ServerReflection, ServerReflectionRequestSchema } from "@portico/gen/grpc/reflection/v1/reflection_pb.js";
 import { GatewayService } from "@portico/gen/portico/gateway/v1/gateway_pb.js";
 import { Access } from "@portico/gen/portico/gateway/v1/options_pb.js";
+import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
@@ -69,8 +70,18 @@ describe("observability", () => {
     expect(text).toContain("portico_gateway_call_duration_seconds_bucket");
     expect(text).toMatch(/portico_gateway_auth_cache_misses_total \d+/);
     expect(text).toMatch(/portico_gateway_upstream_healthy\{service="portico.greeter.v1.GreeterService",address="[^"]+"\} 1/);
+    // An upstream error inside a gRPC-Web body (its trailer frame) is counted by its code too.
+    const grpcWeb = createGrpcWebTransport({ baseUrl: platform.gateway.url, httpVersion: "2" });
+    await expect(createClient(GreeterService, grpcWeb).greet({ name: "" }, { headers: bearer(token) })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+    });
+    const after = await (await fetch(`${platform.gateway.adminUrl}/metrics`)).text();
+    expect(after).toMatch(
+      /portico_gateway_calls_total\{service="portico.greeter.v1.GreeterService",method="Greet",code="invalid_argument"\} 1/,
+    );
     const greets = accessLines.filter((l) => l.method === "/portico.greeter.v1.GreeterService/Greet");
-    expect(greets).toHaveLength(2);
+    expect(greets).toHaveLength(3);
+    expect(greets[2]).toMatchObject({ code: "invalid_argument", protocol: "grpc-web" });
     expect(greets[0]).toMatchObject({ code: "ok", userId, protocol: "connect" });
     expect(greets[0]?.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(greets[1]).toMatchObject({ code: "unauthenticated" });

@@ -6,7 +6,7 @@ import type { AuthCache, AuthEntry } from "./auth-cache.js";
 import type { Cors } from "./cors.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "./deadline.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
-import { createEnvelopeLimit } from "./envelope-limit.js";
+import { createEndOfStreamSniffer, createEnvelopeLimit } from "./envelope-limit.js";
 import { createBase64Decoder, createBase64Encoder } from "./envelope-reader.js";
 import { endWithError, grpcStatusTrailers, rateLimitedError, sendError } from "./error-response.js";
 import { type ForwardedFor, forwardedFor, upstreamRequestHeaders } from "./forward-headers.js";
@@ -594,6 +594,11 @@ export function createProxy(options: ProxyOptions): Proxy {
     }
 
     const encode = protocol.text ? createBase64Encoder() : undefined;
+    // Connect streaming and gRPC-Web carry their status in the body's last envelope.
+    const sniffer =
+      protocol.protocol === "grpc-web" || (protocol.protocol === "connect" && protocol.enveloped)
+        ? createEndOfStreamSniffer(protocol.protocol)
+        : undefined;
     const onDownDrain = () => life.attempt.up.resume();
     const attach = (up: ClientHttp2Stream) => {
       watchUpstream(life, up, () =>
@@ -646,6 +651,7 @@ export function createProxy(options: ProxyOptions): Proxy {
       });
       up.on("data", (chunk: Buffer) => {
         if (life.done || !responded) return;
+        sniffer?.push(chunk);
         if (!down.write(encode === undefined ? chunk : encode.push(chunk))) {
           up.pause();
           down.once("drain", onDownDrain);
@@ -653,7 +659,13 @@ export function createProxy(options: ProxyOptions): Proxy {
       });
       up.on("end", () => {
         if (life.done || life.attempt.up !== up) return;
-        life.finish(protocol.protocol === "grpc" ? (trailers ? grpcCode(trailers["grpc-status"]) : "unknown") : record.code);
+        life.finish(
+          protocol.protocol === "grpc"
+            ? trailers
+              ? grpcCode(trailers["grpc-status"])
+              : "unknown"
+            : (sniffer?.code() ?? record.code),
+        );
         down.end(encode?.end());
       });
     };
