@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus } from "@portico/gen/grpc/health/v1/health_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { createIdentitySigner, createLogger, type Database, type Identity, openTestDatabase } from "@portico/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -99,6 +100,14 @@ describe("GreeterService", () => {
     const admin: Identity = { ...alice, userId: "admin", roles: ["greeter.admin"] };
     const res = await client().purgeGreetings({}, as(admin));
     expect(res.deleted).toBeGreaterThan(0n);
+  });
+
+  it("answers health checks without an identity, as probes and load balancers call them", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: server.url }));
+    const overall = await health.check({ service: "" });
+    expect(overall.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    const greeter = await health.check({ service: GreeterService.typeName });
+    expect(greeter.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
   });
 
   it("echoes payloads over gRPC as well", async () => {
