@@ -26,6 +26,7 @@ export { createIdentityInterceptor } from "./identity-interceptor.js";
 export { loadIdentitySecret } from "./identity-secret.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 export { migrate } from "./migrate.js";
+export { type PrivatePostgres, startPrivatePostgres } from "./private-postgres.js";
 export { describeStartupError, runService, type Stoppable } from "./run-service.js";
 export { readServiceConfig, type ServiceConfig } from "./service-config.js";
 export { type ServiceServer, type ServiceServerOptions, startServiceServer } from "./service-server.js";
