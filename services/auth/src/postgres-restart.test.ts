@@ -57,8 +57,7 @@ describe("auth across a PostgreSQL restart", () => {
       accounts.push({ email, id: res.user?.id, refreshToken: res.tokens?.refreshToken ?? "" });
     }
 
-    const startedAt = async () =>
-      (await db.query<{ t: string }>("select pg_postmaster_start_time()::text as t")).rows[0]?.t;
+    const startedAt = async () => (await db.query<{ t: string }>("select pg_postmaster_start_time()::text as t")).rows[0]?.t;
     const before = await startedAt();
     pg.restart();
 
