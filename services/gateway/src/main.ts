@@ -2,6 +2,7 @@ import { readFileSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, createEnvReader, createLogger, readServiceConfig, runService } from "@portico/kit";
+import { createAccessLogger } from "./access-logger.js";
 import { type GatewayConfig, loadGatewayConfigFile, parseUpstreamsEnv } from "./gateway-config.js";
 import { defaultImagePath } from "./load-image.js";
 import { startGateway } from "./start-gateway.js";
@@ -38,6 +39,7 @@ runService("gateway", async () => {
     throw new ConfigError("GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together");
   }
   const logger = createLogger({ service: "gateway", level: service.logLevel });
+  const accessLog = createAccessLogger({ level: service.logLevel });
   const gateway = await startGateway({
     ...readConfig(),
     port: service.port,
@@ -47,6 +49,7 @@ runService("gateway", async () => {
     imagePath: read.string("GATEWAY_IMAGE", defaultImagePath()),
     identitySecret: service.identitySecret,
     logger,
+    accessLog: accessLog.logger,
     tls: cert && key ? { cert, key } : undefined,
     webRoot: read.string("WEB_ROOT", `${repoRoot}web/dist`),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"])?.toString(),
@@ -70,5 +73,14 @@ runService("gateway", async () => {
   watcher.on("error", () => {});
   watcher.unref();
   process.stdout.write(`gateway: ready at ${gateway.url} (admin ${gateway.adminUrl})\n`);
-  return gateway;
+  return {
+    ...gateway,
+    close: async () => {
+      try {
+        await gateway.close();
+      } finally {
+        accessLog.flush();
+      }
+    },
+  };
 });
