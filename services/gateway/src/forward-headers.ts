@@ -1,4 +1,5 @@
 import { randomFillSync, randomUUID } from "node:crypto";
+import { BlockList, isIP } from "node:net";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
 
 /**
@@ -65,6 +66,97 @@ export function nextTraceparent(incoming: string | string[] | undefined): string
   return `00-${randomHex(16)}-${randomHex(8)}-01`;
 }
 
+/** The peers whose `x-forwarded-*` headers are believed: single addresses and CIDR ranges, IPv4 and IPv6. */
+export interface TrustedProxies {
+  /** How many entries were configured (0: nobody is trusted). */
+  readonly size: number;
+  /** The entries as configured. */
+  readonly entries: readonly string[];
+  /**
+   * Whether `address` is one of the entries or inside one of their ranges. IPv4-mapped IPv6
+   * addresses (`::ffff:10.0.0.2`) match IPv4 entries and the other way round; anything that is
+   * not an IP address matches nothing.
+   */
+  has(address: string): boolean;
+}
+
+const trustedProxyExamples = `an IP address or a CIDR range, e.g. "10.0.0.2", "10.0.0.0/8", "::1" or "fd00::/8"`;
+
+interface TrustedProxyEntry {
+  address: string;
+  family: "ipv4" | "ipv6";
+  /** Prefix length of a range; undefined for a single address. */
+  prefix?: number;
+}
+
+function parseTrustedProxy(text: string): TrustedProxyEntry | string {
+  const entry = text.trim();
+  const slash = entry.indexOf("/");
+  const address = slash < 0 ? entry : entry.slice(0, slash);
+  const version = address.includes("%") ? 0 : isIP(address);
+  if (version === 0) return `${JSON.stringify(text)} is not valid; expected ${trustedProxyExamples}`;
+  const family = version === 4 ? "ipv4" : "ipv6";
+  if (slash < 0) return { address, family };
+  const max = version === 4 ? 32 : 128;
+  const bits = entry.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) {
+    return `${JSON.stringify(text)} is not valid: the prefix length of an ${family === "ipv4" ? "IPv4" : "IPv6"} range is /0 to /${max}; expected ${trustedProxyExamples}`;
+  }
+  return { address, family, prefix: Number(bits) };
+}
+
+/** Why `text` is not a trusted-proxy entry (an IP address or a CIDR range), or undefined when it is one. */
+export function trustedProxyError(text: string): string | undefined {
+  const parsed = parseTrustedProxy(text);
+  return typeof parsed === "string" ? parsed : undefined;
+}
+
+/**
+ * The trusted proxies of the config, checked with a `node:net` `BlockList`. Throws on an entry
+ * that is neither an IP address nor a CIDR range, naming it.
+ */
+export function createTrustedProxies(entries: readonly string[], where = "trustedProxies"): TrustedProxies {
+  const list = new BlockList();
+  entries.forEach((text, i) => {
+    const entry = parseTrustedProxy(text);
+    if (typeof entry === "string") throw new Error(`${where}[${i}]: ${entry}`);
+    if (entry.prefix === undefined) list.addAddress(entry.address, entry.family);
+    else list.addSubnet(entry.address, entry.prefix, entry.family);
+  });
+  const size = entries.length;
+  return {
+    size,
+    entries: [...entries],
+    has(address) {
+      if (size === 0) return false;
+      const version = isIP(address);
+      return version === 4 ? list.check(address, "ipv4") : version === 6 ? list.check(address, "ipv6") : false;
+    },
+  };
+}
+
+/**
+ * One `x-forwarded-for` entry as an address: without brackets and port (`[::1]:443`, `1.2.3.4:80`,
+ * as some proxies send them) and without the `::ffff:` of an IPv4-mapped address, so that the
+ * same client has the same rate-limit key however a proxy spelled it. Anything else is unchanged.
+ */
+export function forwardedAddress(entry: string): string {
+  let address = entry;
+  if (address.charCodeAt(0) === 91 /* [ */) {
+    const end = address.indexOf("]");
+    if (end > 0) address = address.slice(1, end);
+  } else {
+    const colon = address.indexOf(":");
+    if (colon > 0 && colon === address.lastIndexOf(":") && isIP(address.slice(0, colon)) === 4) {
+      address = address.slice(0, colon);
+    }
+  }
+  if (address.length > 7 && address.slice(0, 7).toLowerCase() === "::ffff:" && isIP(address.slice(7)) === 4) {
+    address = address.slice(7);
+  }
+  return address;
+}
+
 export interface ForwardedFor {
   /** The client address rate limits and logs use. */
   clientIp: string;
@@ -80,9 +172,11 @@ function firstValue(value: string | string[] | undefined): string | undefined {
 
 /**
  * The forwarding facts of a call: the peer as the gateway saw it; a caller's own
- * `x-forwarded-*` only when the peer is a trusted proxy.
+ * `x-forwarded-*` only when the peer is a trusted proxy. Then, as Envoy and Traefik do, the
+ * client is found by walking `x-forwarded-for` from the right, skipping trusted proxies: the
+ * first address that is not one is the client (the left-most one when all of them are).
  */
-export function forwardedFor(headers: IncomingHttpHeaders, peer: Peer, trustedProxies: ReadonlySet<string>): ForwardedFor {
+export function forwardedFor(headers: IncomingHttpHeaders, peer: Peer, trustedProxies: TrustedProxies): ForwardedFor {
   const host = firstValue(headers[":authority"]) ?? firstValue(headers.host) ?? "";
   const proto = peer.encrypted ? "https" : "http";
   if (trustedProxies.size === 0 || !trustedProxies.has(peer.address)) {
@@ -95,10 +189,9 @@ export function forwardedFor(headers: IncomingHttpHeaders, peer: Peer, trustedPr
         .map((s) => s.trim())
         .filter((s) => s !== "")
     : [];
-  // The client is the right-most address that is not one of our trusted proxies.
   let clientIp = peer.address;
   for (let i = chain.length - 1; i >= 0; i--) {
-    clientIp = chain[i] as string;
+    clientIp = forwardedAddress(chain[i] as string);
     if (!trustedProxies.has(clientIp)) break;
   }
   return {

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "@portico/kit";
+import { trustedProxyError } from "./forward-headers.js";
 
 /** What an upstream speaks. `connect`: a Connect server that also takes gRPC and gRPC-Web (connect-es, connect-go). */
 export type UpstreamProtocol = "connect" | "grpc" | "grpc-web";
@@ -19,7 +20,10 @@ export interface GatewayConfig {
   upstreams: Record<string, UpstreamConfig>;
   /** Browser origins allowed by CORS (`*` for any). */
   corsOrigins?: string[];
-  /** Peers whose `x-forwarded-*` headers are believed (exact IP addresses). */
+  /**
+   * Peers whose `x-forwarded-*` headers are believed: IP addresses and CIDR ranges, IPv4 or IPv6
+   * (`"10.0.0.2"`, `"10.0.0.0/8"`, `"::1"`, `"fd00::/8"`).
+   */
   trustedProxies?: string[];
   /** Deadline of calls whose policy sets none, in ms. */
   defaultTimeoutMs?: number;
@@ -102,6 +106,15 @@ function optionalStrings(value: unknown, where: string): string[] | undefined {
   return value as string[];
 }
 
+function optionalTrustedProxies(value: unknown, where: string): string[] | undefined {
+  const entries = optionalStrings(value, where);
+  entries?.forEach((entry, i) => {
+    const error = trustedProxyError(entry);
+    if (error !== undefined) fail(`${where}[${i}]`, error);
+  });
+  return entries?.map((entry) => entry.trim());
+}
+
 const configKeys = [
   "upstreams",
   "corsOrigins",
@@ -138,7 +151,7 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
   const config: GatewayConfig = {
     upstreams,
     corsOrigins: optionalStrings(raw.corsOrigins, `${where}: corsOrigins`),
-    trustedProxies: optionalStrings(raw.trustedProxies, `${where}: trustedProxies`),
+    trustedProxies: optionalTrustedProxies(raw.trustedProxies, `${where}: trustedProxies`),
     defaultTimeoutMs: optionalInt(raw.defaultTimeoutMs, `${where}: defaultTimeoutMs`, 1, 86_400_000),
     defaultMaxRequestBytes: optionalInt(raw.defaultMaxRequestBytes, `${where}: defaultMaxRequestBytes`, 1, 2 ** 31 - 1),
     authCacheTtlMs: optionalInt(raw.authCacheTtlMs, `${where}: authCacheTtlMs`, 0, 86_400_000),

@@ -9,7 +9,7 @@ import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from 
 import { createEndOfStreamSniffer, createEnvelopeLimit } from "./envelope-limit.js";
 import { createBase64Decoder, createBase64Encoder } from "./envelope-reader.js";
 import { endWithError, grpcStatusTrailers, rateLimitedError, sendError } from "./error-response.js";
-import { type ForwardedFor, forwardedFor, upstreamRequestHeaders } from "./forward-headers.js";
+import { type ForwardedFor, forwardedFor, type TrustedProxies, upstreamRequestHeaders } from "./forward-headers.js";
 import type { Bucket, RateLimiter } from "./rate-limiter.js";
 import type { Route, RouteTable } from "./route-table.js";
 import {
@@ -72,7 +72,7 @@ export interface ProxyOptions {
   routes: () => RouteTable;
   auth: AuthCache;
   /** Peers whose x-forwarded-* are believed (current config). */
-  trustedProxies: () => ReadonlySet<string>;
+  trustedProxies: () => TrustedProxies;
   logger: Logger;
   /** Serves non-RPC GET requests (the web app); answers false when it has nothing. */
   staticFiles?: (down: Downstream, headers: IncomingHttpHeaders, path: string) => boolean;

@@ -7,6 +7,7 @@ import { createAuthClient } from "./auth-client.js";
 import { createCors } from "./cors.js";
 import type { Peer } from "./downstream.js";
 import { type DualListener, listenDual } from "./dual-listener.js";
+import { createTrustedProxies } from "./forward-headers.js";
 import type { GatewayConfig } from "./gateway-config.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createGatewayService, GatewayService } from "./gateway-service.js";
@@ -106,6 +107,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const authService = options.authService ?? "portico.auth.v1.AuthService";
 
   const build = (config: GatewayConfig, image: Image) => {
+    // Validated first: a bad entry fails before anything is created.
+    const trustedProxies = createTrustedProxies(config.trustedProxies ?? [], "startGateway: trustedProxies");
     const upstreams = new Map<string, Upstream>();
     for (const [service, upstream] of Object.entries(config.upstreams)) {
       upstreams.set(service, createUpstream({ service, ...upstream }));
@@ -123,7 +126,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const reflection = createServerReflection(image, table);
     const cors = createCors(config.corsOrigins);
-    const trustedProxies = new Set(config.trustedProxies ?? []);
     return { upstreams, table, config, reflection, cors, trustedProxies };
   };
 
