@@ -63,7 +63,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   const h2 = http2.createServer();
   h2.on("request", handler);
   const h1 = http.createServer(handler);
-  const listener: DualListener = await listenDual({ port: options.port, host: options.host, h2, h1 });
+  const listener: DualListener = await listenDual({
+    port: options.port,
+    host: options.host,
+    h2: (socket) => h2.emit("connection", socket),
+    h1,
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (s) => {
     sessions.add(s);

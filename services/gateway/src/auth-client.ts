@@ -13,6 +13,7 @@ import {
   type WatchRevocationsResponse,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { VerifiedToken } from "./auth-cache.js";
+import type { H2Stream } from "./h2-session.js";
 import { createUpstream, type UpstreamTarget } from "./upstream.js";
 
 export interface AuthClientOptions {
@@ -39,7 +40,7 @@ const authenticatePath = `/${AuthService.typeName}/${AuthService.method.authenti
 /** One Authenticate call as Connect unary binary: the request is a single string field, the answer an Identity. */
 function authenticate(target: UpstreamTarget, token: string, timeoutMs: number): Promise<VerifiedToken> {
   return new Promise((resolve, reject) => {
-    let stream: http2.ClientHttp2Stream;
+    let stream: H2Stream;
     try {
       stream = target.session().request({
         ":method": "POST",

@@ -1,5 +1,4 @@
 import type * as http from "node:http";
-import type * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 
@@ -8,8 +7,8 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export interface DualListenerOptions {
   port: number;
   host: string;
-  /** HTTP/2 (h2c, or h2 over TLS). */
-  h2: http2.Http2Server;
+  /** Takes an HTTP/2 connection (h2c after the preface, or h2 over TLS). */
+  h2: (socket: net.Socket) => void;
   /** HTTP/1.1 (plain or over TLS). */
   h1: http.Server;
   /** With a certificate: TLS, and ALPN picks h2 or http/1.1. */
@@ -41,9 +40,10 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
       socket.removeListener("error", onError);
       socket.pause();
       if (buffered !== undefined) socket.unshift(buffered);
-      (to === "h2" ? options.h2 : options.h1).emit("connection", socket);
+      if (to === "h2") return options.h2(socket);
+      options.h1.emit("connection", socket);
       // The HTTP/1.1 server reads with a 'data' listener, which does not resume a paused socket.
-      if (to === "h1") socket.resume();
+      socket.resume();
     };
     const onError = () => {
       clearTimeout(timer);
@@ -62,7 +62,8 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
     ? tls.createServer(
         { cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ["h2", "http/1.1"], noDelay: true },
         (socket) => {
-          (socket.alpnProtocol === "h2" ? options.h2 : options.h1).emit("connection", socket);
+          if (socket.alpnProtocol === "h2") options.h2(socket);
+          else options.h1.emit("connection", socket);
         },
       )
     : net.createServer({ noDelay: true }, sniff);

@@ -1,4 +1,4 @@
-import { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers, constants as h2 } from "node:http2";
+import { type IncomingHttpHeaders as H2Headers, constants as h2 } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "@portico/kit";
@@ -10,6 +10,7 @@ import { createEndOfStreamSniffer, createEnvelopeLimit } from "./envelope-limit.
 import { createBase64Decoder, createBase64Encoder } from "./envelope-reader.js";
 import { endWithError, grpcStatusTrailers, rateLimitedError, sendError } from "./error-response.js";
 import { type ForwardedFor, forwardedFor, type TrustedProxies, upstreamRequestHeaders } from "./forward-headers.js";
+import type { H2Stream } from "./h2-session.js";
 import type { Bucket, RateLimiter } from "./rate-limiter.js";
 import type { Route, RouteTable } from "./route-table.js";
 import {
@@ -37,7 +38,7 @@ interface Life extends CallLife {
 /** One upstream stream of a call, on one address. */
 interface Attempt {
   readonly target: UpstreamTarget;
-  readonly up: ClientHttp2Stream;
+  readonly up: H2Stream;
 }
 
 /** What the proxy reports when a call ends (access log, metrics). */
@@ -503,7 +504,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   }
 
   /** Calls `broken` when the upstream stream closes before it ended normally (reset, connection lost). */
-  function watchUpstream(life: Life, up: ClientHttp2Stream, broken: () => void): void {
+  function watchUpstream(life: Life, up: H2Stream, broken: () => void): void {
     up.on("error", noop);
     up.on("end", () => {
       if (life.attempt.up === up) life.upEnded = true;
@@ -600,7 +601,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         ? createEndOfStreamSniffer(protocol.protocol)
         : undefined;
     const onDownDrain = () => life.attempt.up.resume();
-    const attach = (up: ClientHttp2Stream) => {
+    const attach = (up: H2Stream) => {
       watchUpstream(life, up, () =>
         retry(new ConnectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
       );

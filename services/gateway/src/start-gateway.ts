@@ -1,5 +1,4 @@
 import * as http from "node:http";
-import * as http2 from "node:http2";
 import { createIdentitySigner, type Identity, identityHeaders, type Logger } from "@portico/kit";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
@@ -11,6 +10,8 @@ import { createTrustedProxies } from "./forward-headers.js";
 import type { GatewayConfig } from "./gateway-config.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createGatewayService, GatewayService } from "./gateway-service.js";
+import { H2Error } from "./h2-frame.js";
+import { type H2Session, serveH2 } from "./h2-session.js";
 import { startHealthChecker } from "./health-checker.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
@@ -190,30 +191,32 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const gatewayService = createGatewayService({ routes: () => state.table, upstreams: () => state.upstreams.values() });
 
   // Public servers: HTTP/2 streams go straight to the proxy; HTTP/1.1 requests through an adapter.
-  const h2 = http2.createServer({
-    settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
-    maxSessionMemory: 64,
-  });
-  const peers = new WeakMap<http2.ServerHttp2Session, Peer>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (session) => {
-    const socket = session.socket;
-    peers.set(session, { address: peerAddress(socket.remoteAddress), encrypted: "encrypted" in socket && socket.encrypted });
+  const sessions = new Set<H2Session>();
+  const h2 = (socket: import("node:net").Socket) => {
+    const peer: Peer = {
+      address: peerAddress(socket.remoteAddress),
+      encrypted: "encrypted" in socket && socket.encrypted === true,
+    };
+    const session = serveH2(socket, {
+      settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
+      connectionWindowSize: 8 * 1024 * 1024,
+      headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+      onStream: (stream, headers) => {
+        try {
+          proxy.handle(stream, headers, peer);
+        } catch (error) {
+          // A bug must not take the process (and every other call) down.
+          logger.error({ err: error, path: headers[":path"] }, "gateway failed a call");
+          if (!stream.destroyed) stream.close(H2Error.internalError);
+        }
+      },
+    });
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
     session.on("error", () => {});
-    session.setTimeout(options.idleTimeoutMs ?? 120_000, () => session.close());
-    session.once("connect", () => session.setLocalWindowSize(8 * 1024 * 1024));
-  });
-  h2.on("stream", (stream, headers) => {
-    try {
-      proxy.handle(stream, headers, peers.get(stream.session as http2.ServerHttp2Session) ?? { address: "", encrypted: false });
-    } catch (error) {
-      // A bug must not take the process (and every other call) down.
-      logger.error({ err: error, path: headers[":path"] }, "gateway failed a call");
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    }
-  });
+    if (closing !== undefined) session.close();
+  };
   const h1 = http.createServer({
     maxHeaderSize: 64 * 1024,
     headersTimeout: options.headersTimeoutMs ?? 10_000,

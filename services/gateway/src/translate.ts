@@ -1,4 +1,4 @@
-import { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers, constants as h2 } from "node:http2";
+import { type IncomingHttpHeaders as H2Headers, constants as h2 } from "node:http2";
 import { gunzipSync } from "node:zlib";
 import { type DescMessage, fromBinary, fromJsonString, type Registry, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -7,6 +7,7 @@ import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protoc
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./downstream.js";
 import { createBase64Decoder, createBase64Encoder, createEnvelopeReader } from "./envelope-reader.js";
 import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } from "./error-response.js";
+import type { H2Stream } from "./h2-session.js";
 import type { CallProtocol } from "./rpc-protocol.js";
 
 /** What the upstream of a translated call speaks. */
@@ -35,7 +36,7 @@ export interface CallLife {
 
 export interface TranslateOptions {
   down: Downstream;
-  up: ClientHttp2Stream;
+  up: H2Stream;
   /** The caller's incoming headers (compression of the request). */
   headers: IncomingHttpHeaders;
   caller: CallProtocol;

@@ -1,6 +1,5 @@
-import * as http2 from "node:http2";
-import * as net from "node:net";
 import type { UpstreamConfig, UpstreamProtocol } from "./gateway-config.js";
+import { connectH2, type H2Session, type H2Settings } from "./h2-session.js";
 
 export interface UpstreamOptions extends UpstreamConfig {
   /** Fully-qualified service name, for logs and health checks. */
@@ -25,7 +24,7 @@ export interface UpstreamTarget {
   ejectedUntil: number;
   lastError: string;
   /** The pooled session, (re)connecting when needed. */
-  session(): http2.ClientHttp2Session;
+  session(): H2Session;
   /** A call got a response from this address. */
   succeeded(): void;
   /** A call failed to reach this address (connect error, reset, 502/503/504). */
@@ -44,8 +43,7 @@ export interface Upstream {
   close(): void;
 }
 
-const clientSettings: http2.Settings = {
-  enablePush: false,
+const clientSettings: H2Settings = {
   initialWindowSize: 4 * 1024 * 1024,
   maxHeaderListSize: 64 * 1024,
 };
@@ -54,26 +52,17 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
   const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
   const ejectAfter = options.ejectAfterFailures ?? 5;
   const ejectMs = options.ejectMs ?? 5000;
-  const url = new URL(address);
-  let current: http2.ClientHttp2Session | undefined;
+  let current: H2Session | undefined;
   let failures = 0;
   let ejections = 0;
   let closed = false;
 
-  const connect = (): http2.ClientHttp2Session => {
-    const session = http2.connect(address, {
-      settings: clientSettings,
-      peerMaxConcurrentStreams: 1000,
-      // Small frames go out at once (no Nagle delay between the gateway and its upstreams).
-      createConnection: () => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }),
-    });
+  const connect = (): H2Session => {
+    const session = connectH2({ url: address, settings: clientSettings, connectionWindowSize: 16 * 1024 * 1024 });
     const timer = setTimeout(() => {
       session.destroy(new Error(`no connection to ${address} within ${connectTimeoutMs} ms`));
     }, connectTimeoutMs);
-    session.once("connect", () => {
-      clearTimeout(timer);
-      session.setLocalWindowSize(16 * 1024 * 1024);
-    });
+    session.once("connect", () => clearTimeout(timer));
     session.on("error", (error) => {
       target.lastError = error.message;
     });
