@@ -18,4 +18,4 @@ ENV NODE_ENV=production
 COPY --from=build /app /app
 USER node
 EXPOSE 8080 9090 8081 8082
-CMD ["node", "services/gateway/dist/main.js"]
+CMD ["node", "--single-threaded-gc", "services/gateway/dist/main.js"]

@@ -209,7 +209,8 @@ export function startGatewayProcess(
     const ports = { ...upstreams, gateway: await freePort(), admin: await freePort() };
     const gateway = spawnNode({
       name,
-      args: [...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
+      // As npm start runs it (scripts/start.ts).
+      args: ["--single-threaded-gc", ...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
       env: platformEnv(options, ports),
       logFile: join(options.logDir, `${name}.log`),
       cwd: options.root,

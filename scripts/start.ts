@@ -18,6 +18,8 @@ interface Child {
   main: string;
   ports: [env: string, port: number][];
   color: number;
+  /** Node flags before the entry point. */
+  nodeFlags?: string[];
 }
 
 function children(): Child[] {
@@ -32,6 +34,9 @@ function children(): Child[] {
         ["ADMIN_PORT", read.port("ADMIN_PORT", 9090)],
       ],
       color: 33,
+      // Per-call garbage is young and short-lived: V8's parallel GC helper threads cost the
+      // gateway more CPU than they save on small machines (bench/README.md).
+      nodeFlags: ["--single-threaded-gc"],
     },
   ];
 }
@@ -123,7 +128,10 @@ async function main(): Promise<void> {
   const env = { ...process.env, ...upstreamsFor(list), PORTICO_SUPERVISED: "1" };
   for (const child of list) {
     const entry = dev ? join(child.main, "src/main.ts") : join(child.main, "dist/main.js");
-    const args = dev ? ["--conditions=source", "--import", "tsx", "--watch", entry] : ["--enable-source-maps", entry];
+    const flags = child.nodeFlags ?? [];
+    const args = dev
+      ? [...flags, "--conditions=source", "--import", "tsx", "--watch", entry]
+      : [...flags, "--enable-source-maps", entry];
     const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ["pipe", "pipe", "pipe"] });
     const lastErr = { line: "" };
     prefixLines(child, proc.stdout, process.stdout, { line: "" });

@@ -430,7 +430,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     if (translated === undefined) {
       // Idempotent unary calls may be retried on another address, before any response byte went out.
       const retryable = route.policy.idempotent && route.kind === "unary" && upstream.targets.length > 0;
-      runPassThrough(down, life, protocol, maxBytes, record, retryable ? open : undefined);
+      runPassThrough(down, life, protocol, maxBytes, record, route.kind === "unary", retryable ? open : undefined);
       return;
     }
     watchUpstream(life, first.up, () => life.fail(new ConnectError("upstream connection lost", Code.Unavailable)));
@@ -519,6 +519,9 @@ export function createProxy(options: ProxyOptions): Proxy {
   /**
    * Same protocol on both sides: bodies pass untouched (gRPC-Web text only changes base64). With
    * `reopen`, a call that failed before any response byte is retried once on another address.
+   * A unary answer (up to 64 KiB) goes to the caller in one piece when the upstream ended it:
+   * upstreams often send the end of stream in a packet of its own, and forwarding each piece
+   * at once would cost the caller's connection a second write per call.
    */
   function runPassThrough(
     down: Downstream,
@@ -526,6 +529,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     protocol: CallProtocol,
     maxBytes: number,
     record: CallRecord,
+    unary: boolean,
     reopen: ((exclude?: UpstreamTarget) => Attempt) | undefined,
   ): void {
     let responded = false;
@@ -601,6 +605,33 @@ export function createProxy(options: ProxyOptions): Proxy {
         ? createEndOfStreamSniffer(protocol.protocol)
         : undefined;
     const onDownDrain = () => life.attempt.up.resume();
+    /** A unary answer held until the upstream ends it. */
+    let held: { headers: H2Headers; chunks: Buffer[]; bytes: number } | undefined;
+    const respond = (h: H2Headers) => {
+      if (protocol.protocol === "grpc") {
+        down.on("wantTrailers", () => {
+          down.sendTrailers(
+            life.failure ? grpcStatusTrailers(life.failure) : (trailers ?? grpcStatusTrailers(missingTrailers())),
+          );
+        });
+        down.respond(h, { waitForTrailers: true });
+      } else {
+        down.respond(h);
+      }
+    };
+    /** The held answer grew too big to hold: from here on it streams. */
+    const release = () => {
+      if (held === undefined) return;
+      const { headers, chunks } = held;
+      held = undefined;
+      respond(headers);
+      let ok = true;
+      for (const chunk of chunks) ok = down.write(chunk) && ok;
+      if (!ok) {
+        life.attempt.up.pause();
+        down.once("drain", onDownDrain);
+      }
+    };
     const attach = (up: H2Stream) => {
       watchUpstream(life, up, () =>
         retry(new ConnectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
@@ -635,17 +666,9 @@ export function createProxy(options: ProxyOptions): Proxy {
           );
           return;
         }
-        if (protocol.protocol === "grpc") {
-          down.on("wantTrailers", () => {
-            down.sendTrailers(
-              life.failure ? grpcStatusTrailers(life.failure) : (trailers ?? grpcStatusTrailers(missingTrailers())),
-            );
-          });
-          down.respond(h, { waitForTrailers: true });
-        } else {
-          down.respond(h);
-          if (!protocol.enveloped) record.code = connectUnaryCode(status);
-        }
+        if (protocol.protocol === "connect" && !protocol.enveloped) record.code = connectUnaryCode(status);
+        if (unary) held = { headers: h, chunks: [], bytes: 0 };
+        else respond(h);
       });
       up.on("trailers", (t: H2Headers) => {
         trailers = t;
@@ -653,7 +676,15 @@ export function createProxy(options: ProxyOptions): Proxy {
       up.on("data", (chunk: Buffer) => {
         if (life.done || !responded) return;
         sniffer?.push(chunk);
-        if (!down.write(encode === undefined ? chunk : encode.push(chunk))) {
+        const out = encode === undefined ? chunk : encode.push(chunk);
+        if (held !== undefined) {
+          held.chunks.push(out);
+          held.bytes += out.length;
+          if (held.bytes <= 65_536) return;
+          release();
+          return;
+        }
+        if (!down.write(out)) {
           up.pause();
           down.once("drain", onDownDrain);
         }
@@ -667,7 +698,19 @@ export function createProxy(options: ProxyOptions): Proxy {
               : "unknown"
             : (sniffer?.code() ?? record.code),
         );
-        down.end(encode?.end());
+        const tail = encode?.end();
+        if (held === undefined) {
+          down.end(tail);
+          return;
+        }
+        // The whole unary answer at once: headers, body and end (or trailers) in one write.
+        const { headers, chunks } = held;
+        held = undefined;
+        respond(headers);
+        if (tail !== undefined && tail.length > 0) chunks.push(tail);
+        const last = chunks.pop();
+        for (const chunk of chunks) down.write(chunk);
+        down.end(last);
       });
     };
     attach(life.attempt.up);
