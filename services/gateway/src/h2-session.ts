@@ -147,6 +147,7 @@ export class H2Stream extends EventEmitter {
   private flowing = false;
   private paused = false;
   private inbox: Buffer[] = [];
+  private inboxBytes = 0;
   private unacked = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -189,6 +190,10 @@ export class H2Stream extends EventEmitter {
       this.emit("data", chunk);
     } else {
       this.inbox.push(chunk);
+      this.inboxBytes += chunk.length;
+      // Nothing is credited back while the data waits: a peer that sends more than the window
+      // it was given breaks flow control (and would grow this buffer without bound).
+      if (this.inboxBytes > this.session.localInitialWindow + 65_536) this.close(H2Error.flowControlError);
     }
   }
 
@@ -197,11 +202,14 @@ export class H2Stream extends EventEmitter {
     if (this.remoteEnded) return;
     this.remoteEnded = true;
     if (this.flowing && !this.paused && this.inbox.length === 0) this.emitEnd();
+    // An answer that ended in its HEADERS frame, with nobody reading, is over too.
+    else if (!this.flowing) this.maybeClose();
   }
 
   private drainInbox(): void {
     while (this.inbox.length > 0 && !this.paused && !this.closed) {
       const chunk = this.inbox.shift() as Buffer;
+      this.inboxBytes -= chunk.length;
       this.credit(chunk.length);
       this.emit("data", chunk);
     }
@@ -360,8 +368,10 @@ export class H2Stream extends EventEmitter {
   private finishWriting(): void {
     if (this.localEnded || this.pendingBytes > 0 || !this.opened || this.closed) return;
     if (this.waitForTrailers && !this.trailersSent) {
+      // As with node:http2, a listener may send the trailers later (or close the stream).
+      const listened = this.listenerCount("wantTrailers") > 0;
       this.emit("wantTrailers");
-      if (this.trailersSent || this.closed) return;
+      if (this.trailersSent || this.closed || listened) return;
     }
     this.session.send(frame(FrameType.data, FrameFlag.endStream, this.id));
     this.endLocal();
@@ -394,6 +404,7 @@ export class H2Stream extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.inbox.length = 0;
+    this.inboxBytes = 0;
     this.pending.length = 0;
     this.pendingBytes = 0;
     this.session.forget(this);
@@ -437,7 +448,9 @@ export class H2Session extends EventEmitter {
   private readonly maxHeaderListSize: number;
   private readonly maxConcurrentStreams: number;
   private readonly connectionWindow: number;
-  private peerMaxConcurrent = Number.POSITIVE_INFINITY;
+  /** One stream until the peer's first SETTINGS: a burst on a new connection must not exceed a limit not known yet. */
+  private peerMaxConcurrent = 1;
+  private peerSettingsSeen = false;
   private inbuf: Buffer | undefined;
   private prefaceNeeded: boolean;
   private out: Buffer[] = [];
@@ -640,9 +653,11 @@ export class H2Session extends EventEmitter {
     }
     if (off < len) {
       this.inbuf = buf.subarray(off);
-      if (this.headerStartedAt === 0 && len - off >= 4) {
-        const type = buf[off + 3];
-        if (type === FrameType.headers || type === FrameType.continuation) this.headerStartedAt = this.lastActive;
+      // The header timer runs while a header block is incomplete: a partial HEADERS/CONTINUATION frame
+      // (timed from its first bytes) or CONTINUATION frames to come (timed by onHeaders).
+      if (this.continuation === undefined && (off > 0 || this.headerStartedAt === 0)) {
+        const type = len - off >= 4 ? buf[off + 3] : -1;
+        this.headerStartedAt = type === FrameType.headers || type === FrameType.continuation ? this.lastActive : 0;
       }
     } else {
       this.inbuf = undefined;
@@ -816,6 +831,11 @@ export class H2Session extends EventEmitter {
     if (id !== 0) return this.fail(H2Error.protocolError, "SETTINGS on a stream");
     if ((flags & FrameFlag.ack) !== 0) return;
     if (payload.length % 6 !== 0) return this.fail(H2Error.frameSizeError, "bad SETTINGS");
+    if (!this.peerSettingsSeen) {
+      // Unlimited unless the first SETTINGS says otherwise.
+      this.peerSettingsSeen = true;
+      this.peerMaxConcurrent = Number.POSITIVE_INFINITY;
+    }
     for (let i = 0; i < payload.length; i += 6) {
       const key = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
