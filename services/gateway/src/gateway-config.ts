@@ -211,3 +211,15 @@ export function parseUpstreamsEnv(text: string, where = "GATEWAY_UPSTREAMS"): Re
   }
   return upstreams;
 }
+
+/**
+ * Parses `GATEWAY_TRUSTED_PROXIES`: addresses and CIDR ranges separated by commas
+ * (`10.0.0.0/8,fd00::/8,192.168.1.4`); it replaces the config file's `trustedProxies`.
+ */
+export function parseTrustedProxiesEnv(text: string, where = "GATEWAY_TRUSTED_PROXIES"): string[] {
+  const entries = text
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  return optionalTrustedProxies(entries, where) ?? [];
+}

@@ -3,7 +3,7 @@ import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, createEnvReader, createLogger, readServiceConfig, runService } from "@portico/kit";
 import { createAccessLogger } from "./access-logger.js";
-import { type GatewayConfig, loadGatewayConfigFile, parseUpstreamsEnv } from "./gateway-config.js";
+import { type GatewayConfig, loadGatewayConfigFile, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
 import { defaultImagePath } from "./load-image.js";
 import { startGateway } from "./start-gateway.js";
 
@@ -19,6 +19,8 @@ runService("gateway", async () => {
     const config = loadGatewayConfigFile(configPath);
     const override = read.optionalString("GATEWAY_UPSTREAMS");
     if (override) config.upstreams = { ...config.upstreams, ...parseUpstreamsEnv(override) };
+    const proxies = read.optionalString("GATEWAY_TRUSTED_PROXIES");
+    if (proxies !== undefined) config.trustedProxies = parseTrustedProxiesEnv(proxies);
     if (read.optionalString("RATE_LIMIT_FAILURE")) {
       config.rateLimitFailure = read.oneOf("RATE_LIMIT_FAILURE", ["open", "closed"] as const, "open");
     }

@@ -1,0 +1,35 @@
+import { ConfigError } from "@portico/kit";
+import { describe, expect, it } from "vitest";
+import { parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
+
+describe("gateway settings from the environment", () => {
+  it("reads GATEWAY_UPSTREAMS: several targets, a protocol, and the default connect", () => {
+    expect(
+      parseUpstreamsEnv(
+        "pkg.v1.FooService=http://10.0.0.5:9000;http://10.0.0.6:9000@grpc, pkg.v1.BarService=http://127.0.0.1:9100",
+      ),
+    ).toEqual({
+      "pkg.v1.FooService": { targets: ["http://10.0.0.5:9000", "http://10.0.0.6:9000"], protocol: "grpc" },
+      "pkg.v1.BarService": { targets: ["http://127.0.0.1:9100"], protocol: "connect" },
+    });
+  });
+
+  it("refuses a GATEWAY_UPSTREAMS entry without a target or with an unknown protocol, naming it", () => {
+    expect(() => parseUpstreamsEnv("pkg.v1.FooService")).toThrow(ConfigError);
+    expect(() => parseUpstreamsEnv("pkg.v1.FooService")).toThrow(/GATEWAY_UPSTREAMS: "pkg.v1.FooService" is not valid/);
+    expect(() => parseUpstreamsEnv("pkg.v1.FooService=http://a:1@soap")).toThrow(/soap/);
+  });
+
+  it("reads GATEWAY_TRUSTED_PROXIES: addresses and CIDR ranges, IPv4 and IPv6", () => {
+    expect(parseTrustedProxiesEnv(" 10.0.0.0/8, fd00::/8,192.168.1.4 ,")).toEqual(["10.0.0.0/8", "fd00::/8", "192.168.1.4"]);
+    expect(parseTrustedProxiesEnv("")).toEqual([]);
+  });
+
+  it("refuses a GATEWAY_TRUSTED_PROXIES entry that is not an address or a range, naming it and what is allowed", () => {
+    expect(() => parseTrustedProxiesEnv("10.0.0.0/8,proxy.internal")).toThrow(ConfigError);
+    expect(() => parseTrustedProxiesEnv("10.0.0.0/8,proxy.internal")).toThrow(
+      /GATEWAY_TRUSTED_PROXIES\[1\]: "proxy.internal" is not valid; expected an IP address or a CIDR range/,
+    );
+    expect(() => parseTrustedProxiesEnv("10.0.0.0/33")).toThrow(/\/0 to \/32/);
+  });
+});
