@@ -408,7 +408,7 @@ export class H2Stream extends EventEmitter {
     this.pending.length = 0;
     this.pendingBytes = 0;
     this.session.forget(this);
-    if (announce) process.nextTick(emitClose, this);
+    if (announce) announceClose(this);
   }
 
   /** @internal The peer reset the stream or the connection went away. */
@@ -426,8 +426,15 @@ export class H2Stream extends EventEmitter {
   }
 }
 
-function emitClose(stream: H2Stream): void {
-  stream.emit("close");
+// 'close' comes on the next tick, as with node:http2; one tick for all streams that ended together.
+let closedStreams: H2Stream[] = [];
+function announceClose(stream: H2Stream): void {
+  if (closedStreams.push(stream) === 1) process.nextTick(emitCloses);
+}
+function emitCloses(): void {
+  const streams = closedStreams;
+  closedStreams = [];
+  for (const stream of streams) stream.emit("close");
 }
 
 /** One HTTP/2 connection, server or client role. */

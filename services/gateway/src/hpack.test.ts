@@ -725,3 +725,29 @@ describe("against node:http2 (nghttp2)", () => {
     );
   });
 });
+
+describe("long literals a client repeats", () => {
+  it("decode to the same text each time, and a different value of the same length to its own text", () => {
+    const encoder = createHpackEncoder();
+    const decoder = createHpackDecoder();
+    const token = (c: string) => `Bearer ${c.repeat(300)}`;
+    // `authorization` is never indexed: it arrives as a literal on every request.
+    const first = decoder.decode(encoder.encode([["authorization", token("a")]]), 65_536);
+    const again = decoder.decode(encoder.encode([["authorization", token("a")]]), 65_536);
+    const other = decoder.decode(encoder.encode([["authorization", token("b")]]), 65_536);
+    expect(first).toEqual([["authorization", token("a")]]);
+    expect(again).toEqual([["authorization", token("a")]]);
+    expect(other).toEqual([["authorization", token("b")]]);
+  });
+
+  it("tell a Huffman-coded literal from a raw one with the same bytes", () => {
+    const decoder = createHpackDecoder();
+    // 100 bytes that are both a raw latin1 string and 160 Huffman codes of "a" (00011).
+    const bytes = Buffer.concat(Array.from({ length: 20 }, () => Buffer.from([0x18, 0xc6, 0x31, 0x8c, 0x63])));
+    const literal = (huffman: boolean) =>
+      Buffer.concat([Buffer.from([0x00, 0x01, 0x78, (huffman ? 0x80 : 0) | bytes.length]), bytes]);
+    expect(decoder.decode(literal(false), 65_536)).toEqual([["x", bytes.toString("latin1")]]);
+    expect(decoder.decode(literal(true), 65_536)).toEqual([["x", "a".repeat(160)]]);
+    expect(decoder.decode(literal(false), 65_536)).toEqual([["x", bytes.toString("latin1")]]);
+  });
+});

@@ -314,7 +314,29 @@ function readString(src: Uint8Array, view: Buffer, pos: number, end: number): st
   const start = cursor;
   if (length > end - start) throw new HpackError("truncated string");
   cursor = start + length;
+  if (length >= LONG_STRING && length <= 4096) return longString(huffman, view, start, start + length);
   return huffman ? huffmanDecode(src, start, start + length) : latin1(view, start, start + length);
+}
+
+/**
+ * Long literals a client repeats on every request (a bearer token is sent never-indexed, so it
+ * arrives as a literal each time) decode to the same string object as last time: no decoding,
+ * and the auth cache's Map lookup finds the string's hash already computed. Keyed by length,
+ * checked byte for byte (up to 4 KiB, 64 lengths).
+ */
+const LONG_STRING = 64;
+const longStrings = new Map<number, { bytes: Buffer; huffman: boolean; text: string }>();
+
+function longString(huffman: boolean, view: Buffer, start: number, end: number): string {
+  const length = end - start;
+  const known = longStrings.get(length);
+  if (known !== undefined && known.huffman === huffman && view.compare(known.bytes, 0, length, start, end) === 0) {
+    return known.text;
+  }
+  const text = huffman ? huffmanDecode(view, start, end) : view.toString("latin1", start, end);
+  if (longStrings.size >= 64) longStrings.clear();
+  longStrings.set(length, { bytes: Buffer.from(view.subarray(start, end)), huffman, text });
+  return text;
 }
 
 class Decoder implements HpackDecoder {
