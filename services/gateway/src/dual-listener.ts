@@ -1,8 +1,7 @@
 import type * as http from "node:http";
 import * as net from "node:net";
 import * as tls from "node:tls";
-
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+import { CLIENT_PREFACE as PREFACE } from "./h2-frame.js";
 
 export interface DualListenerOptions {
   port: number;

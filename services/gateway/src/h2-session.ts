@@ -265,12 +265,9 @@ export class H2Stream extends EventEmitter {
 
   write(chunk: Uint8Array): boolean {
     if (this.closed || this.localEnded || chunk.length === 0) return !this.closed;
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const buf = asBuffer(chunk);
     if (this.pendingBytes === 0 && this.opened) this.sendData(buf, false);
-    else {
-      this.pending.push(buf);
-      this.pendingBytes += buf.length;
-    }
+    else this.queue(buf);
     if (this.pendingBytes > 0 || this.session.blocked) {
       this.wantDrain = true;
       return false;
@@ -283,11 +280,10 @@ export class H2Stream extends EventEmitter {
     this.writableEnded = true;
     this.endQueued = true;
     if (chunk !== undefined && chunk.length > 0) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+      const buf = asBuffer(chunk);
       if (this.pendingBytes > 0 || !this.opened) {
         // Goes out (and the end after it) when the windows open.
-        this.pending.push(buf);
-        this.pendingBytes += buf.length;
+        this.queue(buf);
         return this;
       }
       // Without trailers the last DATA frame carries END_STREAM.
@@ -339,10 +335,16 @@ export class H2Stream extends EventEmitter {
       return true;
     }
     const rest = buf.subarray(offset);
-    this.pending.unshift(rest);
-    this.pendingBytes += rest.length;
+    this.queue(rest, true);
     if (session.sendWindow <= 0) session.starved.add(this);
     return false;
+  }
+
+  /** Data that waits for the windows (or for the stream to open); `first` puts it before what waits. */
+  private queue(buf: Buffer, first = false): void {
+    if (first) this.pending.unshift(buf);
+    else this.pending.push(buf);
+    this.pendingBytes += buf.length;
   }
 
   /** @internal The windows grew or the stream opened: sends what waits. */
@@ -496,7 +498,6 @@ export class H2Session extends EventEmitter {
     this.maxHeaderListSize = settings.maxHeaderListSize ?? 64 * 1024;
     this.maxConcurrentStreams = settings.maxConcurrentStreams ?? 1000;
     this.connectionWindow = options.connectionWindowSize ?? 8 * 1024 * 1024;
-    if (!isServer) this.nextStreamId = 1;
 
     const initial: Array<readonly [number, number]> = [
       [SettingId.initialWindowSize, this.localInitialWindow],
@@ -818,7 +819,7 @@ export class H2Session extends EventEmitter {
       return;
     }
     if (tooLarge) {
-      existing.close(H2Error.protocolError);
+      this.send(wordsFrame(FrameType.rstStream, 0, id, H2Error.protocolError));
       existing.abort(H2Error.protocolError, new Error("upstream response headers too large"));
       return;
     }
@@ -954,6 +955,10 @@ export class H2Session extends EventEmitter {
   unref(): void {
     this.socket.unref();
   }
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
 }
 
 function streamError(code: number): Error {

@@ -387,16 +387,7 @@ class Decoder implements HpackDecoder {
           name = this.names[slot];
           value = this.values[slot];
         }
-      } else if (first >= 0x40) {
-        // Literal with incremental indexing (6.2.1).
-        const index = readInteger(src, pos, end, 0x3f);
-        pos = cursor;
-        name = index === 0 ? readString(src, view, pos, end) : this.nameAt(index);
-        if (index === 0) pos = cursor;
-        value = readString(src, view, pos, end);
-        pos = cursor;
-        this.insert(name, value);
-      } else if (first >= 0x20) {
+      } else if (first >= 0x20 && first < 0x40) {
         // Dynamic table size update (6.3).
         if (fieldSeen) throw new HpackError("dynamic table size update after a header field");
         const size = readInteger(src, pos, end, 0x1f);
@@ -407,13 +398,16 @@ class Decoder implements HpackDecoder {
         this.evict(size);
         continue;
       } else {
-        // Literal without indexing (6.2.2) or never indexed (6.2.3).
-        const index = readInteger(src, pos, end, 0x0f);
+        // Literal with incremental indexing (6.2.1, 6-bit name index), without indexing (6.2.2)
+        // or never indexed (6.2.3) (4-bit name index).
+        const indexing = first >= 0x40;
+        const index = readInteger(src, pos, end, indexing ? 0x3f : 0x0f);
         pos = cursor;
         name = index === 0 ? readString(src, view, pos, end) : this.nameAt(index);
         if (index === 0) pos = cursor;
         value = readString(src, view, pos, end);
         pos = cursor;
+        if (indexing) this.insert(name, value);
       }
       fieldSeen = true;
       listSize += name.length + value.length + ENTRY_OVERHEAD;

@@ -1,4 +1,5 @@
 import * as http from "node:http";
+import type { Socket } from "node:net";
 import { createIdentitySigner, type Identity, identityHeaders, type Logger } from "@portico/kit";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
@@ -192,7 +193,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // Public servers: HTTP/2 streams go straight to the proxy; HTTP/1.1 requests through an adapter.
   const sessions = new Set<H2Session>();
-  const h2 = (socket: import("node:net").Socket) => {
+  const h2 = (socket: Socket) => {
     const peer: Peer = {
       address: peerAddress(socket.remoteAddress),
       encrypted: "encrypted" in socket && socket.encrypted === true,
