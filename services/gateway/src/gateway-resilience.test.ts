@@ -94,6 +94,56 @@ describe("upstreams with several addresses", () => {
     expect(targets.find((t) => t.address === live.url)).toMatchObject({ healthy: true });
   });
 
+  it("retries idempotent calls once on another address, translated or passed through, and no other calls", async () => {
+    // An address that passes its health check but answers every call 503, as an overloaded proxy would.
+    let refused = 0;
+    const flaky = http2.createServer((req, res) => {
+      if (req.url?.startsWith("/grpc.health.v1.Health/")) {
+        res.writeHead(200, { "content-type": "application/grpc", "grpc-status": "12" });
+        res.end();
+        return;
+      }
+      refused++;
+      res.writeHead(503, { "content-type": "text/plain" });
+      res.end("overloaded");
+    });
+    await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", () => r()));
+    cleanup.push(() => new Promise((r) => flaky.close(() => r())));
+    const flakyUrl = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`;
+    const live = await grpcUpstream();
+    // Health checks see both addresses healthy; only the retry saves the calls that land on the flaky one.
+    const config = { targets: [flakyUrl, live.url], protocol: "grpc" as const };
+    for (const transport of ["connect", "grpc"] as const) {
+      const gateway = await gatewayFor(config, { healthCheckIntervalMs: 60_000 });
+      const greeter = greeterVia(
+        gateway,
+        transport === "connect"
+          ? createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" })
+          : createGrpcTransport({ baseUrl: gateway.url }),
+      );
+      const before = refused;
+      for (let i = 0; i < 4; i++) {
+        const res = await greeter.listGreetings({}, { headers: bearer(token) });
+        expect(res.greetings[0]?.message).toBe("from grpc-js");
+      }
+      expect(refused - before).toBeGreaterThanOrEqual(2);
+      // Greet is not idempotent: a call that lands on the flaky address fails, and is not tried twice.
+      const beforeGreet = refused;
+      const outcomes: (string | Code)[] = [];
+      for (let i = 0; i < 4; i++) {
+        outcomes.push(
+          await greeter.greet({ name: "once" }, { headers: bearer(token) }).then(
+            () => "ok",
+            (e: unknown) => ConnectError.from(e).code,
+          ),
+        );
+      }
+      expect(outcomes.filter((o) => o === Code.Unavailable)).toHaveLength(refused - beforeGreet);
+      expect(outcomes).toContain("ok");
+      expect(outcomes).toContain(Code.Unavailable);
+    }
+  });
+
   it("answers unavailable fast when the only address is down", async () => {
     const gateway = await gatewayFor({ targets: [`http://127.0.0.1:${await deadPort()}`], protocol: "grpc" });
     const started = Date.now();

@@ -427,14 +427,15 @@ export function createProxy(options: ProxyOptions): Proxy {
     }
     const life = startLife(down, first, protocol, timeoutMs, record);
     if (retryTokens < 10) retryTokens += 0.1;
+    // Idempotent unary calls may be retried on another address, before any response byte went out.
+    const reopen = route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, open) : undefined;
     if (translated === undefined) {
-      // Idempotent unary calls may be retried on another address, before any response byte went out.
-      const retryable = route.policy.idempotent && route.kind === "unary" && upstream.targets.length > 0;
-      runPassThrough(down, life, protocol, maxBytes, record, route.kind === "unary", retryable ? open : undefined);
+      runPassThrough(down, life, protocol, maxBytes, record, route.kind === "unary", reopen);
       return;
     }
-    watchUpstream(life, first.up, () => life.fail(new ConnectError("upstream connection lost", Code.Unavailable)));
     runTranslated({
+      watch: (up, broken) => watchUpstream(life, up, broken),
+      reopen,
       down,
       up: first.up,
       headers,
@@ -503,6 +504,21 @@ export function createProxy(options: ProxyOptions): Proxy {
     return life;
   }
 
+  /** Moves the call to a new upstream stream on another address, within the retry budget; undefined when it may not. */
+  function retryAttempt(life: Life, open: (exclude?: UpstreamTarget) => Attempt): H2Stream | undefined {
+    if (!spendRetry()) return undefined;
+    const failed = life.attempt;
+    let next: Attempt;
+    try {
+      next = open(failed.target);
+    } catch {
+      return undefined;
+    }
+    if (!failed.up.closed) failed.up.close(h2.NGHTTP2_CANCEL);
+    life.switchTo(next);
+    return next.up;
+  }
+
   /** Calls `broken` when the upstream stream closes before it ended normally (reset, connection lost). */
   function watchUpstream(life: Life, up: H2Stream, broken: () => void): void {
     up.on("error", noop);
@@ -530,7 +546,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     maxBytes: number,
     record: CallRecord,
     unary: boolean,
-    reopen: ((exclude?: UpstreamTarget) => Attempt) | undefined,
+    reopen: (() => H2Stream | undefined) | undefined,
   ): void {
     let responded = false;
     let trailers: H2Headers | undefined;
@@ -539,27 +555,18 @@ export function createProxy(options: ProxyOptions): Proxy {
     let replay: Buffer[] | undefined = reopen ? [] : undefined;
     let replayBytes = 0;
 
-    /** Tries another address when nothing reached the caller yet, within the retry budget. */
+    /** Tries another address once when nothing reached the caller yet; otherwise the call fails. */
     const retry = (error: ConnectError): void => {
       const again = reopen;
-      if (again === undefined || responded || down.headersSent || replay === undefined || !spendRetry()) {
+      reopen = undefined;
+      const next = again !== undefined && !responded && !down.headersSent && replay !== undefined ? again() : undefined;
+      if (next === undefined) {
         life.fail(error);
         return;
       }
-      reopen = undefined; // one retry per call
-      const failed = life.attempt;
-      let next: Attempt;
-      try {
-        next = again(failed.target);
-      } catch {
-        life.fail(error);
-        return;
-      }
-      if (!failed.up.closed) failed.up.close(h2.NGHTTP2_CANCEL);
-      life.switchTo(next);
-      attach(next.up);
-      for (const chunk of replay) next.up.write(chunk);
-      if (requestEnded && !next.up.closed) next.up.end();
+      attach(next);
+      for (const chunk of replay as Buffer[]) next.write(chunk);
+      if (requestEnded && !next.closed) next.end();
     };
 
     // Request body: untouched, with the size limit read from the length prefixes.

@@ -46,6 +46,13 @@ export interface TranslateOptions {
   query: string;
   maxBytes: number;
   life: CallLife;
+  /** Calls `broken` when `up` closes before it ended normally (reset, connection lost). */
+  watch(up: H2Stream, broken: () => void): void;
+  /**
+   * For calls that may be retried: moves the call to a new upstream stream on another address,
+   * or answers undefined when it may not (retry budget, no address). Used at most once.
+   */
+  reopen?: () => H2Stream | undefined;
 }
 
 /** Response headers that belong to the upstream's framing, not to the caller's metadata. */
@@ -230,8 +237,42 @@ function codeName(error: ConnectError | undefined): string {
  * the caller's protocol; with a transcoder, converts each message between JSON and binary.
  */
 export function runTranslated(options: TranslateOptions): void {
-  const { down, up, caller, life, transcoder, maxBytes } = options;
+  const { down, caller, life, transcoder, maxBytes } = options;
   const gzip = "gzip";
+  /** The upstream stream of the current attempt (a retry replaces it). */
+  let up = options.up;
+  let reopen = options.reopen;
+  let responded = false;
+  let requestEnded = false;
+  // What went upstream, for a retry (small requests only).
+  let replay: Buffer[] | undefined = reopen ? [] : undefined;
+  let replayBytes = 0;
+  const upWrite = (bytes: Buffer) => {
+    if (replay !== undefined) {
+      replayBytes += bytes.length;
+      if (replayBytes > 65_536) replay = undefined;
+      else replay.push(bytes);
+    }
+    up.write(bytes);
+  };
+  const upEnd = () => {
+    requestEnded = true;
+    if (!up.closed) up.end();
+  };
+  /** Before any response: another address, once, when the call may be retried; otherwise the call fails. */
+  const retryOrFail = (error: ConnectError) => {
+    const again = reopen;
+    reopen = undefined;
+    const next = again !== undefined && !responded && replay !== undefined ? again() : undefined;
+    if (next === undefined) {
+      life.fail(error);
+      return;
+    }
+    up = next;
+    attach(next);
+    for (const bytes of replay as Buffer[]) next.write(bytes);
+    if (requestEnded) next.end();
+  };
 
   const decodeMessage = (flags: number, data: Buffer, encoding: string | undefined): Buffer => {
     if ((flags & 1) === 0) return data;
@@ -260,9 +301,9 @@ export function runTranslated(options: TranslateOptions): void {
       : (options.headers["grpc-encoding"] as string | undefined);
   const sendMessage = (flags: number, data: Buffer) => {
     if (transcoder || ((flags & 1) !== 0 && callerEncoding !== gzip)) {
-      up.write(envelope(0, toUpstream(decodeMessage(flags, data, callerEncoding))));
+      upWrite(envelope(0, toUpstream(decodeMessage(flags, data, callerEncoding))));
     } else {
-      up.write(envelope(flags & 1, data));
+      upWrite(envelope(flags & 1, data));
     }
   };
   const guard = (fn: () => void) => {
@@ -281,7 +322,7 @@ export function runTranslated(options: TranslateOptions): void {
       if (data.length > maxBytes) throw tooLarge(data.length, maxBytes);
       const compressed = params.get("compression");
       sendMessage(compressed && compressed !== "identity" ? 1 : 0, data);
-      up.end();
+      upEnd();
     });
   } else if (!caller.enveloped) {
     // Connect unary: the whole body is the message.
@@ -297,7 +338,7 @@ export function runTranslated(options: TranslateOptions): void {
       if (life.done) return;
       guard(() => {
         sendMessage(callerEncoding && callerEncoding !== "identity" ? 1 : 0, Buffer.concat(chunks));
-        up.end();
+        upEnd();
       });
     };
     // An empty body may have ended while the call waited for auth.
@@ -313,7 +354,7 @@ export function runTranslated(options: TranslateOptions): void {
       });
     });
     const onEnd = () => {
-      if (!life.done && !up.closed) up.end();
+      if (!life.done) upEnd();
     };
     if (down.readableEnded) onEnd();
     else down.on("end", onEnd);
@@ -346,38 +387,47 @@ export function runTranslated(options: TranslateOptions): void {
     guard(() => writer.message(toCaller(decodeMessage(flags, data, upstreamEncoding))));
   });
 
-  up.on("response", (h: H2Headers, flags: number) => {
-    if (life.done) return;
-    const status = Number(h[":status"]);
-    const contentType = String(h["content-type"] ?? "");
-    const expected = options.upstream === "grpc" ? "application/grpc" : "application/grpc-web";
-    if (status !== 200 || !contentType.startsWith(expected)) {
-      if (status >= 500) life.upstreamFailed(`HTTP ${status}`);
-      const code = status === 200 ? Code.Unknown : codeFromHttpStatus(status);
-      return life.fail(new ConnectError(`upstream answered HTTP ${status}`, code));
-    }
-    life.reached();
-    upstreamEncoding = h["grpc-encoding"] as string | undefined;
-    metadata = metadataOf(h);
-    if ((flags & h2.NGHTTP2_FLAG_END_STREAM) !== 0 || h["grpc-status"] !== undefined) {
-      // Trailers-only.
-      end(findTrailerError(toHeaders(h)), {});
-    }
-  });
-  up.on("data", (chunk: Buffer) => {
-    if (!life.done) reader.push(chunk);
-  });
-  up.on("trailers", (t: H2Headers) => {
-    trailers = t;
-  });
-  up.on("end", () => {
-    if (life.done || ended) return;
-    if (trailers === undefined || trailers["grpc-status"] === undefined) {
-      end(new ConnectError("upstream ended the call without a status", Code.Internal), {});
-      return;
-    }
-    end(findTrailerError(toHeaders(trailers)), trailers);
-  });
+  const attach = (stream: H2Stream) => {
+    options.watch(stream, () =>
+      retryOrFail(new ConnectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
+    );
+    stream.on("response", (h: H2Headers, flags: number) => {
+      if (life.done || stream !== up) return;
+      const status = Number(h[":status"]);
+      const contentType = String(h["content-type"] ?? "");
+      const expected = options.upstream === "grpc" ? "application/grpc" : "application/grpc-web";
+      if (status !== 200 || !contentType.startsWith(expected)) {
+        if (status >= 500) life.upstreamFailed(`HTTP ${status}`);
+        const code = status === 200 ? Code.Unknown : codeFromHttpStatus(status);
+        const error = new ConnectError(`upstream answered HTTP ${status}`, code);
+        if (status === 502 || status === 503) return retryOrFail(error);
+        return life.fail(error);
+      }
+      life.reached();
+      responded = true;
+      upstreamEncoding = h["grpc-encoding"] as string | undefined;
+      metadata = metadataOf(h);
+      if ((flags & h2.NGHTTP2_FLAG_END_STREAM) !== 0 || h["grpc-status"] !== undefined) {
+        // Trailers-only.
+        end(findTrailerError(toHeaders(h)), {});
+      }
+    });
+    stream.on("data", (chunk: Buffer) => {
+      if (!life.done && stream === up) reader.push(chunk);
+    });
+    stream.on("trailers", (t: H2Headers) => {
+      if (stream === up) trailers = t;
+    });
+    stream.on("end", () => {
+      if (life.done || ended || stream !== up) return;
+      if (trailers === undefined || trailers["grpc-status"] === undefined) {
+        end(new ConnectError("upstream ended the call without a status", Code.Internal), {});
+        return;
+      }
+      end(findTrailerError(toHeaders(trailers)), trailers);
+    });
+  };
+  attach(up);
 }
 
 function tooLarge(declared: number, max: number): ConnectError {
