@@ -12,7 +12,8 @@ export interface BenchOptions {
   /** Unmeasured seconds before each measurement. */
   warmupSeconds: number;
   /** Rounds per workload, targets interleaved; the median round is reported. */
-  rounds: number;
+  /** Rounds per workload; undefined: each workload's default (3 for W1 and W2, 1 for the rest). */
+  rounds: number | undefined;
   /** Skip `npm run build`. */
   skipBuild: boolean;
 }
@@ -24,7 +25,8 @@ export const benchUsage = `npm run bench -- [options]
   --only=W1,W7,auth run only these workloads (W1…W7, auth = Authenticate and Login)
   --duration=10     measured seconds per workload and target (default 10, smoke 1.5)
   --warmup=2        unmeasured seconds before each measurement (default 2, smoke 0.5)
-  --rounds=1        rounds per workload with the targets interleaved; the median round is reported
+  --rounds=N        rounds per workload with the targets interleaved; the median round is reported
+                    (default 3 for W1 and W2, whose targets are ratios to nginx, 1 for the rest and for --smoke)
   --no-build        use the existing build instead of running npm run build
   --help            this text
 
@@ -47,7 +49,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
   let only: Set<string> | undefined;
   let duration: number | undefined;
   let warmup: number | undefined;
-  let rounds = 1;
+  let rounds: number | undefined;
   for (const arg of argv) {
     const [flag, value = ""] = arg.split("=", 2);
     if (flag === "--help" || flag === "-h") return undefined;

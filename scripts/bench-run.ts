@@ -159,7 +159,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       const workloadTargets = targets.filter((t) => w.targets.includes(t.name));
       // Rounds interleave the targets, so a noisy minute on a shared machine hits all of them alike.
       // W6 runs once: its tokens are new only the first time.
-      const rounds = w.load.kind === "fresh-tokens" ? 1 : options.rounds;
+      const rounds = w.load.kind === "fresh-tokens" ? 1 : (options.rounds ?? w.rounds);
       const measured = new Map<string, RunResult[]>();
       for (let round = 1; round <= rounds; round++) {
         if (rounds > 1) console.log(`  round ${round} of ${rounds}`);

@@ -24,6 +24,11 @@ export interface Workload {
         connectRate: { count: number; periodMs: number };
       }
     | { kind: "fresh-tokens"; tokens: number; connections: number; concurrency: number };
+  /**
+   * Rounds with the targets interleaved, unless --rounds says otherwise: 3 where the targets are
+   * ratios to nginx in the same run (W1, W2), so one noisy minute on a shared machine does not decide.
+   */
+  rounds: number;
   /** Messages answered per call (W4 streams). */
   messagesPerCall: number;
   targets: TargetName[];
@@ -60,6 +65,7 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       headers: connectJsonHeaders,
       body: smallJson,
       load: { kind: "h2load-duration", clients: 32, streams: 1 },
+      rounds: smoke ? 1 : 3,
       messagesPerCall: 1,
       targets: allTargets,
     },
@@ -71,6 +77,7 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       headers: grpcHeaders,
       body: smallGrpc,
       load: { kind: "h2load-duration", clients: 32, streams: 1 },
+      rounds: smoke ? 1 : 3,
       messagesPerCall: 1,
       targets: allTargets,
     },
@@ -82,6 +89,7 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       headers: grpcHeaders,
       body: grpcEnvelope(EchoRequestSchema, create(EchoRequestSchema, { payload: Buffer.alloc(64 * 1024, 0x61) })),
       load: { kind: "h2load-duration", clients: 16, streams: 1 },
+      rounds: 1,
       messagesPerCall: 1,
       targets: allTargets,
     },
@@ -93,6 +101,7 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       headers: grpcHeaders,
       body: grpcEnvelope(EchoStreamRequestSchema, create(EchoStreamRequestSchema, { payload: smallPayload, count: 1000 })),
       load: { kind: "h2load-duration", clients: 8, streams: 1 },
+      rounds: 1,
       messagesPerCall: 1000,
       targets: allTargets,
     },
@@ -109,6 +118,7 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       load: smoke
         ? { kind: "h2load-paced", clients: 1000, rpsPerClient: 1, callsPerClient: 1, connectRate: { count: 4, periodMs: 4 } }
         : { kind: "h2load-paced", clients: 1000, rpsPerClient: 0.5, callsPerClient: 8, connectRate: { count: 2, periodMs: 4 } },
+      rounds: 1,
       messagesPerCall: 1,
       targets: allTargets,
     },
@@ -120,6 +130,7 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       headers: connectJsonHeaders,
       body: smallJson,
       load: { kind: "fresh-tokens", tokens: smoke ? 300 : 4000, connections: 8, concurrency: 32 },
+      rounds: 1,
       messagesPerCall: 1,
       targets: ["nginx-auth", "gateway"],
     },
@@ -131,6 +142,7 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       headers: grpcHeaders,
       body: smallGrpc,
       load: { kind: "h2load-duration", clients: 1, streams: 1 },
+      rounds: 1,
       messagesPerCall: 1,
       targets: allTargets,
     },
