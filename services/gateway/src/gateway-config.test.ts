@@ -1,6 +1,6 @@
 import { ConfigError } from "@portico/kit";
 import { describe, expect, it } from "vitest";
-import { parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
+import { parseGatewayConfig, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
 
 describe("gateway settings from the environment", () => {
   it("reads GATEWAY_UPSTREAMS: several targets, a protocol, and the default connect", () => {
@@ -31,5 +31,23 @@ describe("gateway settings from the environment", () => {
       /GATEWAY_TRUSTED_PROXIES\[1\]: "proxy.internal" is not valid; expected an IP address or a CIDR range/,
     );
     expect(() => parseTrustedProxiesEnv("10.0.0.0/33")).toThrow(/\/0 to \/32/);
+  });
+});
+
+describe("gateway config file", () => {
+  it("reads an upstream's connections per address and refuses what is not a whole number from 1 to 64", () => {
+    const upstreams = { "pkg.v1.FooService": { targets: ["http://10.0.0.5:9000"], protocol: "grpc", connections: 4 } };
+    expect(parseGatewayConfig({ upstreams }).upstreams["pkg.v1.FooService"]).toEqual({
+      targets: ["http://10.0.0.5:9000"],
+      protocol: "grpc",
+      connections: 4,
+    });
+    for (const connections of [0, 65, 1.5, "4"]) {
+      const bad = { upstreams: { "pkg.v1.FooService": { targets: ["http://10.0.0.5:9000"], connections } } };
+      expect(() => parseGatewayConfig(bad, "gw.json")).toThrow(ConfigError);
+      expect(() => parseGatewayConfig(bad, "gw.json")).toThrow(
+        /upstreams\["?pkg.v1.FooService"?\]\.connections|pkg.v1.FooService.*connections.*from 1 to 64/,
+      );
+    }
   });
 });

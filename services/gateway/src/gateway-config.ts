@@ -6,12 +6,22 @@ import { trustedProxyError } from "./forward-headers.js";
 export type UpstreamProtocol = "connect" | "grpc" | "grpc-web";
 export const upstreamProtocols: readonly UpstreamProtocol[] = ["connect", "grpc", "grpc-web"];
 
+/** The most HTTP/2 connections the gateway keeps to one upstream address. */
+export const maxConnectionsPerTarget = 64;
+
 export interface UpstreamConfig {
   /** `http://host:port` of every address that serves the service. */
   targets: string[];
   protocol: UpstreamProtocol;
   /** The upstream understands JSON messages (default: true for connect, false for grpc and grpc-web). */
   json?: boolean;
+  /**
+   * HTTP/2 connections kept to each address (default 1). More spread the calls over an upstream
+   * that runs several processes behind one port (Node cluster, SO_REUSEPORT); one connection goes
+   * to one process. Beyond these, a connection is added whenever all are at the upstream's
+   * concurrent-stream limit.
+   */
+  connections?: number;
 }
 
 /** The gateway's config file (`GATEWAY_CONFIG`), every field optional. */
@@ -69,7 +79,7 @@ function checkServiceName(name: string, where: string): void {
   if (!serviceName.test(name)) fail(where, `"${name}" is not a fully-qualified service name like pkg.v1.FooService`);
 }
 
-/** Reads one upstream entry: a URL, a list of URLs, or `{ targets, protocol, json }`. */
+/** Reads one upstream entry: a URL, a list of URLs, or `{ targets, protocol, json, connections }`. */
 function parseUpstream(value: unknown, where: string): UpstreamConfig {
   if (typeof value === "string") return { targets: [parseTarget(value, where)], protocol: "connect" };
   if (Array.isArray(value)) {
@@ -79,16 +89,20 @@ function parseUpstream(value: unknown, where: string): UpstreamConfig {
   if (typeof value !== "object" || value === null) fail(where, "expected a URL, a list of URLs or { targets, protocol }");
   const entry = value as Record<string, unknown>;
   for (const key of Object.keys(entry)) {
-    if (!["targets", "protocol", "json"].includes(key)) fail(where, `unknown field "${key}" (allowed: targets, protocol, json)`);
+    if (!["targets", "protocol", "json", "connections"].includes(key)) {
+      fail(where, `unknown field "${key}" (allowed: targets, protocol, json, connections)`);
+    }
   }
   const targets = typeof entry.targets === "string" ? [entry.targets] : entry.targets;
   if (!Array.isArray(targets) || targets.length === 0) fail(`${where}.targets`, "needs at least one http://host:port");
   const protocol = entry.protocol === undefined ? "connect" : parseProtocol(String(entry.protocol), `${where}.protocol`);
   if (entry.json !== undefined && typeof entry.json !== "boolean") fail(`${where}.json`, "expected true or false");
+  const connections = optionalInt(entry.connections, `${where}.connections`, 1, maxConnectionsPerTarget);
   return {
     targets: targets.map((t, i) => parseTarget(String(t), `${where}.targets[${i}]`)),
     protocol,
     ...(entry.json === undefined ? {} : { json: entry.json as boolean }),
+    ...(connections === undefined ? {} : { connections }),
   };
 }
 

@@ -575,6 +575,14 @@ export class H2Session extends EventEmitter {
     return this.streams.size;
   }
 
+  /**
+   * Client role: a new request would start at once rather than wait for the peer's concurrency
+   * limit. True until the peer's first SETTINGS: its limit is not known yet.
+   */
+  get hasCapacity(): boolean {
+    return !this.peerSettingsSeen || this.streams.size + this.waiting.length < this.peerMaxConcurrent;
+  }
+
   // --- sending ---
 
   /** @internal Queues bytes; everything queued in this event-loop turn goes out in one write. */

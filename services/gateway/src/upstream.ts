@@ -1,4 +1,4 @@
-import type { UpstreamConfig, UpstreamProtocol } from "./gateway-config.js";
+import { maxConnectionsPerTarget, type UpstreamConfig, type UpstreamProtocol } from "./gateway-config.js";
 import { connectH2, type H2Session, type H2Settings } from "./h2-session.js";
 
 export interface UpstreamOptions extends UpstreamConfig {
@@ -23,7 +23,7 @@ export interface UpstreamTarget {
   /** Time (ms) until which outlier detection keeps the address out of rotation. */
   ejectedUntil: number;
   lastError: string;
-  /** The pooled session, (re)connecting when needed. */
+  /** A pooled session for the next stream, connecting when needed. */
   session(): H2Session;
   /** A call got a response from this address. */
   succeeded(): void;
@@ -52,7 +52,10 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
   const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
   const ejectAfter = options.ejectAfterFailures ?? 5;
   const ejectMs = options.ejectMs ?? 5000;
-  let current: H2Session | undefined;
+  const connections = Math.min(Math.max(options.connections ?? 1, 1), maxConnectionsPerTarget);
+  /** Open sessions that take new streams, oldest first. */
+  const pool: H2Session[] = [];
+  let turn = 0;
   let failures = 0;
   let ejections = 0;
   let closed = false;
@@ -67,7 +70,8 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
       target.lastError = error.message;
     });
     const forget = () => {
-      if (current === session) current = undefined;
+      const i = pool.indexOf(session);
+      if (i >= 0) pool.splice(i, 1);
     };
     session.on("goaway", forget);
     session.on("close", () => {
@@ -75,7 +79,11 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
       forget();
     });
     session.unref();
+    pool.push(session);
     return session;
+  };
+  const closeAll = () => {
+    for (const session of pool.splice(0)) session.close();
   };
 
   const target: UpstreamTarget = {
@@ -86,11 +94,27 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
     ejectedUntil: 0,
     lastError: "",
     session() {
-      if (current === undefined || current.closed || current.destroyed) {
-        if (closed) throw new Error("upstream closed");
-        current = connect();
+      if (closed) throw new Error("upstream closed");
+      // A session that just went away may not have announced it yet.
+      for (let i = pool.length - 1; i >= 0; i--) {
+        const session = pool[i] as H2Session;
+        if (session.closed || session.destroyed) pool.splice(i, 1);
       }
-      return current;
+      if (pool.length < connections) return connect();
+      // The least busy session that can take a stream now; a new one when every session is at the
+      // upstream's concurrent-stream limit (as Envoy does), up to the cap; past it, the least busy queues.
+      // Ties go round robin, so sequential calls use every session too.
+      const n = pool.length;
+      const start = n === 1 ? 0 : turn++ % n;
+      let best: H2Session | undefined;
+      let leastBusy = pool[start] as H2Session;
+      for (let i = 0; i < n; i++) {
+        const session = pool[(start + i) % n] as H2Session;
+        if (session.streamCount < leastBusy.streamCount) leastBusy = session;
+        if (session.hasCapacity && (best === undefined || session.streamCount < best.streamCount)) best = session;
+      }
+      if (best !== undefined) return best;
+      return n < maxConnectionsPerTarget ? connect() : leastBusy;
     },
     succeeded() {
       if (failures !== 0) failures = 0;
@@ -103,21 +127,19 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
         failures = 0;
         ejections = Math.min(ejections + 1, 4);
         target.ejectedUntil = Date.now() + ejectMs * 2 ** (ejections - 1);
-        // A broken connection is not reused.
-        current?.close();
-        current = undefined;
+        // Broken connections are not reused.
+        closeAll();
       }
     },
     close() {
       closed = true;
-      current?.close();
-      current = undefined;
+      closeAll();
     },
   };
   return target;
 }
 
-/** An upstream service: its addresses, each with one pooled HTTP/2 (h2c) session. */
+/** An upstream service: its addresses, each with a pool of HTTP/2 (h2c) sessions (one unless more are configured or needed). */
 export function createUpstream(options: UpstreamOptions): Upstream {
   if (options.targets.length === 0) throw new Error(`upstream ${options.service}: no targets`);
   const targets = options.targets.map((address) => createTarget(address, options));
