@@ -17,8 +17,10 @@ import type { H2Stream } from "./h2-session.js";
 import { createUpstream, type UpstreamTarget } from "./upstream.js";
 
 export interface AuthClientOptions {
-  /** `http://host:port` of every auth service address. */
+  /** `http://host:port` or `https://host[:port]` of every auth service address. */
   targets: readonly string[];
+  /** PEM certificates trusted for `https://` addresses instead of Node's bundled roots. */
+  ca?: string | Buffer;
   /** Timeout of one Authenticate call (ms). */
   timeoutMs: number;
   /** Headers for health checks (the kit's identity interceptor guards grpc.health.v1 too). */
@@ -45,7 +47,6 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
       stream = target.session().request({
         ":method": "POST",
         ":path": authenticatePath,
-        ":scheme": "http",
         ":authority": target.authority,
         "content-type": "application/proto",
         "connect-protocol-version": "1",
@@ -111,7 +112,14 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
 /** The gateway's control-plane client of `portico.auth.v1.AuthService` on pooled HTTP/2 sessions. */
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   if (options.targets.length === 0) throw new Error("auth client: no auth service address");
-  const managers = options.targets.map((url) => new Http2SessionManager(url, { pingIntervalMs: 10_000, pingTimeoutMs: 5_000 }));
+  const managers = options.targets.map(
+    (url) =>
+      new Http2SessionManager(
+        url,
+        { pingIntervalMs: 10_000, pingTimeoutMs: 5_000 },
+        options.ca === undefined ? undefined : { ca: options.ca },
+      ),
+  );
   const clients: Client<typeof AuthService>[] = managers.map((sessionManager, i) =>
     createClient(AuthService, createGrpcTransport({ baseUrl: options.targets[i] as string, sessionManager })),
   );
@@ -121,7 +129,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   );
   // Authenticate is the hot control-plane call (every cache miss): a hand-rolled Connect unary
   // call over the pooled session, without a client library's per-call machinery.
-  const authUpstream = createUpstream({ service: AuthService.typeName, targets: [...options.targets], protocol: "connect" });
+  const authUpstream = createUpstream({
+    service: AuthService.typeName,
+    targets: [...options.targets],
+    protocol: "connect",
+    ca: options.ca,
+  });
   let next = 0;
   const pick = () => {
     const client = clients[next] as Client<typeof AuthService>;

@@ -20,8 +20,10 @@ export interface DualListener {
   readonly port: number;
   readonly address: string;
   readonly server: net.Server;
-  /** Stops accepting connections (existing ones are closed by their servers). */
+  /** Stops accepting connections; resolves once every accepted connection is closed. */
   close(): Promise<void>;
+  /** Destroys every connection still open (the end of a shutdown's grace period). */
+  destroyConnections(): void;
 }
 
 /**
@@ -67,6 +69,13 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
       )
     : net.createServer({ noDelay: true }, sniff);
   server.on("tlsClientError", () => {});
+  // Every accepted socket, so a shutdown can end the ones a peer keeps open (one that stopped
+  // reading would keep a graceful close from ever finishing).
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {
@@ -88,5 +97,8 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
         options.h1.close(() => {});
         server.close(() => resolve());
       }),
+    destroyConnections() {
+      for (const socket of sockets) socket.destroy();
+    },
   };
 }

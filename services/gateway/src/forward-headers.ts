@@ -215,7 +215,6 @@ export function upstreamRequestHeaders(
   const out: OutgoingHttpHeaders = {
     ":method": pseudo.method,
     ":path": pseudo.path,
-    ":scheme": "http",
     ":authority": pseudo.authority,
   };
   for (const name in headers) {

@@ -35,6 +35,22 @@ describe("gateway settings from the environment", () => {
 });
 
 describe("gateway config file", () => {
+  it("takes http:// (h2c) and https:// (TLS, port 443 by default) targets and refuses others, naming the entry", () => {
+    const config = parseGatewayConfig({
+      upstreams: { "pkg.v1.FooService": ["http://10.0.0.5:9000", "https://foo.internal", "https://10.0.0.6:8443"] },
+    });
+    expect(config.upstreams["pkg.v1.FooService"]?.targets).toEqual([
+      "http://10.0.0.5:9000",
+      "https://foo.internal",
+      "https://10.0.0.6:8443",
+    ]);
+    for (const target of ["ftp://a:1", "http://a", "https://a/path", "h2c://a:1"]) {
+      expect(() => parseGatewayConfig({ upstreams: { "pkg.v1.FooService": [target] } }, "gw.json")).toThrow(
+        /gw\.json.*pkg\.v1\.FooService.*expected http:\/\/host:port \(h2c\) or https:\/\/host\[:port\] \(TLS\)/,
+      );
+    }
+  });
+
   it("reads an upstream's connections per address and refuses what is not a whole number from 1 to 64", () => {
     const upstreams = { "pkg.v1.FooService": { targets: ["http://10.0.0.5:9000"], protocol: "grpc", connections: 4 } };
     expect(parseGatewayConfig({ upstreams }).upstreams["pkg.v1.FooService"]).toEqual({

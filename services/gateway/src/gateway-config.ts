@@ -10,7 +10,7 @@ export const upstreamProtocols: readonly UpstreamProtocol[] = ["connect", "grpc"
 export const maxConnectionsPerTarget = 64;
 
 export interface UpstreamConfig {
-  /** `http://host:port` of every address that serves the service. */
+  /** Every address that serves the service: `http://host:port` (h2c) or `https://host[:port]` (TLS). */
   targets: string[];
   protocol: UpstreamProtocol;
   /** The upstream understands JSON messages (default: true for connect, false for grpc and grpc-web). */
@@ -58,12 +58,13 @@ function parseTarget(text: string, where: string): string {
   try {
     url = new URL(text.trim());
   } catch {
-    fail(where, `"${text}" is not a URL; expected http://host:port`);
+    fail(where, `"${text}" is not a URL; expected http://host:port or https://host[:port]`);
   }
-  if (url.protocol !== "http:" || !url.port || url.pathname !== "/" || url.search) {
-    fail(where, `"${text}" is not valid; expected http://host:port (h2c, no path)`);
+  const secure = url.protocol === "https:";
+  if ((!secure && (url.protocol !== "http:" || !url.port)) || url.pathname !== "/" || url.search || url.username) {
+    fail(where, `"${text}" is not valid; expected http://host:port (h2c) or https://host[:port] (TLS), no path`);
   }
-  return `http://${url.host}`;
+  return `${url.protocol}//${url.host}`;
 }
 
 function parseProtocol(text: string, where: string): UpstreamProtocol {

@@ -1,13 +1,15 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import * as net from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
-import { createLogger } from "@portico/kit";
+import { EchoStreamRequestSchema, GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { envelope } from "./error-response.js";
 import type { UpstreamConfig } from "./gateway-config.js";
-import { type Gateway, startGateway } from "./start-gateway.js";
+import { connectH2 } from "./h2-session.js";
+import type { Gateway, GatewayOptions } from "./start-gateway.js";
 import { type GrpcUpstream, startGrpcUpstream } from "./test-grpc-upstream.js";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
@@ -27,18 +29,14 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A gateway whose GreeterService goes to `greeter` (over gRPC unless said otherwise). */
-async function gatewayFor(greeter: UpstreamConfig, extra: Partial<Parameters<typeof startGateway>[0]> = {}): Promise<Gateway> {
-  const gateway = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: "127.0.0.1",
-    identitySecret: platform.secret,
-    logger: createLogger({ service: "gateway", level: "silent" }),
+async function gatewayFor(greeter: UpstreamConfig, extra: Partial<GatewayOptions> = {}): Promise<Gateway> {
+  const gateway = await platform.startGateway({
     shutdownGraceMs: 2000,
     healthCheckIntervalMs: 200,
     ...extra,
-    upstreams: { ...platform.config.upstreams, "portico.greeter.v1.GreeterService": greeter },
+    upstreams: { "portico.greeter.v1.GreeterService": greeter },
   });
+  // Closed before the upstreams it is connected to (they wait for their connections to go).
   cleanup.push(() => gateway.close());
   return gateway;
 }
@@ -296,6 +294,41 @@ describe("operations", () => {
     await expect(greeterVia(gateway).greet({ name: "late" }, { headers: bearer(token) })).rejects.toMatchObject({
       code: Code.Unavailable,
     });
+  });
+
+  it("shuts down within its grace period even when a client stopped reading", { timeout: 20_000 }, async () => {
+    const gateway = await gatewayFor(platform.config.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig, {
+      shutdownGraceMs: 300,
+    });
+    // A client that grants the gateway huge windows, then stops reading its socket mid-stream.
+    const client = connectH2({ url: gateway.url, settings: { initialWindowSize: 2 ** 31 - 1 }, connectionWindowSize: 2 ** 30 });
+    const request = create(EchoStreamRequestSchema, { payload: new Uint8Array(60 * 1024), count: 10_000 });
+    const stream = client.request({
+      ":method": "POST",
+      ":path": "/portico.greeter.v1.GreeterService/EchoStream",
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...bearer(token),
+    });
+    stream.on("error", () => {});
+    client.on("error", () => {});
+    stream.end(envelope(0, Buffer.from(toBinary(EchoStreamRequestSchema, request))));
+    let received = 0;
+    await new Promise<void>((resolve) =>
+      stream.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > 1 << 20) {
+          client.socket.pause();
+          resolve();
+        }
+      }),
+    );
+    // The gateway keeps writing until the socket buffers on both sides are full.
+    await sleep(500);
+    const started = Date.now();
+    await gateway.close();
+    expect(Date.now() - started).toBeLessThan(5000);
+    client.destroy();
   });
 
   it("keeps serving cached tokens while auth is down, answers unavailable for new ones", async () => {

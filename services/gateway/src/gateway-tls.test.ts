@@ -1,22 +1,26 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import { promisify } from "node:util";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { GatewayService } from "@portico/gen/portico/gateway/v1/gateway_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { createLogger } from "@portico/kit";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "./start-gateway.js";
+import { startGrpcUpstream } from "./test-grpc-upstream.js";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
 let platform: TestPlatform;
 let gateway: Gateway;
 let dir: string;
 let cert: string;
+let key: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "portico-tls-"));
@@ -40,6 +44,7 @@ beforeAll(async () => {
     join(dir, "cert.pem"),
   ]);
   cert = readFileSync(join(dir, "cert.pem"), "utf8");
+  key = readFileSync(join(dir, "key.pem"), "utf8");
   platform = await startTestPlatform("gateway_tls");
   gateway = await startGateway({
     port: 0,
@@ -49,7 +54,7 @@ beforeAll(async () => {
     logger: createLogger({ service: "gateway", level: "silent" }),
     shutdownGraceMs: 500,
     upstreams: platform.config.upstreams,
-    tls: { cert, key: readFileSync(join(dir, "key.pem"), "utf8") },
+    tls: { cert, key },
   });
 });
 afterAll(async () => {
@@ -84,6 +89,73 @@ describe("TLS on the public port", () => {
       const res = await createClient(GreeterService, transport).greet({ name: "TLS" }, { headers: bearer(token) });
       expect(res.greeting).toBe("Hello, TLS!");
     }
+  });
+});
+
+describe("TLS to upstreams", () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const fn of cleanup.reverse()) await fn().catch(() => {});
+  });
+
+  /** A plaintext gateway whose GreeterService is at `target`, and a Connect client of it. */
+  async function gatewayTo(target: string, protocol: "connect" | "grpc", upstreamCa: string | undefined) {
+    const plain = await platform.startGateway({
+      upstreams: { "portico.greeter.v1.GreeterService": { targets: [target], protocol } },
+      upstreamCa,
+    });
+    // Closed before the upstreams it is connected to.
+    cleanup.push(() => plain.close());
+    const greeter = createClient(GreeterService, createConnectTransport({ baseUrl: plain.url, httpVersion: "2" }));
+    /** Why the gateway last found the greeter's address failing (GetUpstreamHealth). */
+    const lastError = async () => {
+      const admin = createClient(GatewayService, createConnectTransport({ baseUrl: plain.adminUrl, httpVersion: "1.1" }));
+      const health = await admin.getUpstreamHealth({});
+      const entry = health.upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService")?.targets[0];
+      expect(entry?.address).toBe(target);
+      return entry?.lastError;
+    };
+    return { greeter, lastError };
+  }
+
+  /** A gRPC-only GreeterService over TLS with the test certificate. */
+  async function tlsUpstream() {
+    const upstream = await startGrpcUpstream(0, { cert, key });
+    cleanup.push(() => upstream.close());
+    expect(upstream.url).toMatch(/^https:\/\/127\.0\.0\.1:/);
+    return upstream;
+  }
+
+  it("calls an https:// upstream over HTTP/2 with TLS, its certificate checked against the configured CA", async () => {
+    const { token } = await platform.signUp("tls-upstream");
+    const upstream = await tlsUpstream();
+    const { greeter } = await gatewayTo(upstream.url, "grpc", cert);
+    const res = await greeter.greet({ name: "over TLS" }, { headers: bearer(token) });
+    expect(res.greeting).toContain("Hello, over TLS!");
+    expect(upstream.calls.get("Greet")).toBe(1);
+    // The identity the gateway asserted reached the upstream through the TLS connection.
+    expect(upstream.seen.get("Greet")?.get("x-portico-identity")).toHaveLength(1);
+  });
+
+  it("answers unavailable when a TLS upstream does not agree to h2 in ALPN", async () => {
+    const { token } = await platform.signUp("tls-http1");
+    // A TLS server that negotiates no application protocol (an HTTP/1.1-only server would refuse the handshake).
+    const http1 = tls.createServer({ cert, key }, (socket) => socket.end("HTTP/1.1 400 Bad Request\r\n\r\n"));
+    await new Promise<void>((r) => http1.listen(0, "127.0.0.1", () => r()));
+    cleanup.push(() => new Promise((r) => http1.close(() => r())));
+    const { greeter, lastError } = await gatewayTo(`https://127.0.0.1:${(http1.address() as AddressInfo).port}`, "connect", cert);
+    await expect(greeter.greet({ name: "x" }, { headers: bearer(token) })).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(await lastError()).toMatch(/did not agree to HTTP\/2/);
+  });
+
+  it("refuses an upstream whose certificate it cannot verify: unavailable, and the reason in upstream health", async () => {
+    const { token } = await platform.signUp("tls-untrusted");
+    const upstream = await tlsUpstream();
+    // No CA configured: Node's bundled roots do not know the test certificate.
+    const { greeter, lastError } = await gatewayTo(upstream.url, "grpc", undefined);
+    await expect(greeter.greet({ name: "x" }, { headers: bearer(token) })).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(upstream.calls.get("Greet")).toBeUndefined();
+    expect(await lastError()).toMatch(/certificate/i);
   });
 });
 

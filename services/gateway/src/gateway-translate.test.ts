@@ -1,10 +1,9 @@
 import { Code, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
-import { createLogger } from "@portico/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope } from "./error-response.js";
-import { type Gateway, startGateway } from "./start-gateway.js";
+import type { Gateway } from "./start-gateway.js";
 import { type GrpcUpstream, startGrpcUpstream } from "./test-grpc-upstream.js";
 import { bearer, rawRequest, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
@@ -17,18 +16,9 @@ let userId = "";
 beforeAll(async () => {
   platform = await startTestPlatform("gateway_translate");
   upstream = await startGrpcUpstream();
-  gateway = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: "127.0.0.1",
-    identitySecret: platform.secret,
-    logger: createLogger({ service: "gateway", level: "silent" }),
-    shutdownGraceMs: 500,
-    upstreams: {
-      ...platform.config.upstreams,
-      // A plain gRPC server: binary protobuf over gRPC only.
-      "portico.greeter.v1.GreeterService": { targets: [upstream.url], protocol: "grpc" },
-    },
+  gateway = await platform.startGateway({
+    // A plain gRPC server: binary protobuf over gRPC only.
+    upstreams: { "portico.greeter.v1.GreeterService": { targets: [upstream.url], protocol: "grpc" } },
   });
   ({ token, userId } = await platform.signUp("translate"));
 });

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import {
   CLIENT_PREFACE,
   DEFAULT_MAX_FRAME,
@@ -53,8 +54,10 @@ export interface H2ServerOptions extends H2SessionOptions {
 }
 
 export interface H2ClientOptions extends H2SessionOptions {
-  /** `http://host:port` of the peer (h2c with prior knowledge). */
+  /** `http://host:port` of the peer (h2c with prior knowledge) or `https://host[:port]` (TLS, ALPN h2). */
   url: string;
+  /** PEM certificates to trust for `https://` instead of Node's bundled roots. */
+  ca?: string | Buffer;
 }
 
 const connectionHeaders = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"]);
@@ -484,7 +487,7 @@ export class H2Session extends EventEmitter {
     socket: net.Socket,
     isServer: boolean,
     options: H2SessionOptions,
-    extra: { onStream?: H2ServerOptions["onStream"]; authority?: string },
+    extra: { onStream?: H2ServerOptions["onStream"]; authority?: string; scheme?: string },
   ) {
     super();
     this.socket = socket;
@@ -492,7 +495,7 @@ export class H2Session extends EventEmitter {
     this.prefaceNeeded = isServer;
     this.onStream = extra.onStream;
     this.authority = extra.authority ?? "";
-    this.scheme = "encrypted" in socket && socket.encrypted ? "https" : "http";
+    this.scheme = extra.scheme ?? ("encrypted" in socket && socket.encrypted ? "https" : "http");
     const settings = options.settings ?? {};
     this.localInitialWindow = settings.initialWindowSize ?? DEFAULT_WINDOW;
     this.maxHeaderListSize = settings.maxHeaderListSize ?? 64 * 1024;
@@ -980,12 +983,39 @@ export function serveH2(socket: net.Socket, options: H2ServerOptions): H2Session
   return session;
 }
 
-/** Opens an h2c (prior knowledge) client connection; the socket connects in the background. */
+/**
+ * Opens a client connection: h2c with prior knowledge for `http://`, TLS with ALPN h2 for
+ * `https://` (the certificate checked against the host name). The socket connects in the
+ * background; 'connect' comes once it can carry requests.
+ */
 export function connectH2(options: H2ClientOptions): H2Session {
   const url = new URL(options.url);
-  const socket = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80), noDelay: true });
-  const session = new H2Session(socket, false, options, { authority: url.host });
-  socket.once("connect", () => session.emit("connect"));
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const secure = url.protocol === "https:";
+  const port = Number(url.port || (secure ? 443 : 80));
+  const socket = secure
+    ? tls.connect({
+        host,
+        port,
+        servername: net.isIP(host) === 0 ? host : undefined,
+        ALPNProtocols: ["h2"],
+        ca: options.ca,
+      })
+    : net.connect({ host, port, noDelay: true });
+  const session = new H2Session(socket, false, options, { authority: url.host, scheme: secure ? "https" : "http" });
+  if (secure) {
+    const tlsSocket = socket as tls.TLSSocket;
+    tlsSocket.setNoDelay(true);
+    tlsSocket.once("secureConnect", () => {
+      if (tlsSocket.alpnProtocol !== "h2") {
+        session.destroy(new Error(`${url.host} did not agree to HTTP/2 over TLS (ALPN ${tlsSocket.alpnProtocol || "none"})`));
+        return;
+      }
+      session.emit("connect");
+    });
+  } else {
+    socket.once("connect", () => session.emit("connect"));
+  }
   return session;
 }
 

@@ -48,7 +48,6 @@ function check(upstream: Upstream, target: UpstreamTarget, options: HealthChecke
     const stream = target.session().request({
       ":method": "POST",
       ":path": "/grpc.health.v1.Health/Check",
-      ":scheme": "http",
       ":authority": target.authority,
       "content-type": web ? "application/grpc-web+proto" : "application/grpc",
       ...(web ? { "x-grpc-web": "1" } : { te: "trailers" }),

@@ -53,6 +53,7 @@ runService("gateway", async () => {
     logger,
     accessLog: accessLog.logger,
     tls: cert && key ? { cert, key } : undefined,
+    upstreamCa: readPem("GATEWAY_UPSTREAM_CA"),
     webRoot: read.string("WEB_ROOT", `${repoRoot}web/dist`),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"])?.toString(),
   });

@@ -521,13 +521,17 @@ export function createProxy(options: ProxyOptions): Proxy {
 
   /** Calls `broken` when the upstream stream closes before it ended normally (reset, connection lost). */
   function watchUpstream(life: Life, up: H2Stream, broken: () => void): void {
-    up.on("error", noop);
+    // A stream that ends with its connection says why (e.g. a TLS certificate that failed to verify).
+    let lost: string | undefined;
+    up.on("error", (error: Error) => {
+      lost = error.message;
+    });
     up.on("end", () => {
       if (life.attempt.up === up) life.upEnded = true;
     });
     up.on("close", () => {
       if (life.done || life.upEnded || life.attempt.up !== up) return;
-      life.attempt.target.failed(`stream reset (${up.rstCode})`);
+      life.attempt.target.failed(lost ?? `stream reset (${up.rstCode})`);
       broken();
     });
   }

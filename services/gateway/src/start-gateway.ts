@@ -40,6 +40,8 @@ export interface GatewayOptions extends GatewayConfig {
   logger: Logger;
   /** PEM certificate and key: serve TLS with ALPN h2 and http/1.1. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** PEM certificates trusted for `https://` upstreams instead of Node's bundled roots (a private CA). */
+  upstreamCa?: string | Buffer;
   /** The built web app, served at `/` with an index.html fallback; ignored when the directory is missing. */
   webRoot?: string;
   /** The service whose Authenticate and WatchRevocations the gateway calls (default portico.auth.v1.AuthService). */
@@ -113,7 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const trustedProxies = createTrustedProxies(config.trustedProxies ?? [], "startGateway: trustedProxies");
     const upstreams = new Map<string, Upstream>();
     for (const [service, upstream] of Object.entries(config.upstreams)) {
-      upstreams.set(service, createUpstream({ service, ...upstream }));
+      upstreams.set(service, createUpstream({ service, ...upstream, ca: options.upstreamCa }));
     }
     const table = createRouteTable({
       registry: image.registry,
@@ -137,6 +139,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const authTargets = options.upstreams[authService]?.targets ?? [];
   const authClient = createAuthClient({
     targets: authTargets,
+    ca: options.upstreamCa,
     timeoutMs: options.authTimeoutMs ?? defaults.authTimeoutMs,
     healthHeaders: () => ({ [identityHeaders.assertion]: signer.sign(gatewayIdentity).assertion }),
   });
@@ -317,6 +320,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         h1.closeIdleConnections();
         for (const s of sessions) s.destroy();
         h1.closeAllConnections();
+        // What is still open now (a peer that stopped reading, a socket still being sniffed) is cut.
+        listener.destroyConnections();
         await stopped;
         await adminServer.close();
         healthChecker.close();

@@ -39,7 +39,8 @@ function serializers<I extends DescMessage, O extends DescMessage>(input: I, out
 
 const path = (m: string) => `/portico.greeter.v1.GreeterService/${m}`;
 
-export async function startGrpcUpstream(port = 0): Promise<GrpcUpstream> {
+/** A grpc-js GreeterService on `port` (0: a free one); with `tls`, over TLS (its url is then https://). */
+export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: string }): Promise<GrpcUpstream> {
   const calls = new Map<string, number>();
   const seen = new Map<string, grpc.Metadata>();
   const deadlines = new Map<string, number>();
@@ -133,10 +134,16 @@ export async function startGrpcUpstream(port = 0): Promise<GrpcUpstream> {
     },
   });
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(
+      `127.0.0.1:${port}`,
+      tls
+        ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }])
+        : grpc.ServerCredentials.createInsecure(),
+      (err, p) => (err ? reject(err) : resolve(p)),
+    ),
   );
   return {
-    url: `http://127.0.0.1:${bound}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${bound}`,
     seen,
     calls,
     kill: () => server.forceShutdown(),

@@ -10,6 +10,8 @@ export interface UpstreamOptions extends UpstreamConfig {
   ejectAfterFailures?: number;
   /** Base ejection time, doubled per repeated ejection up to 8× (default 5000 ms). */
   ejectMs?: number;
+  /** PEM certificates trusted for `https://` targets instead of Node's bundled roots. */
+  ca?: string | Buffer;
 }
 
 /** One address of an upstream: a pooled HTTP/2 session, its load and its health. */
@@ -61,7 +63,12 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
   let closed = false;
 
   const connect = (): H2Session => {
-    const session = connectH2({ url: address, settings: clientSettings, connectionWindowSize: 16 * 1024 * 1024 });
+    const session = connectH2({
+      url: address,
+      settings: clientSettings,
+      connectionWindowSize: 16 * 1024 * 1024,
+      ca: options.ca,
+    });
     const timer = setTimeout(() => {
       session.destroy(new Error(`no connection to ${address} within ${connectTimeoutMs} ms`));
     }, connectTimeoutMs);
@@ -139,7 +146,7 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
   return target;
 }
 
-/** An upstream service: its addresses, each with a pool of HTTP/2 (h2c) sessions (one unless more are configured or needed). */
+/** An upstream service: its addresses, each with a pool of HTTP/2 sessions (h2c, or TLS for https://) (one unless more are configured or needed). */
 export function createUpstream(options: UpstreamOptions): Upstream {
   if (options.targets.length === 0) throw new Error(`upstream ${options.service}: no targets`);
   const targets = options.targets.map((address) => createTarget(address, options));
