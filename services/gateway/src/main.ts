@@ -75,7 +75,8 @@ runService("gateway", async () => {
   });
   watcher.on("error", () => {});
   watcher.unref();
-  process.stdout.write(`gateway: ready at ${gateway.url} (admin ${gateway.adminUrl})\n`);
+  // Listening is not ready: /readyz answers 200 once the auth service answers too.
+  process.stdout.write(`gateway: listening at ${gateway.url} (admin ${gateway.adminUrl}; ready when /readyz answers 200)\n`);
   return {
     ...gateway,
     close: async () => {
