@@ -628,10 +628,8 @@ function engineClient(url: string, options: H2SessionOptions = {}): H2Session {
   return session;
 }
 
-interface EngineReply {
-  headers: http2.IncomingHttpHeaders;
-  body: Buffer;
-  trailers: http2.IncomingHttpHeaders | undefined;
+interface EngineReply extends Reply {
+  /** The stream's events in order (a run of 'data' events counted once). */
   events: string[];
 }
 

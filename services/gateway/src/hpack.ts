@@ -516,19 +516,17 @@ interface NameInfo {
   permanent: boolean;
 }
 
+/** A name the encoder knows nothing about yet (indexed by default). */
+function newNameInfo(permanent: boolean): NameInfo {
+  return { policy: INDEX, staticIndex: 0, staticValues: undefined, dynamicValues: new Map(), newest: -1, permanent };
+}
+
 function baseNames(): Map<string, NameInfo> {
   const names = new Map<string, NameInfo>();
   const info = (name: string): NameInfo => {
     let entry = names.get(name);
     if (entry === undefined) {
-      entry = {
-        policy: INDEX,
-        staticIndex: 0,
-        staticValues: undefined,
-        dynamicValues: new Map(),
-        newest: -1,
-        permanent: true,
-      };
+      entry = newNameInfo(true);
       names.set(name, entry);
     }
     return entry;
@@ -639,14 +637,7 @@ class Encoder implements HpackEncoder {
       // The eviction may have dropped (and forgotten) a name it just looked up: look again.
       info = this.info.get(name);
       if (info === undefined) {
-        info = {
-          policy: INDEX,
-          staticIndex: 0,
-          staticValues: undefined,
-          dynamicValues: new Map(),
-          newest: -1,
-          permanent: false,
-        };
+        info = newNameInfo(false);
         this.info.set(name, info);
       }
     } else if (!info.permanent && this.info.get(name) !== info) {

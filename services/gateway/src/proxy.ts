@@ -12,6 +12,7 @@ import { endWithError, grpcStatusTrailers, rateLimitedError, sendError } from ".
 import { type ForwardedFor, forwardedFor, type TrustedProxies, upstreamRequestHeaders } from "./forward-headers.js";
 import type { H2Stream } from "./h2-session.js";
 import type { Bucket, RateLimiter } from "./rate-limiter.js";
+import { createRequestReplay } from "./request-replay.js";
 import type { Route, RouteTable } from "./route-table.js";
 import {
   type CallProtocol,
@@ -554,23 +555,12 @@ export function createProxy(options: ProxyOptions): Proxy {
   ): void {
     let responded = false;
     let trailers: H2Headers | undefined;
-    let requestEnded = protocol.get;
-    // A copy of the request body for a retry (small unary bodies only).
-    let replay: Buffer[] | undefined = reopen ? [] : undefined;
-    let replayBytes = 0;
+    const replay = createRequestReplay(reopen);
+    if (protocol.get) replay.ended();
 
     /** Tries another address once when nothing reached the caller yet; otherwise the call fails. */
     const retry = (error: ConnectError): void => {
-      const again = reopen;
-      reopen = undefined;
-      const next = again !== undefined && !responded && !down.headersSent && replay !== undefined ? again() : undefined;
-      if (next === undefined) {
-        life.fail(error);
-        return;
-      }
-      attach(next);
-      for (const chunk of replay as Buffer[]) next.write(chunk);
-      if (requestEnded && !next.closed) next.end();
+      if (responded || down.headersSent || replay.retry(attach) === undefined) life.fail(error);
     };
 
     // Request body: untouched, with the size limit read from the length prefixes.
@@ -588,11 +578,7 @@ export function createProxy(options: ProxyOptions): Proxy {
           total += chunk.length;
           if (total > maxBytes) return life.fail(tooLarge(total, maxBytes));
         }
-        if (replay !== undefined) {
-          replayBytes += chunk.length;
-          if (replayBytes > 65_536) replay = undefined;
-          else replay.push(chunk);
-        }
+        replay.sent(chunk);
         const up = life.attempt.up;
         if (!up.write(chunk)) {
           down.pause();
@@ -600,7 +586,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         }
       });
       const onEnd = () => {
-        requestEnded = true;
+        replay.ended();
         const up = life.attempt.up;
         if (!life.done && !up.closed) up.end();
       };

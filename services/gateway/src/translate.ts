@@ -8,6 +8,7 @@ import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./dow
 import { createBase64Decoder, createBase64Encoder, createEnvelopeReader } from "./envelope-reader.js";
 import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } from "./error-response.js";
 import type { H2Stream } from "./h2-session.js";
+import { createRequestReplay } from "./request-replay.js";
 import type { CallProtocol } from "./rpc-protocol.js";
 
 /** What the upstream of a translated call speaks. */
@@ -241,37 +242,25 @@ export function runTranslated(options: TranslateOptions): void {
   const gzip = "gzip";
   /** The upstream stream of the current attempt (a retry replaces it). */
   let up = options.up;
-  let reopen = options.reopen;
   let responded = false;
-  let requestEnded = false;
-  // What went upstream, for a retry (small requests only).
-  let replay: Buffer[] | undefined = reopen ? [] : undefined;
-  let replayBytes = 0;
+  const replay = createRequestReplay(options.reopen);
   const upWrite = (bytes: Buffer) => {
-    if (replay !== undefined) {
-      replayBytes += bytes.length;
-      if (replayBytes > 65_536) replay = undefined;
-      else replay.push(bytes);
-    }
+    replay.sent(bytes);
     up.write(bytes);
   };
   const upEnd = () => {
-    requestEnded = true;
+    replay.ended();
     if (!up.closed) up.end();
   };
   /** Before any response: another address, once, when the call may be retried; otherwise the call fails. */
   const retryOrFail = (error: ConnectError) => {
-    const again = reopen;
-    reopen = undefined;
-    const next = again !== undefined && !responded && replay !== undefined ? again() : undefined;
-    if (next === undefined) {
-      life.fail(error);
-      return;
-    }
-    up = next;
-    attach(next);
-    for (const bytes of replay as Buffer[]) next.write(bytes);
-    if (requestEnded) next.end();
+    const next = responded
+      ? undefined
+      : replay.retry((stream) => {
+          up = stream;
+          attach(stream);
+        });
+    if (next === undefined) life.fail(error);
   };
 
   const decodeMessage = (flags: number, data: Buffer, encoding: string | undefined): Buffer => {

@@ -146,7 +146,10 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
   return target;
 }
 
-/** An upstream service: its addresses, each with a pool of HTTP/2 sessions (h2c, or TLS for https://) (one unless more are configured or needed). */
+/**
+ * An upstream service: its addresses, each with a pool of HTTP/2 sessions (h2c, or TLS for
+ * `https://`), one per address unless more are configured or needed.
+ */
 export function createUpstream(options: UpstreamOptions): Upstream {
   if (options.targets.length === 0) throw new Error(`upstream ${options.service}: no targets`);
   const targets = options.targets.map((address) => createTarget(address, options));
