@@ -13,7 +13,7 @@ import {
   type WatchRevocationsResponse,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { VerifiedToken } from "./auth-cache.js";
-import type { H2Stream } from "./h2-session.js";
+import type { H2Stream } from "./h2/index.js";
 import { createUpstream, type UpstreamTarget } from "./upstream.js";
 
 export interface AuthClientOptions {

@@ -1,7 +1,7 @@
 import type * as http from "node:http";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { CLIENT_PREFACE as PREFACE } from "./h2-frame.js";
+import { CLIENT_PREFACE as PREFACE } from "./h2/index.js";
 
 export interface DualListenerOptions {
   port: number;

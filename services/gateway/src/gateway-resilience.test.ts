@@ -8,7 +8,7 @@ import { EchoStreamRequestSchema, GreeterService } from "@portico/gen/portico/gr
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope } from "./error-response.js";
 import type { UpstreamConfig } from "./gateway-config.js";
-import { connectH2 } from "./h2-session.js";
+import { connectH2 } from "./h2/index.js";
 import type { Gateway, GatewayOptions } from "./start-gateway.js";
 import { type GrpcUpstream, startGrpcUpstream } from "./test-grpc-upstream.js";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";

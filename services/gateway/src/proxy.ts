@@ -10,7 +10,7 @@ import { createEndOfStreamSniffer, createEnvelopeLimit } from "./envelope-limit.
 import { createBase64Decoder, createBase64Encoder } from "./envelope-reader.js";
 import { endWithError, grpcStatusTrailers, rateLimitedError, sendError } from "./error-response.js";
 import { type ForwardedFor, forwardedFor, type TrustedProxies, upstreamRequestHeaders } from "./forward-headers.js";
-import type { H2Stream } from "./h2-session.js";
+import type { H2Stream } from "./h2/index.js";
 import type { Bucket, RateLimiter } from "./rate-limiter.js";
 import { createRequestReplay } from "./request-replay.js";
 import type { Route, RouteTable } from "./route-table.js";

@@ -1,4 +1,4 @@
-import type { H2Stream } from "./h2-session.js";
+import type { H2Stream } from "./h2/index.js";
 
 /** The most request bytes kept for a retry: a bigger request is not retried. */
 const maxReplayBytes = 65_536;

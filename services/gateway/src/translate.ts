@@ -7,7 +7,7 @@ import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protoc
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./downstream.js";
 import { createBase64Decoder, createBase64Encoder, createEnvelopeReader } from "./envelope-reader.js";
 import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } from "./error-response.js";
-import type { H2Stream } from "./h2-session.js";
+import type { H2Stream } from "./h2/index.js";
 import { createRequestReplay } from "./request-replay.js";
 import type { CallProtocol } from "./rpc-protocol.js";
 

@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { H2Session } from "./h2-session.js";
+import type { H2Session } from "./h2/index.js";
 import { createUpstream, type Upstream } from "./upstream.js";
 
 interface CountingServer {

@@ -1,5 +1,5 @@
 import { maxConnectionsPerTarget, type UpstreamConfig, type UpstreamProtocol } from "./gateway-config.js";
-import { connectH2, type H2Session, type H2Settings } from "./h2-session.js";
+import { connectH2, type H2Session, type H2Settings } from "./h2/index.js";
 
 export interface UpstreamOptions extends UpstreamConfig {
   /** Fully-qualified service name, for logs and health checks. */

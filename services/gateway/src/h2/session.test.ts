@@ -2,9 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, settingsFrame } from "./h2-frame.js";
-import { connectH2, type H2ServerOptions, type H2Session, type H2SessionOptions, type H2Stream, serveH2 } from "./h2-session.js";
+import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, settingsFrame } from "./frame.js";
 import { createHpackEncoder } from "./hpack.js";
+import { connectH2, type H2ServerOptions, type H2Session, type H2SessionOptions, type H2Stream, serveH2 } from "./session.js";
 
 const MiB = 1024 * 1024;
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;

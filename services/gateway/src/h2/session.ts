@@ -15,7 +15,7 @@ import {
   settingsFrame,
   wordsFrame,
   writeFrameHeader,
-} from "./h2-frame.js";
+} from "./frame.js";
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
 
 /*

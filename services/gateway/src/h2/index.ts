@@ -1,0 +1,20 @@
+// The gateway's HTTP/2 engine: frames, HPACK and sessions (server and client roles).
+export { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, SettingId, settingsFrame } from "./frame.js";
+export {
+  createHpackDecoder,
+  createHpackEncoder,
+  type HeaderList,
+  type HpackDecoder,
+  type HpackEncoder,
+  HpackError,
+} from "./hpack.js";
+export {
+  connectH2,
+  type H2ClientOptions,
+  type H2ServerOptions,
+  H2Session,
+  type H2SessionOptions,
+  type H2Settings,
+  H2Stream,
+  serveH2,
+} from "./session.js";
