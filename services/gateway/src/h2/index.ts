@@ -1,4 +1,5 @@
 // The gateway's HTTP/2 engine: frames, HPACK and sessions (server and client roles).
+export { type BufferBudget, type BufferBudgetOptions, createBufferBudget, processBufferBudget } from "./buffer-budget.js";
 export { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, SettingId, settingsFrame } from "./frame.js";
 export {
   createHpackDecoder,

@@ -2,6 +2,8 @@ import { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
+import { type BufferBudget, processBufferBudget } from "./buffer-budget.js";
+import { ClosedStreams } from "./closed-streams.js";
 import {
   CLIENT_PREFACE,
   DEFAULT_MAX_FRAME,
@@ -17,6 +19,8 @@ import {
   writeFrameHeader,
 } from "./frame.js";
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
+import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
+import { TokenBucket } from "./token-bucket.js";
 
 /*
  * The gateway's own HTTP/2 engine, for the hot path on both sides of the proxy: the public
@@ -30,27 +34,76 @@ import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } f
  */
 
 export interface H2Settings {
-  /** SETTINGS_MAX_CONCURRENT_STREAMS we allow the peer to open (server role). */
+  /**
+   * SETTINGS_MAX_CONCURRENT_STREAMS we allow the peer to open (server role; default 128, as Envoy's
+   * and nghttp2's servers choose 100–256). Counts streams open or half-closed, never closed or
+   * reset ones; a stream beyond it is refused with RST_STREAM REFUSED_STREAM.
+   */
   maxConcurrentStreams?: number;
-  /** SETTINGS_INITIAL_WINDOW_SIZE: per-stream receive window. */
+  /** SETTINGS_INITIAL_WINDOW_SIZE: per-stream receive window (default 65 535). */
   initialWindowSize?: number;
-  /** SETTINGS_MAX_HEADER_LIST_SIZE: bigger request headers are answered 431 (server) or reset. */
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: bigger request headers are answered 431 (server) or reset (default 64 KiB). */
   maxHeaderListSize?: number;
 }
 
 export interface H2SessionOptions {
   settings?: H2Settings;
-  /** The connection-level receive window (default 8 MiB). */
+  /**
+   * The connection-level receive window (default 8 MiB). Credited back as the application consumes
+   * data (reads it from a stream, or the stream ends), not as it arrives: a peer can never park more
+   * than this on one connection.
+   */
   connectionWindowSize?: number;
+  /**
+   * The most bytes one connection may hold: data queued for writing plus data received and not yet
+   * consumed (default 16 MiB). A stream whose write or receive would go over it is reset with
+   * RST_STREAM ENHANCE_YOUR_CALM.
+   */
+  maxConnectionBufferBytes?: number;
+  /**
+   * The budget shared with every other connection of the process (default `processBufferBudget`,
+   * 128 MiB). A stream that would take it over its limit is reset with ENHANCE_YOUR_CALM.
+   */
+  bufferBudget?: BufferBudget;
 }
 
 export interface H2ServerOptions extends H2SessionOptions {
   /** A new request stream with its headers. */
   onStream: (stream: H2Stream, headers: IncomingHttpHeaders) => void;
-  /** A header block that takes longer than this to arrive cuts the connection (slow-loris; default 10 000 ms). */
+  /**
+   * A connection preface, a frame header or a header block (HEADERS and its CONTINUATIONs) must
+   * arrive within this time of its first byte, else the connection is cut (slow-loris; default 10 000 ms).
+   */
   headersTimeoutMs?: number;
   /** A connection without streams this long is closed with GOAWAY (default 120 000 ms). */
   idleTimeoutMs?: number;
+  /**
+   * Streams the client may reset (RST_STREAM on a stream still being served: rapid reset,
+   * CVE-2023-44487) at once, refilled at `perSecond`; beyond it the connection gets GOAWAY
+   * ENHANCE_YOUR_CALM (default burst 100, 10 per second; nghttp2 allows 1000 and 33 but an upstream
+   * sees every reset stream as a call).
+   */
+  resetBudget?: { burst: number; perSecond: number };
+  /**
+   * SETTINGS frames the client may send at once, refilled at `perSecond` (default burst 100, 10 per
+   * second); beyond it GOAWAY ENHANCE_YOUR_CALM. A SETTINGS frame may carry at most 32 entries (as nghttp2).
+   */
+  settingsBudget?: { burst: number; perSecond: number };
+  /** CONTINUATION frames allowed after one HEADERS frame (default 16; more: GOAWAY ENHANCE_YOUR_CALM). */
+  maxContinuationFrames?: number;
+  /**
+   * Control replies (PING and SETTINGS acks, RST_STREAM) the session may queue while the socket
+   * does not drain (default 1000, as nghttp2's max_outbound_ack and Envoy's
+   * max_outbound_control_frames); beyond it GOAWAY ENHANCE_YOUR_CALM and the socket closes. While the
+   * socket cannot be written the session does not read it either.
+   */
+  maxQueuedControlFrames?: number;
+  /**
+   * A stream with data to send that makes no progress this long (the client keeps its window
+   * shut) is reset with RST_STREAM CANCEL; a connection whose socket has not drained for this long
+   * is destroyed (default 30 000 ms).
+   */
+  stallTimeoutMs?: number;
 }
 
 export interface H2ClientOptions extends H2SessionOptions {
@@ -92,14 +145,17 @@ function toHeaderList(headers: OutgoingHttpHeaders | IncomingHttpHeaders, list: 
   return list;
 }
 
-/** An HPACK list to node's header object (`:status` a number; duplicates joined as node joins them). */
+/**
+ * An HPACK list to node's header object (`:status` a number; duplicates joined as node joins them).
+ * The object has no prototype: a field named `constructor` or `__proto__` is just a field.
+ * Request names are lowercase already (validated); a response's are lowercased here.
+ */
 function toHeaderObject(list: HeaderList): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
+  const out = Object.create(null) as IncomingHttpHeaders;
   for (let i = 0; i < list.length; i++) {
     const field = list[i] as [string, string];
     let name = field[0];
     const value = field[1];
-    if (name === "__proto__") continue;
     if (name !== name.toLowerCase()) name = name.toLowerCase();
     const existing = out[name];
     if (existing === undefined) {
@@ -147,6 +203,18 @@ export class H2Stream extends EventEmitter {
   /** @internal */ sendWindow: number;
   /** @internal */ responded = false;
   /** @internal */ opened: boolean;
+  /** @internal Server role: the answer is complete, the request is not; over for the application, still open for the protocol. */
+  lingering = false;
+  /** @internal When the stream last became unable to send what it queued (0: it is not stalled). */
+  stalledSince = 0;
+  /** @internal This side sent RST_STREAM for it. */
+  resetHere = false;
+  /** @internal The request's content-length, -1 when it has none. */
+  expectedLength = -1;
+  /** @internal DATA bytes received (without padding). */
+  receivedLength = 0;
+  /** @internal What is left of the receive window the peer may still fill. */
+  recvWindow: number;
   private flowing = false;
   private paused = false;
   private inbox: Buffer[] = [];
@@ -166,6 +234,7 @@ export class H2Stream extends EventEmitter {
     this.id = id;
     this.opened = opened;
     this.sendWindow = session.peerInitialWindow;
+    this.recvWindow = session.localInitialWindow;
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
@@ -185,19 +254,35 @@ export class H2Stream extends EventEmitter {
 
   // --- reading ---
 
-  /** @internal Data from the peer. */
-  receive(chunk: Buffer): void {
-    if (this.closed) return;
+  /**
+   * @internal Data from the peer: `chunk` without padding, `frameLength` the whole DATA payload
+   * (what the windows count). Answers false when the stream was reset for it.
+   */
+  receive(chunk: Buffer, frameLength: number): boolean {
+    const session = this.session;
+    this.recvWindow -= frameLength;
+    if (this.recvWindow < session.recvSlack) {
+      // More than the window it was given: flow control is broken (and the buffer would grow without bound).
+      session.creditConnection(frameLength);
+      this.close(H2Error.flowControlError);
+      return false;
+    }
+    if (frameLength > chunk.length) this.credit(frameLength - chunk.length);
+    if (chunk.length === 0) return true;
     if (this.flowing && !this.paused && this.inbox.length === 0) {
       this.credit(chunk.length);
       this.emit("data", chunk);
-    } else {
-      this.inbox.push(chunk);
-      this.inboxBytes += chunk.length;
-      // Nothing is credited back while the data waits: a peer that sends more than the window
-      // it was given breaks flow control (and would grow this buffer without bound).
-      if (this.inboxBytes > this.session.localInitialWindow + 65_536) this.close(H2Error.flowControlError);
+      return true;
     }
+    // Held until the application reads it; credited back only then.
+    if (!session.reserve(chunk.length)) {
+      session.creditConnection(chunk.length);
+      this.close(H2Error.enhanceYourCalm);
+      return false;
+    }
+    this.inbox.push(chunk);
+    this.inboxBytes += chunk.length;
+    return true;
   }
 
   /** @internal END_STREAM from the peer. */
@@ -213,6 +298,7 @@ export class H2Stream extends EventEmitter {
     while (this.inbox.length > 0 && !this.paused && !this.closed) {
       const chunk = this.inbox.shift() as Buffer;
       this.inboxBytes -= chunk.length;
+      this.session.release(chunk.length);
       this.credit(chunk.length);
       this.emit("data", chunk);
     }
@@ -226,11 +312,14 @@ export class H2Stream extends EventEmitter {
     this.maybeClose();
   }
 
+  /** Consumed bytes go back to the peer's windows (in batches of half a window). */
   private credit(n: number): void {
+    this.session.creditConnection(n);
     if (this.remoteEnded) return;
     this.unacked += n;
     if (this.unacked >= this.session.localInitialWindow >>> 1) {
       this.session.send(wordsFrame(FrameType.windowUpdate, 0, this.id, this.unacked));
+      this.recvWindow += this.unacked;
       this.unacked = 0;
     }
   }
@@ -271,6 +360,7 @@ export class H2Stream extends EventEmitter {
     const buf = asBuffer(chunk);
     if (this.pendingBytes === 0 && this.opened) this.sendData(buf, false);
     else this.queue(buf);
+    if (this.closed) return false;
     if (this.pendingBytes > 0 || this.session.blocked) {
       this.wantDrain = true;
       return false;
@@ -307,7 +397,8 @@ export class H2Stream extends EventEmitter {
   close(code: number = H2Error.noError): void {
     if (this.closed) return;
     if (this.opened && !(this.localEnded && this.remoteEnded)) {
-      this.session.send(wordsFrame(FrameType.rstStream, 0, this.id, code));
+      this.resetHere = true;
+      this.session.sendControl(wordsFrame(FrameType.rstStream, 0, this.id, code));
     }
     this.rstCode = code;
     this.destroyed = true;
@@ -315,13 +406,13 @@ export class H2Stream extends EventEmitter {
   }
 
   /**
-   * Sends as much of `buf` as the flow-control windows allow; queues the rest. Answers true when
-   * all of it went out (with END_STREAM when `end`).
+   * Sends as much of `buf` as the flow-control windows and the socket allow; queues the rest.
+   * Answers true when all of it went out (with END_STREAM when `end`).
    */
   private sendData(buf: Buffer, end: boolean): boolean {
     const session = this.session;
     let offset = 0;
-    while (offset < buf.length) {
+    while (offset < buf.length && session.writable()) {
       const allowed = Math.min(buf.length - offset, this.sendWindow, session.sendWindow, session.peerMaxFrame);
       if (allowed <= 0) break;
       const last = offset + allowed === buf.length;
@@ -334,28 +425,40 @@ export class H2Stream extends EventEmitter {
       offset += allowed;
     }
     if (offset === buf.length) {
+      if (this.stalledSince !== 0) session.unstall(this);
       if (end) this.endLocal();
       return true;
     }
     const rest = buf.subarray(offset);
-    this.queue(rest, true);
-    if (session.sendWindow <= 0) session.starved.add(this);
+    if (!this.queue(rest, true)) return false;
+    // Waits for a window (WINDOW_UPDATE) or for the socket to drain.
+    session.starved.add(this);
+    if (offset > 0 || this.stalledSince === 0) session.stall(this);
     return false;
   }
 
-  /** Data that waits for the windows (or for the stream to open); `first` puts it before what waits. */
-  private queue(buf: Buffer, first = false): void {
+  /**
+   * Data that waits for the windows (or for the stream to open); `first` puts it before what waits.
+   * Answers false when the buffer budget is spent: the stream is reset (ENHANCE_YOUR_CALM).
+   */
+  private queue(buf: Buffer, first = false): boolean {
+    if (!this.session.reserve(buf.length)) {
+      this.close(H2Error.enhanceYourCalm);
+      return false;
+    }
     if (first) this.pending.unshift(buf);
     else this.pending.push(buf);
     this.pendingBytes += buf.length;
+    return true;
   }
 
-  /** @internal The windows grew or the stream opened: sends what waits. */
+  /** @internal The windows grew, the socket drained or the stream opened: sends what waits. */
   flushPending(): void {
     if (this.closed || !this.opened) return;
     while (this.pending.length > 0) {
       const chunk = this.pending.shift() as Buffer;
       this.pendingBytes -= chunk.length;
+      this.session.release(chunk.length);
       if (!this.sendData(chunk, false)) return;
     }
     if (this.endQueued) this.finishWriting();
@@ -394,11 +497,13 @@ export class H2Stream extends EventEmitter {
     if (this.localEnded && this.remoteEnded && (this.readableEnded || !this.flowing)) {
       this.finalize();
     } else if (this.localEnded && !this.remoteEnded && this.session.isServer) {
-      // The answer is complete: the caller need not send more (as nghttp2 does).
-      this.session.send(wordsFrame(FrameType.rstStream, 0, this.id, H2Error.noError));
+      // The answer is complete, the request is not: over for the application; the stream stays
+      // half-closed (local) until the client ends it, so what it still sends gets the RFC's answers.
+      this.lingering = true;
       this.finalize();
     } else if (this.remoteEnded && this.readableEnded && !this.localEnded && !this.session.isServer && this.responded) {
       // The upstream answered in full while the request body was still going: nothing more to send.
+      this.resetHere = true;
       this.session.send(wordsFrame(FrameType.rstStream, 0, this.id, H2Error.noError));
       this.finalize();
     }
@@ -408,10 +513,17 @@ export class H2Stream extends EventEmitter {
   finalize(announce = true): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.inboxBytes > 0) {
+      // Never to be read: back to the connection window and the budgets.
+      this.session.creditConnection(this.inboxBytes);
+      this.session.release(this.inboxBytes);
+    }
+    if (this.pendingBytes > 0) this.session.release(this.pendingBytes);
     this.inbox.length = 0;
     this.inboxBytes = 0;
     this.pending.length = 0;
     this.pendingBytes = 0;
+    if (this.stalledSince !== 0) this.session.unstall(this);
     this.session.forget(this);
     if (announce) announceClose(this);
   }
@@ -452,31 +564,55 @@ export class H2Session extends EventEmitter {
   /** @internal */ peerInitialWindow = DEFAULT_WINDOW;
   /** @internal */ peerMaxFrame = DEFAULT_MAX_FRAME;
   /** @internal */ localInitialWindow: number;
+  /**
+   * @internal How far below zero a stream's receive window may go: a peer may fill the default
+   * window of 65 535 before it sees a smaller one in our SETTINGS.
+   */
+  recvSlack: number;
   /** @internal The socket's buffer is full. */ blocked = false;
-  /** @internal Streams waiting for connection window. */ starved = new Set<H2Stream>();
+  /** @internal When the socket stopped draining (0: it drains). */ blockedSince = 0;
+  /** @internal Streams waiting for connection window or for the socket to drain. */ starved = new Set<H2Stream>();
+  /** @internal Streams that cannot send what they queued, with `stalledSince` set. */ stalled = new Set<H2Stream>();
+  /** @internal Server role: streams answered in full whose request is still open. */ lingering = new Map<H2Stream, number>();
+  /** @internal Bytes this connection holds (queued to send, received and unread). */ buffered = 0;
   private readonly streams = new Map<number, H2Stream>();
   private readonly decoder = createHpackDecoder();
   private readonly encoder = createHpackEncoder();
   private readonly maxHeaderListSize: number;
   private readonly maxConcurrentStreams: number;
   private readonly connectionWindow: number;
+  private readonly maxBuffered: number;
+  private readonly budget: BufferBudget;
+  private readonly maxContinuations: number;
+  private readonly maxControlQueued: number;
+  private readonly resets: TokenBucket | undefined;
+  private readonly settingsFrames: TokenBucket | undefined;
+  private readonly closedStreams: ClosedStreams | undefined;
   /** One stream until the peer's first SETTINGS: a burst on a new connection must not exceed a limit not known yet. */
   private peerMaxConcurrent = 1;
   private peerSettingsSeen = false;
+  /** The first frame after the preface must be SETTINGS (RFC 9113 §3.4). */
+  private settingsFirst = true;
   private inbuf: Buffer | undefined;
   private prefaceNeeded: boolean;
   private out: Buffer[] = [];
-  private outBytes = 0;
+  /** @internal */ outBytes = 0;
+  /** Control replies queued since the socket last drained. */
+  private controlQueued = 0;
   /** Waiting in `dirty` for the end of the event-loop turn. */
   private queued = false;
   private connUnacked = 0;
+  /** What is left of the connection receive window the peer may still fill. */
+  private connRecvWindow: number;
   private nextStreamId = 1;
   private lastPeerStreamId = 0;
   private goawaySent = false;
   private waiting: H2Stream[] = [];
-  /** A header block in CONTINUATION frames: its stream, flags and parts. */
-  private continuation: { id: number; flags: number; parts: Buffer[]; bytes: number } | undefined;
-  /** @internal When the current header block (or a partial HEADERS frame) started arriving. */
+  /** A header block in CONTINUATION frames: its stream, flags, parts and count of CONTINUATION frames. */
+  private continuation:
+    | { id: number; flags: number; parts: Buffer[]; bytes: number; frames: number; selfDependent: boolean }
+    | undefined;
+  /** @internal When the current preface, frame header or header block started arriving (0: none is). */
   headerStartedAt = 0;
   /** @internal */ lastActive = Date.now();
   private readonly onStream: ((stream: H2Stream, headers: IncomingHttpHeaders) => void) | undefined;
@@ -486,7 +622,7 @@ export class H2Session extends EventEmitter {
   constructor(
     socket: net.Socket,
     isServer: boolean,
-    options: H2SessionOptions,
+    options: H2SessionOptions & Partial<H2ServerOptions>,
     extra: { onStream?: H2ServerOptions["onStream"]; authority?: string; scheme?: string },
   ) {
     super();
@@ -498,9 +634,24 @@ export class H2Session extends EventEmitter {
     this.scheme = extra.scheme ?? ("encrypted" in socket && socket.encrypted ? "https" : "http");
     const settings = options.settings ?? {};
     this.localInitialWindow = settings.initialWindowSize ?? DEFAULT_WINDOW;
+    this.recvSlack = Math.min(0, this.localInitialWindow - DEFAULT_WINDOW);
     this.maxHeaderListSize = settings.maxHeaderListSize ?? 64 * 1024;
-    this.maxConcurrentStreams = settings.maxConcurrentStreams ?? 1000;
+    this.maxConcurrentStreams = settings.maxConcurrentStreams ?? 128;
     this.connectionWindow = options.connectionWindowSize ?? 8 * 1024 * 1024;
+    this.connRecvWindow = Math.max(this.connectionWindow, DEFAULT_WINDOW);
+    this.maxBuffered = options.maxConnectionBufferBytes ?? 16 * 1024 * 1024;
+    this.budget = options.bufferBudget ?? processBufferBudget;
+    this.maxContinuations = options.maxContinuationFrames ?? 16;
+    this.maxControlQueued = options.maxQueuedControlFrames ?? 1000;
+    if (isServer) {
+      const resets = options.resetBudget ?? { burst: 100, perSecond: 10 };
+      const settingsBudget = options.settingsBudget ?? { burst: 100, perSecond: 10 };
+      this.resets = new TokenBucket(resets.burst, resets.perSecond);
+      this.settingsFrames = new TokenBucket(settingsBudget.burst, settingsBudget.perSecond);
+      this.closedStreams = new ClosedStreams();
+      // The preface is timed like a header block.
+      this.headerStartedAt = this.lastActive;
+    }
 
     const initial: Array<readonly [number, number]> = [
       [SettingId.initialWindowSize, this.localInitialWindow],
@@ -515,10 +666,7 @@ export class H2Session extends EventEmitter {
     }
 
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
-    socket.on("drain", () => {
-      this.blocked = false;
-      for (const stream of this.streams.values()) stream.maybeDrain();
-    });
+    socket.on("drain", () => this.onDrain());
     socket.on("error", (error) => this.destroy(error));
     socket.on("close", () => this.destroy());
     socket.on("end", () => this.destroy());
@@ -565,13 +713,80 @@ export class H2Session extends EventEmitter {
 
   /** @internal */
   forget(stream: H2Stream): void {
-    if (stream.opened) this.streams.delete(stream.id);
-    else this.waiting = this.waiting.filter((s) => s !== stream);
     this.starved.delete(stream);
+    if (stream.lingering && !this.closed) {
+      this.lingering.set(stream, this.lastActive);
+      return;
+    }
+    if (stream.opened) {
+      this.streams.delete(stream.id);
+      this.closedStreams?.add(stream.id, stream.resetHere);
+    } else this.waiting = this.waiting.filter((s) => s !== stream);
+    if (stream.lingering) {
+      this.lingering.delete(stream);
+      if (!stream.remoteEnded && !stream.resetHere) this.resetLingering(stream, H2Error.noError);
+    }
     while (this.waiting.length > 0 && this.streams.size < this.peerMaxConcurrent) {
       this.open(this.waiting.shift() as H2Stream);
     }
     if (this.closed && this.streams.size === 0 && this.waiting.length === 0) this.finishClose();
+  }
+
+  /** @internal A lingering stream is over: the client ended it (`code` undefined) or it gets RST_STREAM `code`. */
+  endLingering(stream: H2Stream, code?: number): void {
+    if (code !== undefined) this.resetLingering(stream, code);
+    else stream.remoteEnded = true;
+    stream.lingering = false;
+    this.lingering.delete(stream);
+    this.streams.delete(stream.id);
+    this.closedStreams?.add(stream.id, stream.resetHere);
+    if (this.closed && this.streams.size === 0 && this.waiting.length === 0) this.finishClose();
+  }
+
+  private resetLingering(stream: H2Stream, code: number): void {
+    stream.resetHere = true;
+    this.sendControl(wordsFrame(FrameType.rstStream, 0, stream.id, code));
+  }
+
+  /** A stream error: RST_STREAM `code`, whether the application still has the stream or not. */
+  private resetStream(stream: H2Stream, code: number): void {
+    if (stream.lingering) this.endLingering(stream, code);
+    else stream.close(code);
+  }
+
+  /** @internal Holds `bytes` in this connection's and the process's budgets; false when either is spent. */
+  reserve(bytes: number): boolean {
+    if (this.buffered + bytes > this.maxBuffered || !this.budget.tryReserve(bytes)) return false;
+    this.buffered += bytes;
+    return true;
+  }
+
+  /** @internal */
+  release(bytes: number): void {
+    this.buffered -= bytes;
+    this.budget.release(bytes);
+  }
+
+  /** @internal Consumed (or discarded) bytes go back to the connection window, in batches of half of it. */
+  creditConnection(n: number): void {
+    this.connUnacked += n;
+    if (this.connUnacked >= this.connectionWindow >>> 1) {
+      this.send(wordsFrame(FrameType.windowUpdate, 0, 0, this.connUnacked));
+      this.connRecvWindow += this.connUnacked;
+      this.connUnacked = 0;
+    }
+  }
+
+  /** @internal The stream cannot send what it queued (from now). */
+  stall(stream: H2Stream): void {
+    stream.stalledSince = Date.now();
+    this.stalled.add(stream);
+  }
+
+  /** @internal */
+  unstall(stream: H2Stream): void {
+    stream.stalledSince = 0;
+    this.stalled.delete(stream);
   }
 
   get streamCount(): number {
@@ -603,6 +818,23 @@ export class H2Session extends EventEmitter {
     }
   }
 
+  /**
+   * @internal A control reply (PING or SETTINGS ack, RST_STREAM). A peer that makes us queue too many
+   * while it does not read (a flood) gets GOAWAY ENHANCE_YOUR_CALM.
+   */
+  sendControl(buf: Buffer): void {
+    if (++this.controlQueued > this.maxControlQueued && this.isServer) {
+      this.calm("too many control frames queued (the peer does not read)");
+      return;
+    }
+    this.send(buf);
+  }
+
+  /** @internal DATA may be queued now: the socket drains and this turn has not queued much yet. */
+  writable(): boolean {
+    return !this.blocked && this.outBytes < 262_144;
+  }
+
   /** @internal */
   flush(): void {
     this.queued = false;
@@ -620,7 +852,32 @@ export class H2Session extends EventEmitter {
       this.socket.uncork();
       ok = !this.socket.writableNeedDrain;
     }
-    if (!ok) this.blocked = true;
+    if (!ok) {
+      if (!this.blocked) {
+        this.blocked = true;
+        this.blockedSince = Date.now();
+        // No reading while the socket cannot be written: a peer that does not read cannot make us queue replies.
+        if (this.isServer) this.socket.pause();
+      }
+    } else {
+      this.controlQueued = 0;
+      if (this.starved.size > 0) this.flushStarved();
+    }
+  }
+
+  private onDrain(): void {
+    this.blocked = false;
+    this.blockedSince = 0;
+    this.controlQueued = 0;
+    if (this.isServer && !this.destroyed) this.socket.resume();
+    if (this.starved.size > 0) this.flushStarved();
+    for (const stream of this.streams.values()) stream.maybeDrain();
+  }
+
+  private flushStarved(): void {
+    const starved = [...this.starved];
+    this.starved.clear();
+    for (const stream of starved) stream.flushPending();
   }
 
   /** @internal HEADERS (and CONTINUATION when the block is bigger than a frame). */
@@ -648,12 +905,12 @@ export class H2Session extends EventEmitter {
     const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
     let off = 0;
     if (this.prefaceNeeded) {
+      const n = Math.min(buf.length, CLIENT_PREFACE.length);
+      if (buf.compare(CLIENT_PREFACE, 0, n, 0, n) !== 0) return this.fail(H2Error.protocolError, "invalid connection preface");
       if (buf.length < CLIENT_PREFACE.length) {
-        if (buf.compare(CLIENT_PREFACE, 0, buf.length, 0, buf.length) !== 0) return this.destroy();
         this.inbuf = buf;
         return;
       }
-      if (buf.compare(CLIENT_PREFACE, 0, CLIENT_PREFACE.length, 0, CLIENT_PREFACE.length) !== 0) return this.destroy();
       this.prefaceNeeded = false;
       off = CLIENT_PREFACE.length;
     }
@@ -672,11 +929,14 @@ export class H2Session extends EventEmitter {
     }
     if (off < len) {
       this.inbuf = buf.subarray(off);
-      // The header timer runs while a header block is incomplete: a partial HEADERS/CONTINUATION frame
-      // (timed from its first bytes) or CONTINUATION frames to come (timed by onHeaders).
-      if (this.continuation === undefined && (off > 0 || this.headerStartedAt === 0)) {
+      // The header timer runs from the first byte of a frame header until the frame's type is known,
+      // and on while a header block is incomplete: a partial HEADERS/CONTINUATION frame (timed from its
+      // first bytes) or CONTINUATION frames to come (timed by onHeaders). Not on a partial DATA frame.
+      if (this.continuation === undefined) {
         const type = len - off >= 4 ? buf[off + 3] : -1;
-        this.headerStartedAt = type === FrameType.headers || type === FrameType.continuation ? this.lastActive : 0;
+        if (type === -1 || type === FrameType.headers || type === FrameType.continuation) {
+          if (off > 0 || this.headerStartedAt === 0) this.headerStartedAt = this.lastActive;
+        } else this.headerStartedAt = 0;
       }
     } else {
       this.inbuf = undefined;
@@ -688,74 +948,90 @@ export class H2Session extends EventEmitter {
     if (this.continuation !== undefined && (type !== FrameType.continuation || id !== this.continuation.id)) {
       return this.fail(H2Error.protocolError, "expected CONTINUATION");
     }
+    if (this.settingsFirst) {
+      if (type !== FrameType.settings || (flags & FrameFlag.ack) !== 0) {
+        return this.fail(H2Error.protocolError, "the first frame is not SETTINGS");
+      }
+      this.settingsFirst = false;
+    }
     switch (type) {
       case FrameType.data:
         return this.onData(flags, id, payload);
       case FrameType.headers:
         return this.onHeaders(flags, id, payload);
-      case FrameType.continuation: {
-        const c = this.continuation;
-        if (c === undefined) return this.fail(H2Error.protocolError, "unexpected CONTINUATION");
-        c.parts.push(payload);
-        c.bytes += payload.length;
-        if (c.bytes > this.maxHeaderListSize * 4 + 65_536) return this.fail(H2Error.enhanceYourCalm, "header block too large");
-        if ((flags & FrameFlag.endHeaders) === 0) return;
-        this.continuation = undefined;
-        this.headerStartedAt = 0;
-        return this.onHeaderBlock(c.id, c.flags, Buffer.concat(c.parts, c.bytes));
-      }
-      case FrameType.rstStream: {
-        if (payload.length !== 4 || id === 0) return this.fail(H2Error.frameSizeError, "bad RST_STREAM");
-        const stream = this.streams.get(id);
-        if (stream !== undefined) {
-          const code = payload.readUInt32BE(0);
-          stream.abort(code, code === H2Error.noError || code === H2Error.cancel ? undefined : streamError(code));
-        }
-        return;
-      }
+      case FrameType.continuation:
+        return this.onContinuation(flags, payload);
+      case FrameType.priority:
+        return this.onPriority(id, payload);
+      case FrameType.rstStream:
+        return this.onRstStream(id, payload);
       case FrameType.settings:
         return this.onSettings(flags, id, payload);
       case FrameType.ping:
-        if (payload.length !== 8 || id !== 0) return this.fail(H2Error.frameSizeError, "bad PING");
-        if ((flags & FrameFlag.ack) === 0) this.send(frame(FrameType.ping, FrameFlag.ack, 0, payload));
+        if (id !== 0) return this.fail(H2Error.protocolError, "PING on a stream");
+        if (payload.length !== 8) return this.fail(H2Error.frameSizeError, "bad PING");
+        if ((flags & FrameFlag.ack) === 0) this.sendControl(frame(FrameType.ping, FrameFlag.ack, 0, payload));
         return;
       case FrameType.goaway:
+        if (id !== 0) return this.fail(H2Error.protocolError, "GOAWAY on a stream");
         return this.onGoaway(payload);
       case FrameType.windowUpdate:
         return this.onWindowUpdate(id, payload);
       case FrameType.pushPromise:
         return this.fail(H2Error.protocolError, "PUSH_PROMISE is not accepted");
       default:
-        // PRIORITY and unknown frame types are ignored.
+        // Unknown frame types are ignored.
         return;
     }
+  }
+
+  /** A stream this side has not used yet (RFC 9113 §5.1 "idle"); frames other than HEADERS and PRIORITY on it are connection errors. */
+  private isIdle(id: number): boolean {
+    if (this.isServer) return (id & 1) === 0 || id > this.lastPeerStreamId;
+    return (id & 1) === 0 || id >= this.nextStreamId;
   }
 
   private onData(flags: number, id: number, payload: Buffer) {
     if (id === 0) return this.fail(H2Error.protocolError, "DATA on stream 0");
     const length = payload.length;
-    this.connUnacked += length;
-    if (this.connUnacked >= this.connectionWindow >>> 1) {
-      this.send(wordsFrame(FrameType.windowUpdate, 0, 0, this.connUnacked));
-      this.connUnacked = 0;
-    }
-    const stream = this.streams.get(id);
-    if (stream === undefined || stream.remoteEnded) {
-      if (id > this.highestStreamId()) return this.fail(H2Error.protocolError, "DATA on an idle stream");
-      return;
-    }
+    this.connRecvWindow -= length;
+    if (this.connRecvWindow < 0) return this.fail(H2Error.flowControlError, "DATA beyond the connection window");
     let data = payload;
     if ((flags & FrameFlag.padded) !== 0) {
-      const pad = payload[0] as number;
-      if (pad >= length) return this.fail(H2Error.protocolError, "bad padding");
+      const pad = length === 0 ? 0 : (payload[0] as number);
+      if (length === 0 || pad >= length) return this.fail(H2Error.protocolError, "bad padding");
       data = payload.subarray(1, length - pad);
     }
-    if (data.length > 0) stream.receive(data);
-    if ((flags & FrameFlag.endStream) !== 0) stream.receiveEnd();
-  }
-
-  private highestStreamId(): number {
-    return this.isServer ? this.lastPeerStreamId : this.nextStreamId - 2;
+    const stream = this.streams.get(id);
+    if (stream === undefined) {
+      this.creditConnection(length);
+      if (this.isIdle(id)) return this.fail(H2Error.protocolError, "DATA on an idle stream");
+      if (this.closedStreams?.find(id) === "closed") return this.fail(H2Error.streamClosed, "DATA on a closed stream");
+      return;
+    }
+    const end = (flags & FrameFlag.endStream) !== 0;
+    if (stream.remoteEnded) {
+      this.creditConnection(length);
+      if (this.isServer) this.resetStream(stream, H2Error.streamClosed);
+      return;
+    }
+    if (stream.expectedLength >= 0) {
+      stream.receivedLength += data.length;
+      const received = stream.receivedLength;
+      if (received > stream.expectedLength || (end && received !== stream.expectedLength)) {
+        this.creditConnection(length);
+        return this.resetStream(stream, H2Error.protocolError);
+      }
+    }
+    if (stream.lingering) {
+      // Answered already: the rest of the request is dropped (and the sweep resets the stream
+      // if the client does not end it soon).
+      this.creditConnection(length);
+      if (end) this.endLingering(stream);
+      return;
+    }
+    if (!stream.receive(data, length)) return;
+    if (end) stream.receiveEnd();
   }
 
   private onHeaders(flags: number, id: number, payload: Buffer) {
@@ -763,22 +1039,70 @@ export class H2Session extends EventEmitter {
     let start = 0;
     let end = payload.length;
     if ((flags & FrameFlag.padded) !== 0) {
-      const pad = payload[0] as number;
+      if (end === 0) return this.fail(H2Error.protocolError, "bad HEADERS padding");
       start = 1;
-      end -= pad;
+      end -= payload[0] as number;
     }
-    if ((flags & FrameFlag.priority) !== 0) start += 5;
+    let selfDependent = false;
+    if ((flags & FrameFlag.priority) !== 0) {
+      if (start + 5 > end) return this.fail(H2Error.protocolError, "bad HEADERS priority");
+      selfDependent = (payload.readUInt32BE(start) & 0x7fffffff) === id;
+      start += 5;
+    }
     if (start > end) return this.fail(H2Error.protocolError, "bad HEADERS padding");
     const block = payload.subarray(start, end);
     if ((flags & FrameFlag.endHeaders) === 0) {
-      this.continuation = { id, flags, parts: [Buffer.from(block)], bytes: block.length };
+      this.continuation = { id, flags, parts: [Buffer.from(block)], bytes: block.length, frames: 0, selfDependent };
       if (this.headerStartedAt === 0) this.headerStartedAt = this.lastActive;
       return;
     }
-    this.onHeaderBlock(id, flags, block);
+    this.onHeaderBlock(id, flags, block, selfDependent);
   }
 
-  private onHeaderBlock(id: number, flags: number, block: Buffer) {
+  private onContinuation(flags: number, payload: Buffer) {
+    const c = this.continuation;
+    if (c === undefined) return this.fail(H2Error.protocolError, "unexpected CONTINUATION");
+    // Counted even when empty: a stream of empty CONTINUATION frames costs a frame each.
+    if (++c.frames > this.maxContinuations && this.isServer) return this.calm("too many CONTINUATION frames");
+    c.parts.push(payload);
+    c.bytes += payload.length;
+    if (c.bytes > this.maxHeaderListSize * 4 + 65_536) return this.calm("header block too large");
+    if ((flags & FrameFlag.endHeaders) === 0) return;
+    this.continuation = undefined;
+    this.headerStartedAt = 0;
+    return this.onHeaderBlock(c.id, c.flags, Buffer.concat(c.parts, c.bytes), c.selfDependent);
+  }
+
+  private onPriority(id: number, payload: Buffer) {
+    if (id === 0) return this.fail(H2Error.protocolError, "PRIORITY on stream 0");
+    if (payload.length !== 5) return this.streamError(id, H2Error.frameSizeError);
+    if ((payload.readUInt32BE(0) & 0x7fffffff) === id) return this.streamError(id, H2Error.protocolError);
+    // Priorities are otherwise ignored (RFC 9113 §5.3.2).
+  }
+
+  /** A stream error on `id`, whether the stream is known or not. */
+  private streamError(id: number, code: number): void {
+    const stream = this.streams.get(id);
+    if (stream !== undefined) this.resetStream(stream, code);
+    else this.sendControl(wordsFrame(FrameType.rstStream, 0, id, code));
+  }
+
+  private onRstStream(id: number, payload: Buffer) {
+    if (id === 0) return this.fail(H2Error.protocolError, "RST_STREAM on stream 0");
+    if (payload.length !== 4) return this.fail(H2Error.frameSizeError, "bad RST_STREAM");
+    if (this.isIdle(id)) return this.fail(H2Error.protocolError, "RST_STREAM on an idle stream");
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    if (stream.lingering) return this.endLingering(stream);
+    // A stream still being served, cancelled by the client: each costs an upstream call (rapid reset).
+    if (this.resets !== undefined && !this.goawaySent && !this.resets.take(this.lastActive)) {
+      return this.calm("too many streams reset by the client");
+    }
+    const code = payload.readUInt32BE(0);
+    stream.abort(code, code === H2Error.noError || code === H2Error.cancel ? undefined : streamError(code));
+  }
+
+  private onHeaderBlock(id: number, flags: number, block: Buffer, selfDependent: boolean) {
     let list: HeaderList;
     let tooLarge = false;
     try {
@@ -792,44 +1116,14 @@ export class H2Session extends EventEmitter {
     }
     const endStream = (flags & FrameFlag.endStream) !== 0;
     const existing = this.streams.get(id);
-    if (this.isServer) {
-      if (existing !== undefined) {
-        // Trailers of a request: only the end matters.
-        if (!endStream) return this.fail(H2Error.protocolError, "trailers without END_STREAM");
-        existing.receiveEnd();
-        return;
-      }
-      if ((id & 1) === 0) return this.fail(H2Error.protocolError, `HEADERS on stream ${id}`);
-      // Trailers of a stream already answered and closed: nothing to do.
-      if (id <= this.lastPeerStreamId) return;
-      this.lastPeerStreamId = id;
-      if (this.goawaySent) return;
-      if (this.streams.size >= this.maxConcurrentStreams) {
-        this.send(wordsFrame(FrameType.rstStream, 0, id, H2Error.refusedStream));
-        return;
-      }
-      const stream = new H2Stream(this, id, true);
-      this.streams.set(id, stream);
-      if (tooLarge) {
-        stream.respond({ ":status": 431 }, { endStream: true });
-        return;
-      }
-      const headers = toHeaderObject(list);
-      const method = headers[":method"];
-      if (method === undefined || headers[":path"] === undefined || (method !== "CONNECT" && headers[":scheme"] === undefined)) {
-        stream.close(H2Error.protocolError);
-        return;
-      }
-      if (endStream) stream.receiveEnd();
-      this.onStream?.(stream, headers);
-      return;
-    }
+    if (this.isServer) return this.onRequestHeaders(id, existing, list, endStream, tooLarge, selfDependent);
     // Client role: a response, then maybe trailers.
     if (existing === undefined) {
-      if (id > this.highestStreamId()) return this.fail(H2Error.protocolError, `HEADERS on idle stream ${id}`);
+      if (this.isIdle(id)) return this.fail(H2Error.protocolError, `HEADERS on idle stream ${id}`);
       return;
     }
     if (tooLarge) {
+      existing.resetHere = true;
       this.send(wordsFrame(FrameType.rstStream, 0, id, H2Error.protocolError));
       existing.abort(H2Error.protocolError, new Error("upstream response headers too large"));
       return;
@@ -846,36 +1140,112 @@ export class H2Session extends EventEmitter {
     if (endStream) existing.receiveEnd();
   }
 
+  private onRequestHeaders(
+    id: number,
+    existing: H2Stream | undefined,
+    list: HeaderList,
+    endStream: boolean,
+    tooLarge: boolean,
+    selfDependent: boolean,
+  ) {
+    if (existing !== undefined) {
+      // Trailers of a request: they must end it, carry no pseudo-headers, and only the end matters.
+      if (existing.remoteEnded) return this.resetStream(existing, H2Error.streamClosed);
+      if (!endStream || selfDependent || trailersProblem(list) !== undefined) {
+        return this.resetStream(existing, H2Error.protocolError);
+      }
+      if (existing.lingering) return this.endLingering(existing);
+      if (existing.expectedLength >= 0 && existing.receivedLength !== existing.expectedLength) {
+        return existing.close(H2Error.protocolError);
+      }
+      existing.receiveEnd();
+      return;
+    }
+    if ((id & 1) === 0) return this.fail(H2Error.protocolError, `HEADERS on stream ${id}`);
+    if (id <= this.lastPeerStreamId) {
+      const closed = this.closedStreams?.find(id);
+      // Trailers of a stream this side reset: the client sent them before it saw the reset.
+      if (closed === "reset-here") return;
+      if (closed === "closed") return this.fail(H2Error.streamClosed, `HEADERS on closed stream ${id}`);
+      return this.fail(H2Error.protocolError, `HEADERS on stream ${id}, below a stream opened before`);
+    }
+    this.lastPeerStreamId = id;
+    if (this.goawaySent) return;
+    if (selfDependent || (!tooLarge && requestHeadersProblem(list) !== undefined)) {
+      return this.refuse(id, H2Error.protocolError);
+    }
+    if (this.streams.size >= this.maxConcurrentStreams) return this.refuse(id, H2Error.refusedStream);
+    const stream = new H2Stream(this, id, true);
+    this.streams.set(id, stream);
+    if (tooLarge) {
+      stream.respond({ ":status": 431 }, { endStream: true });
+      return;
+    }
+    const headers = toHeaderObject(list);
+    const contentLength = headers["content-length"];
+    if (contentLength !== undefined) {
+      stream.expectedLength = parseContentLength(contentLength);
+      if (stream.expectedLength < 0 || (endStream && stream.expectedLength !== 0)) return stream.close(H2Error.protocolError);
+    }
+    if (endStream) stream.receiveEnd();
+    this.onStream?.(stream, headers);
+  }
+
+  /** A new stream answered with RST_STREAM `code` before the application sees it. */
+  private refuse(id: number, code: number): void {
+    this.sendControl(wordsFrame(FrameType.rstStream, 0, id, code));
+    this.closedStreams?.add(id, true);
+  }
+
   private onSettings(flags: number, id: number, payload: Buffer) {
     if (id !== 0) return this.fail(H2Error.protocolError, "SETTINGS on a stream");
-    if ((flags & FrameFlag.ack) !== 0) return;
+    if ((flags & FrameFlag.ack) !== 0) {
+      if (payload.length !== 0) return this.fail(H2Error.frameSizeError, "SETTINGS ack with a payload");
+      return;
+    }
     if (payload.length % 6 !== 0) return this.fail(H2Error.frameSizeError, "bad SETTINGS");
+    if (payload.length > 6 * 32) return this.calm("SETTINGS with more than 32 entries");
+    if (this.settingsFrames !== undefined && !this.settingsFrames.take(this.lastActive)) {
+      return this.calm("too many SETTINGS frames");
+    }
     if (!this.peerSettingsSeen) {
       // Unlimited unless the first SETTINGS says otherwise.
       this.peerSettingsSeen = true;
       this.peerMaxConcurrent = Number.POSITIVE_INFINITY;
     }
+    let grown = false;
     for (let i = 0; i < payload.length; i += 6) {
       const key = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
       if (key === SettingId.headerTableSize) this.encoder.setMaxTableSize(Math.min(value, 4096));
-      else if (key === SettingId.maxConcurrentStreams) this.peerMaxConcurrent = value;
+      else if (key === SettingId.enablePush) {
+        if (value > 1) return this.fail(H2Error.protocolError, "bad ENABLE_PUSH");
+      } else if (key === SettingId.maxConcurrentStreams) this.peerMaxConcurrent = value;
       else if (key === SettingId.initialWindowSize) {
         if (value > MAX_WINDOW) return this.fail(H2Error.flowControlError, "initial window too large");
         const delta = value - this.peerInitialWindow;
+        if (delta === 0) continue;
+        // Only a change walks the streams: a SETTINGS frame costs the same with 1 stream or 1 000.
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
+        for (const stream of this.streams.values()) {
+          stream.sendWindow += delta;
+          if (stream.sendWindow > MAX_WINDOW) return this.fail(H2Error.flowControlError, "a stream window over 2^31-1");
+        }
+        if (delta > 0) grown = true;
       } else if (key === SettingId.maxFrameSize) {
         if (value < DEFAULT_MAX_FRAME || value > 16_777_215) return this.fail(H2Error.protocolError, "bad max frame size");
-        this.peerMaxFrame = Math.min(value, 65_536);
+        const max = Math.min(value, 65_536);
+        if (max > this.peerMaxFrame) grown = true;
+        this.peerMaxFrame = max;
       }
     }
-    this.send(settingsFrame([], true));
+    this.sendControl(settingsFrame([], true));
+    if (this.destroyed) return;
     if (!this.isServer) {
       while (this.waiting.length > 0 && this.streams.size < this.peerMaxConcurrent) this.open(this.waiting.shift() as H2Stream);
       this.emit("remoteSettings");
     }
-    for (const stream of this.streams.values()) stream.flushPending();
+    if (grown) for (const stream of this.streams.values()) stream.flushPending();
   }
 
   private onWindowUpdate(id: number, payload: Buffer) {
@@ -885,21 +1255,18 @@ export class H2Session extends EventEmitter {
       if (increment === 0) return this.fail(H2Error.protocolError, "WINDOW_UPDATE of 0");
       this.sendWindow += increment;
       if (this.sendWindow > MAX_WINDOW) return this.fail(H2Error.flowControlError, "window overflow");
-      if (this.starved.size > 0) {
-        const starved = [...this.starved];
-        this.starved.clear();
-        for (const stream of starved) stream.flushPending();
-      }
+      if (this.starved.size > 0) this.flushStarved();
       return;
     }
     const stream = this.streams.get(id);
-    if (stream === undefined) return;
-    if (increment === 0) {
-      stream.close(H2Error.protocolError);
+    if (stream === undefined) {
+      if (this.isIdle(id)) return this.fail(H2Error.protocolError, "WINDOW_UPDATE on an idle stream");
       return;
     }
+    if (increment === 0) return this.resetStream(stream, H2Error.protocolError);
     stream.sendWindow += increment;
-    stream.flushPending();
+    if (stream.sendWindow > MAX_WINDOW) return this.resetStream(stream, H2Error.flowControlError);
+    if (!stream.lingering) stream.flushPending();
   }
 
   private onGoaway(payload: Buffer) {
@@ -914,6 +1281,8 @@ export class H2Session extends EventEmitter {
         if (stream.id > lastStreamId) stream.abort(H2Error.refusedStream, streamError(H2Error.refusedStream));
       }
       for (const stream of this.waiting.splice(0)) stream.abort(H2Error.refusedStream, streamError(H2Error.refusedStream));
+    } else {
+      for (const stream of [...this.lingering.keys()]) this.endLingering(stream, H2Error.noError);
     }
     if (!wasClosed) this.emit("goaway", code, lastStreamId);
     if (this.streams.size === 0) this.finishClose();
@@ -921,11 +1290,20 @@ export class H2Session extends EventEmitter {
 
   // --- ending ---
 
+  private highestStreamId(): number {
+    return this.isServer ? this.lastPeerStreamId : this.nextStreamId - 2;
+  }
+
   /** A connection error: GOAWAY with `code`, then the socket closes. */
   private fail(code: number, why: string): void {
     if (this.destroyed) return;
     this.send(wordsFrame(FrameType.goaway, 0, 0, this.highestStreamId(), code));
     this.destroy(new Error(`HTTP/2 connection error ${code}: ${why}`), true);
+  }
+
+  /** A peer over one of the limits: GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
+  private calm(why: string): void {
+    this.fail(H2Error.enhanceYourCalm, why);
   }
 
   /** Graceful: GOAWAY, no new streams; the connection closes once the last stream is done. */
@@ -936,6 +1314,7 @@ export class H2Session extends EventEmitter {
       this.send(wordsFrame(FrameType.goaway, 0, 0, this.isServer ? this.lastPeerStreamId : 0, H2Error.noError));
     }
     this.closed = true;
+    for (const stream of [...this.lingering.keys()]) this.endLingering(stream, H2Error.noError);
     if (this.streams.size === 0 && this.waiting.length === 0) this.finishClose();
   }
 
@@ -955,10 +1334,17 @@ export class H2Session extends EventEmitter {
     dirty.delete(this);
     const lost = error ?? new Error("the HTTP/2 connection closed");
     for (const stream of [...this.streams.values(), ...this.waiting.splice(0)]) {
+      stream.lingering = false;
       stream.abort(H2Error.cancel, lost);
     }
+    this.lingering.clear();
+    this.stalled.clear();
     if (error !== undefined && !flushFirst) this.socket.destroy();
-    else if (!this.socket.destroyed) this.socket.destroySoon();
+    else if (!this.socket.destroyed) {
+      this.socket.destroySoon();
+      // A peer that does not read would keep the socket (and what waits for it) forever.
+      if (this.socket.writableLength > 0) setTimeout(() => this.socket.destroy(), 1000).unref();
+    }
     if (error !== undefined && this.listenerCount("error") > 0) this.emit("error", error);
     process.nextTick(() => this.emit("close"));
   }
@@ -976,10 +1362,44 @@ function streamError(code: number): Error {
   return Object.assign(new Error(`stream closed with error code ${code}`), { code: "ERR_HTTP2_STREAM_ERROR" });
 }
 
+/** Server options checked once each (the gateway passes the same object for every connection). */
+const validated = new WeakSet<H2ServerOptions>();
+function validateServerOptions(options: H2ServerOptions): void {
+  if (validated.has(options)) return;
+  const positive = (name: string, value: number | undefined) => {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+      throw new Error(`serveH2: ${name} must be a positive number, got ${String(value)}`);
+    }
+  };
+  positive("headersTimeoutMs", options.headersTimeoutMs);
+  positive("idleTimeoutMs", options.idleTimeoutMs);
+  positive("stallTimeoutMs", options.stallTimeoutMs);
+  positive("maxContinuationFrames", options.maxContinuationFrames);
+  positive("maxQueuedControlFrames", options.maxQueuedControlFrames);
+  positive("maxConnectionBufferBytes", options.maxConnectionBufferBytes);
+  positive("connectionWindowSize", options.connectionWindowSize);
+  positive("settings.maxConcurrentStreams", options.settings?.maxConcurrentStreams);
+  positive("settings.initialWindowSize", options.settings?.initialWindowSize);
+  positive("settings.maxHeaderListSize", options.settings?.maxHeaderListSize);
+  for (const name of ["resetBudget", "settingsBudget"] as const) {
+    positive(`${name}.burst`, options[name]?.burst);
+    positive(`${name}.perSecond`, options[name]?.perSecond);
+  }
+  if ((options.settings?.initialWindowSize ?? 0) > MAX_WINDOW) {
+    throw new Error(`serveH2: settings.initialWindowSize must be at most ${MAX_WINDOW}`);
+  }
+  validated.add(options);
+}
+
 /** Serves HTTP/2 (h2c after the preface, or TLS with ALPN h2) on an accepted socket. */
 export function serveH2(socket: net.Socket, options: H2ServerOptions): H2Session {
+  validateServerOptions(options);
   const session = new H2Session(socket, true, options, { onStream: options.onStream });
-  watch(session, options.headersTimeoutMs ?? 10_000, options.idleTimeoutMs ?? 120_000);
+  watch(session, {
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+    stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
+  });
   return session;
 }
 
@@ -1019,11 +1439,18 @@ export function connectH2(options: H2ClientOptions): H2Session {
   return session;
 }
 
-// Header and idle timeouts of server sessions, checked by one timer for all of them.
-const watched = new Map<H2Session, { headersTimeoutMs: number; idleTimeoutMs: number }>();
+// Header, idle and stall timeouts of server sessions, checked by one timer for all of them.
+interface Limits {
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  stallTimeoutMs: number;
+}
+/** Streams answered in full whose client does not end them are reset (NO_ERROR) after this long. */
+const LINGER_MS = 2000;
+const watched = new Map<H2Session, Limits>();
 let sweeper: NodeJS.Timeout | undefined;
-function watch(session: H2Session, headersTimeoutMs: number, idleTimeoutMs: number): void {
-  watched.set(session, { headersTimeoutMs, idleTimeoutMs });
+function watch(session: H2Session, limits: Limits): void {
+  watched.set(session, limits);
   session.once("close", () => {
     watched.delete(session);
     if (watched.size === 0 && sweeper !== undefined) {
@@ -1038,8 +1465,18 @@ function sweep(): void {
   for (const [session, limits] of watched) {
     if (session.headerStartedAt !== 0 && now - session.headerStartedAt > limits.headersTimeoutMs) {
       session.destroy(new Error("request headers timed out"));
-    } else if (session.streamCount === 0 && now - session.lastActive > limits.idleTimeoutMs) {
-      session.close();
+      continue;
     }
+    if (session.blockedSince !== 0 && now - session.blockedSince > limits.stallTimeoutMs) {
+      session.destroy(new Error("the client stopped reading"));
+      continue;
+    }
+    for (const stream of session.stalled) {
+      if (now - stream.stalledSince > limits.stallTimeoutMs) stream.close(H2Error.cancel);
+    }
+    for (const [stream, since] of session.lingering) {
+      if (now - since > LINGER_MS) session.endLingering(stream, H2Error.noError);
+    }
+    if (session.streamCount === 0 && now - session.lastActive > limits.idleTimeoutMs) session.close();
   }
 }
