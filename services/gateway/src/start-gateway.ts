@@ -193,6 +193,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const gatewayService = createGatewayService({ routes: () => state.table, upstreams: () => state.upstreams.values() });
 
+  // Declared before the servers that read it: a connection may arrive as soon as the public port
+  // listens, while the admin server is still starting.
+  let closing: Promise<void> | undefined;
+
   // Public servers: HTTP/2 streams go straight to the proxy; HTTP/1.1 requests through an adapter.
   const sessions = new Set<H2Session>();
   const h2 = (socket: Socket) => {
@@ -289,7 +293,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const scheme = options.tls ? "https" : "http";
   logger.info({ port: listener.port, adminPort: adminServer.port, routes: state.table.all.length }, "gateway listening");
 
-  let closing: Promise<void> | undefined;
   return {
     url: `${scheme}://${host(listener.address)}:${listener.port}`,
     port: listener.port,
