@@ -2,26 +2,11 @@ import { execFileSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import * as http2 from "node:http2";
-import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "@portico/kit";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "./start-gateway.js";
-
-const silent = createLogger({ service: "gateway", level: "silent" });
-const secret = "s".repeat(32);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import type { Gateway } from "./start-gateway.js";
+import { freePort, startLoneGateway } from "./test-platform.js";
 
 /**
  * Blocks every thread of libuv's pool (4) on opening a FIFO nobody writes to: until `release()`,
@@ -52,23 +37,13 @@ afterEach(async () => {
 describe("start-up", () => {
   it("serves an HTTP/2 connection accepted while the admin server is still starting", async () => {
     const port = await freePort();
-    const deadAuth = `http://127.0.0.1:${await freePort()}`;
     // The admin host is a name: its lookup waits behind the blocked thread pool, so the public
     // port listens and the admin server cannot start until the pool is released.
     const pool = blockThreadPool();
     // Should start-up need the pool before the public port listens, the test fails rather than hangs.
     const safety = setTimeout(() => pool.release(), 5000);
     let started = false;
-    const starting = startGateway({
-      port,
-      host: "127.0.0.1",
-      adminPort: 0,
-      adminHost: "localhost",
-      identitySecret: secret,
-      logger: silent,
-      accessLog: false,
-      upstreams: { "portico.auth.v1.AuthService": { targets: [deadAuth], protocol: "connect" } },
-    });
+    const starting = startLoneGateway({ port, adminHost: "localhost" });
     void starting.then(() => {
       started = true;
     });

@@ -1,6 +1,7 @@
 // Test helper (not a test): the real auth, greeter and gateway on free ports, plus clients.
 import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { type AuthServer, startAuth } from "@portico/auth";
@@ -48,6 +49,37 @@ export interface RawResponse {
   headers: http2.IncomingHttpHeaders;
   trailers: http2.IncomingHttpHeaders;
   body: Buffer;
+}
+
+/** A port nothing listens on (just now). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A silent gateway on free ports with nothing behind it (the auth service's address is a dead
+ * port unless `options.upstreams` names one): for what the gateway answers itself.
+ */
+export async function startLoneGateway(options: Partial<GatewayOptions> = {}): Promise<Gateway> {
+  const deadAuth = `http://127.0.0.1:${await freePort()}`;
+  return startGateway({
+    port: 0,
+    host: "127.0.0.1",
+    adminPort: 0,
+    identitySecret: randomBytes(32).toString("hex"),
+    logger: createLogger({ service: "gateway", level: "silent" }),
+    accessLog: false,
+    shutdownGraceMs: 500,
+    ...options,
+    upstreams: { "portico.auth.v1.AuthService": { targets: [deadAuth], protocol: "connect" }, ...options.upstreams },
+  });
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
