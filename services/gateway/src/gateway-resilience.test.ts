@@ -86,7 +86,7 @@ describe("upstreams with several addresses", () => {
     const health = await createClient(
       (await import("@portico/gen/portico/gateway/v1/gateway_pb.js")).GatewayService,
       createConnectTransport({ baseUrl: gateway.adminUrl, httpVersion: "1.1" }),
-    ).getUpstreamHealth({});
+    ).getUpstreamHealth({}, { headers: bearer(await platform.adminToken()) });
     const targets = health.upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService")?.targets ?? [];
     expect(targets.find((t) => t.address === dead)).toMatchObject({ healthy: false });
     expect(targets.find((t) => t.address === live.url)).toMatchObject({ healthy: true });

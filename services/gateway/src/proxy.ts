@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "@portico/kit";
 import type { AuthCache, AuthEntry } from "./auth-cache.js";
+import { bearerToken } from "./bearer-token.js";
 import type { Cors } from "./cors.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "./deadline.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
@@ -119,13 +120,6 @@ const codeByHttpStatus: Record<number, string> = {
   503: "unavailable",
   504: "deadline_exceeded",
 };
-
-function bearerToken(value: string | string[] | undefined): string | undefined {
-  if (typeof value !== "string" || value.length > 8192) return undefined;
-  if (value.length < 8 || !/^bearer /i.test(value)) return undefined;
-  const token = value.slice(7).trim();
-  return token === "" ? undefined : token;
-}
 
 /** Whether an upstream response is a valid answer in the caller's protocol, or an error to report instead. */
 function checkUpstreamResponse(

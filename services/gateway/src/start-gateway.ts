@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { createIdentitySigner, type Identity, identityHeaders, type Logger } from "@portico/kit";
+import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
 import { createAuthClient } from "./auth-client.js";
@@ -30,7 +31,7 @@ export interface GatewayOptions extends GatewayConfig {
   host?: string;
   /** Admin port (`/healthz`, `/readyz`, `/metrics`, GatewayService); 0 = a free port. */
   adminPort?: number;
-  /** Admin address (default: the public one). */
+  /** Admin address (default 127.0.0.1: the admin port shows internal addresses and is not for the public). */
   adminHost?: string;
   /** The buf image (FileDescriptorSet with imports) the routes come from (default `gen/portico.binpb`). */
   imagePath?: string;
@@ -267,7 +268,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     admin = await startAdminServer({
       port: options.adminPort ?? 9090,
-      host: options.adminHost ?? options.host ?? "0.0.0.0",
+      host: options.adminHost ?? "127.0.0.1",
       ready: async () => {
         const authUp = await authClient.healthy(1000);
         const checks = { routes: state.table.all.length > 0, auth: authUp };
@@ -275,6 +276,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
       metrics: () => metrics.text(),
       routes: (router) => router.service(GatewayService, gatewayService),
+      interceptors: [createAdminAuthorization(authCache)],
     });
   } catch (error) {
     await publicListener?.close();

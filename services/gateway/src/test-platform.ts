@@ -24,6 +24,10 @@ export interface TestPlatform {
   greeterClient(transport?: Transport): Client<typeof GreeterService>;
   /** Signs up a fresh user through the gateway and answers its access token and id. */
   signUp(name?: string): Promise<{ token: string; userId: string; refreshToken: string }>;
+  /** An access token of a fresh user with these roles (set in the auth database, then refreshed). */
+  tokenWithRoles(roles: string[]): Promise<string>;
+  /** An access token with the `gateway.admin` role GatewayService needs (one per platform). */
+  adminToken(): Promise<string>;
   /** A raw HTTP/2 request to the gateway. */
   raw(request: RawRequest): Promise<RawResponse>;
   /**
@@ -159,6 +163,27 @@ export async function startTestPlatform(
   const authClient = createClient(AuthService, transports.connect);
   const extraGateways: Gateway[] = [];
   let n = 0;
+  let admin: Promise<string> | undefined;
+  const signUp = async (name = "user") => {
+    n++;
+    const res = await authClient.signUp({
+      email: `${name}-${n}-${randomBytes(3).toString("hex")}@example.com`,
+      password: "correct horse battery staple",
+      displayName: name,
+    });
+    return {
+      token: res.tokens?.accessToken ?? "",
+      refreshToken: res.tokens?.refreshToken ?? "",
+      userId: res.user?.id ?? "",
+    };
+  };
+  const tokenWithRoles = async (roles: string[]) => {
+    const user = await signUp("roles");
+    await authDb.query("update users set roles = $2 where id = $1", [user.userId, roles]);
+    // The change voids the user's tokens; a refresh carries the roles.
+    const res = await authClient.refresh({ refreshToken: user.refreshToken });
+    return res.tokens?.accessToken ?? "";
+  };
   return {
     auth,
     greeter,
@@ -170,18 +195,11 @@ export async function startTestPlatform(
     transports,
     authClient,
     greeterClient: (transport = transports.connect) => createClient(GreeterService, transport),
-    async signUp(name = "user") {
-      n++;
-      const res = await authClient.signUp({
-        email: `${name}-${n}-${randomBytes(3).toString("hex")}@example.com`,
-        password: "correct horse battery staple",
-        displayName: name,
-      });
-      return {
-        token: res.tokens?.accessToken ?? "",
-        refreshToken: res.tokens?.refreshToken ?? "",
-        userId: res.user?.id ?? "",
-      };
+    signUp,
+    tokenWithRoles,
+    adminToken: () => {
+      admin ??= tokenWithRoles(["gateway.admin"]);
+      return admin;
     },
     raw: (request) => rawRequest(request.url ?? gateway.url, request),
     async startGateway(options = {}) {
