@@ -4,7 +4,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { type AuthServer, startAuth } from "@portico/auth";
+import { type AuthOptions, type AuthServer, startAuth } from "@portico/auth";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { type GreeterServer, startGreeter } from "@portico/greeter";
@@ -122,6 +122,7 @@ export function rawRequest(url: string, request: RawRequest): Promise<RawRespons
 export async function startTestPlatform(
   label: string,
   overrides: Partial<GatewayOptions> = {},
+  authOverrides: Pick<AuthOptions, "loginLimits"> = {},
 ): Promise<TestPlatform & { authDb: Database; greeterDb: Database }> {
   const secret = randomBytes(32).toString("hex");
   const silent = (service: string) => createLogger({ service, level: "silent" });
@@ -133,8 +134,9 @@ export async function startTestPlatform(
     logger: silent("auth"),
     identitySecret: secret,
     revocationPollMs: 50,
-    loginLimits: { signUps: 10_000 },
     shutdownGraceMs: 1000,
+    ...authOverrides,
+    loginLimits: { signUps: 10_000, ...authOverrides.loginLimits },
   });
   const greeter = await startGreeter({ port: 0, db: greeterDb, logger: silent("greeter"), identitySecret: secret });
   const config: GatewayConfig = {
