@@ -210,6 +210,56 @@ describe("upstreams with several addresses", () => {
   });
 });
 
+describe("auth service with several addresses", () => {
+  const authService = "portico.auth.v1.AuthService";
+
+  it("fails over cache misses from an auth address that cannot answer to one that can", async () => {
+    // One address passes its health checks but answers every call 503; the other is the auth service.
+    const overloaded = await overloadedUpstream();
+    const gateway = await platform.startGateway({
+      healthCheckIntervalMs: 60_000,
+      authCacheTtlMs: 1,
+      upstreams: { [authService]: { targets: [overloaded.url, platform.auth.url], protocol: "connect" } },
+    });
+    cleanup.push(() => gateway.close());
+    const greeter = greeterVia(gateway);
+    for (let i = 0; i < 12; i++) {
+      // A token nobody has seen: a cache miss, answered by the auth service, never `unavailable`.
+      await expect(greeter.greet({ name: "x" }, { headers: bearer(`unknown-token-${i}`) })).rejects.toMatchObject({
+        code: Code.Unauthenticated,
+      });
+      const res = await greeter.greet({ name: `miss ${i}` }, { headers: bearer(token) });
+      expect(res.greeting).toContain(`miss ${i}`);
+    }
+    expect(overloaded.refused).toBeGreaterThanOrEqual(1);
+  });
+
+  it("is ready when one auth address of two answers, and follows a reload to new auth addresses", async () => {
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const both = await platform.startGateway({
+      upstreams: { [authService]: { targets: [dead, platform.auth.url], protocol: "connect" } },
+    });
+    cleanup.push(() => both.close());
+    expect((await fetch(`${both.adminUrl}/readyz`)).status).toBe(200);
+
+    const config = {
+      ...platform.config,
+      upstreams: { ...platform.config.upstreams, [authService]: { targets: [dead], protocol: "connect" as const } },
+    };
+    const gateway = await platform.startGateway(config);
+    cleanup.push(() => gateway.close());
+    const greeter = greeterVia(gateway);
+    await expect(greeter.greet({ name: "x" }, { headers: bearer(token) })).rejects.toMatchObject({ code: Code.Unavailable });
+    expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(503);
+    gateway.reload({
+      ...config,
+      upstreams: { ...config.upstreams, [authService]: { targets: [platform.auth.url], protocol: "connect" } },
+    });
+    expect((await greeter.greet({ name: "reloaded" }, { headers: bearer(token) })).greeting).toContain("reloaded");
+    expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
+  });
+});
+
 describe("faults", () => {
   it("maps an upstream's HTML 502 to unavailable without leaking it", async () => {
     const html = http2.createServer((_req, res) => {

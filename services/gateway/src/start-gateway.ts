@@ -94,10 +94,6 @@ function validate(options: GatewayOptions): void {
   if (typeof options.identitySecret !== "string" || Buffer.byteLength(options.identitySecret) < 32) {
     throw new Error("startGateway: identitySecret must have at least 32 bytes");
   }
-  const authService = options.authService ?? "portico.auth.v1.AuthService";
-  if (!options.upstreams[authService]) {
-    throw new Error(`startGateway: upstreams has no entry for the auth service ${authService}`);
-  }
   if (options.tls && (!options.tls.cert || !options.tls.key)) {
     throw new Error("startGateway: tls needs both cert and key");
   }
@@ -113,6 +109,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const build = (config: GatewayConfig, image: Image) => {
     // Validated first: a bad entry fails before anything is created.
     const trustedProxies = createTrustedProxies(config.trustedProxies ?? [], "startGateway: trustedProxies");
+    if (!config.upstreams[authService]) {
+      throw new Error(`startGateway: upstreams has no entry for the auth service ${authService}`);
+    }
     const upstreams = new Map<string, Upstream>();
     for (const [service, upstream] of Object.entries(config.upstreams)) {
       upstreams.set(service, createUpstream({ service, ...upstream, ca: options.upstreamCa }));
@@ -136,9 +135,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let state = build(options, loadImage(imagePath));
 
   const signer = createIdentitySigner({ secret: options.identitySecret, ttlSeconds: 60 });
-  const authTargets = options.upstreams[authService]?.targets ?? [];
   const authClient = createAuthClient({
-    targets: authTargets,
+    // The routed auth upstream: health-checked with the others, and replaced on reload.
+    upstream: () => state.upstreams.get(authService) as Upstream,
     ca: options.upstreamCa,
     timeoutMs: options.authTimeoutMs ?? defaults.authTimeoutMs,
     healthHeaders: () => ({ [identityHeaders.assertion]: signer.sign(gatewayIdentity).assertion }),
