@@ -28,17 +28,21 @@ export function createEnvelopeReader(maxBytes: number, onMessage: (flags: number
     }
     return 0;
   };
+  /** Consumes `count` bytes of the first chunk. */
+  const advance = (first: Buffer, count: number) => {
+    offset += count;
+    buffered -= count;
+    if (offset === first.length) {
+      chunks.shift();
+      offset = 0;
+    }
+  };
   /** Removes `n` bytes from the front: one subarray when they lie in the first chunk, else one copy. */
   const take = (n: number): Buffer => {
     const first = chunks[0] as Buffer;
     if (first.length - offset >= n) {
       const out = first.subarray(offset, offset + n);
-      offset += n;
-      if (offset === first.length) {
-        chunks.shift();
-        offset = 0;
-      }
-      buffered -= n;
+      advance(first, n);
       return out;
     }
     const out = Buffer.allocUnsafe(n);
@@ -48,13 +52,8 @@ export function createEnvelopeReader(maxBytes: number, onMessage: (flags: number
       const count = Math.min(chunk.length - offset, n - filled);
       chunk.copy(out, filled, offset, offset + count);
       filled += count;
-      offset += count;
-      if (offset === chunk.length) {
-        chunks.shift();
-        offset = 0;
-      }
+      advance(chunk, count);
     }
-    buffered -= n;
     return out;
   };
   return {
