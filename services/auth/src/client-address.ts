@@ -1,9 +1,16 @@
 /**
- * The client's IP address as the gateway reports it: the first entry of `x-forwarded-for` (the
- * gateway drops client-sent entries unless they come from a trusted proxy). Calls that did not come
- * through a gateway share the bucket "direct".
+ * The header in which the gateway hands every backend the client address it decided once (trusted
+ * proxies, `x-forwarded-for` walked from the right): `clientAddressHeader` of the gateway's
+ * forward-headers.ts. The gateway drops every client-sent copy.
+ */
+export const clientAddressHeader = "x-portico-client-address";
+
+/**
+ * The client's IP address as the gateway decided it. `x-forwarded-for` is never read: its left
+ * part is whatever the client wrote. Calls that did not come through a gateway share the bucket
+ * "direct".
  */
 export function clientAddress(headers: Headers): string {
-  const first = headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-  return first && first.length <= 64 ? first.toLowerCase() : "direct";
+  const address = headers.get(clientAddressHeader)?.trim();
+  return address && address.length <= 64 && !address.includes(",") ? address.toLowerCase() : "direct";
 }

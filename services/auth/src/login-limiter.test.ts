@@ -15,10 +15,10 @@ const t = useTestAuth("login_limiter", {
 });
 
 let ipCounter = 0;
-/** A client that the limiter sees as a fresh IP address (the gateway's x-forwarded-for). */
+/** A client that the limiter sees as a fresh IP address (the gateway's x-portico-client-address). */
 function fromNewAddress() {
   const ip = `203.0.113.${++ipCounter}`;
-  return { ip, client: t.withHeaders({ "x-forwarded-for": ip }) };
+  return { ip, client: t.withHeaders({ "x-portico-client-address": ip }) };
 }
 
 function retryDelaySeconds(error: ConnectError): number {

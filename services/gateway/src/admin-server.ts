@@ -1,6 +1,6 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { type DualListener, listenDual } from "./dual-listener.js";
 
@@ -18,6 +18,8 @@ export interface AdminServerOptions {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** Connect/gRPC services on the admin port (GatewayService). */
   routes?: (router: ConnectRouter) => void;
+  /** Interceptors of those services (who may call them). */
+  interceptors?: Interceptor[];
 }
 
 export interface AdminServer {
@@ -31,7 +33,7 @@ type Res = http.ServerResponse | http2.Http2ServerResponse;
 
 /** The admin port: `/healthz`, `/readyz`, `/metrics` and the gateway's own API, over HTTP/1.1 and h2c. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
-  const adapter = options.routes ? connectNodeAdapter({ routes: options.routes }) : undefined;
+  const adapter = options.routes ? connectNodeAdapter({ routes: options.routes, interceptors: options.interceptors }) : undefined;
   const json = (res: Res, status: number, body: unknown) => {
     const text = JSON.stringify(body);
     (res as http.ServerResponse).writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });

@@ -4,7 +4,6 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { Health, HealthCheckResponse_ServingStatus } from "@portico/gen/grpc/health/v1/health_pb.js";
 import {
   AuthenticateRequestSchema,
   type AuthenticateResponse,
@@ -14,11 +13,15 @@ import {
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { VerifiedToken } from "./auth-cache.js";
 import type { H2Stream } from "./h2/index.js";
-import { createUpstream, type UpstreamTarget } from "./upstream.js";
+import { checkHealth } from "./health-checker.js";
+import type { Upstream, UpstreamTarget } from "./upstream.js";
 
 export interface AuthClientOptions {
-  /** `http://host:port` or `https://host[:port]` of every auth service address. */
-  targets: readonly string[];
+  /**
+   * The auth service's upstream, as routed (current config): its addresses, their load, health
+   * checks and ejections are the ones the proxy uses, and a reload replaces them.
+   */
+  upstream: () => Upstream;
   /** PEM certificates trusted for `https://` addresses instead of Node's bundled roots. */
   ca?: string | Buffer;
   /** Timeout of one Authenticate call (ms). */
@@ -28,11 +31,15 @@ export interface AuthClientOptions {
 }
 
 export interface AuthClient {
-  /** Authenticate over a pooled HTTP/2 session; rejects with the auth service's ConnectError. */
+  /**
+   * Authenticate over a pooled HTTP/2 session, on the least loaded available address; an address
+   * that cannot answer (unavailable, no answer in time) counts as failed and the call tries another
+   * one once. Rejects with the auth service's ConnectError.
+   */
   verify(token: string): Promise<VerifiedToken>;
-  /** The WatchRevocations stream of one address, ending when `signal` aborts. */
+  /** The WatchRevocations stream of one available address, ending when `signal` aborts. */
   watchRevocations(signal: AbortSignal): AsyncIterable<WatchRevocationsResponse>;
-  /** Asks `grpc.health.v1.Health` of the first auth address; true when it is serving. */
+  /** Asks `grpc.health.v1.Health` of every auth address; true when one of them is serving. */
   healthy(timeoutMs: number): Promise<boolean>;
   close(): void;
 }
@@ -99,7 +106,6 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
         return fail(new ConnectError("the auth service answered no identity", Code.Internal));
       settled = true;
       clearTimeout(timer);
-      target.succeeded();
       resolve({
         identity: { userId: identity.userId, tier: identity.tier, roles: [...identity.roles], sessionId: identity.sessionId },
         expiresAtMs: identity.expiresAt ? timestampMs(identity.expiresAt) : Number.POSITIVE_INFINITY,
@@ -109,56 +115,85 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
   });
 }
 
-/** The gateway's control-plane client of `portico.auth.v1.AuthService` on pooled HTTP/2 sessions. */
+/** Errors that say the address did not answer (rather than the auth service refusing the token). */
+function addressFailed(error: ConnectError): boolean {
+  return error.code === Code.Unavailable || error.code === Code.DeadlineExceeded;
+}
+
+/** One Authenticate on `target`, counted in its outstanding calls and its health. */
+async function authenticateOn(target: UpstreamTarget, token: string, timeoutMs: number): Promise<VerifiedToken> {
+  target.outstanding++;
+  try {
+    return await authenticate(target, token, timeoutMs);
+  } catch (error) {
+    const e = ConnectError.from(error);
+    if (addressFailed(e)) target.failed(`Authenticate: ${e.rawMessage}`);
+    else target.succeeded();
+    throw e;
+  } finally {
+    target.outstanding--;
+  }
+}
+
+/** The gateway's control-plane client of `portico.auth.v1.AuthService` on the routed upstream's pooled sessions. */
 export function createAuthClient(options: AuthClientOptions): AuthClient {
-  if (options.targets.length === 0) throw new Error("auth client: no auth service address");
-  const managers = options.targets.map(
-    (url) =>
-      new Http2SessionManager(
-        url,
+  if (typeof options.upstream !== "function")
+    throw new Error("auth client: upstream must be a function answering the auth upstream");
+  // WatchRevocations is a long server stream: a connect-node client per address, made when first needed.
+  const watchers = new Map<string, { manager: Http2SessionManager; client: Client<typeof AuthService> }>();
+  const watcherOf = (address: string) => {
+    let entry = watchers.get(address);
+    if (entry === undefined) {
+      const manager = new Http2SessionManager(
+        address,
         { pingIntervalMs: 10_000, pingTimeoutMs: 5_000 },
         options.ca === undefined ? undefined : { ca: options.ca },
-      ),
-  );
-  const clients: Client<typeof AuthService>[] = managers.map((sessionManager, i) =>
-    createClient(AuthService, createGrpcTransport({ baseUrl: options.targets[i] as string, sessionManager })),
-  );
-  const health = createClient(
-    Health,
-    createGrpcTransport({ baseUrl: options.targets[0] as string, sessionManager: managers[0] }),
-  );
-  // Authenticate is the hot control-plane call (every cache miss): a hand-rolled Connect unary
-  // call over the pooled session, without a client library's per-call machinery.
-  const authUpstream = createUpstream({
-    service: AuthService.typeName,
-    targets: [...options.targets],
-    protocol: "connect",
-    ca: options.ca,
-  });
-  let next = 0;
-  const pick = () => {
-    const client = clients[next] as Client<typeof AuthService>;
-    next = (next + 1) % clients.length;
-    return client;
+      );
+      entry = { manager, client: createClient(AuthService, createGrpcTransport({ baseUrl: address, sessionManager: manager })) };
+      watchers.set(address, entry);
+    }
+    // Addresses a reload removed are let go.
+    const current = new Set(options.upstream().targets.map((t) => t.address));
+    for (const [other, { manager }] of watchers) {
+      if (!current.has(other) && other !== address) {
+        manager.abort();
+        watchers.delete(other);
+      }
+    }
+    return entry.client;
   };
   return {
     verify(token) {
-      return authenticate(authUpstream.pick(), token, options.timeoutMs);
+      // Authenticate is the hot control-plane call (every cache miss): a hand-rolled Connect unary
+      // call over the pooled session, without a client library's per-call machinery.
+      const upstream = options.upstream();
+      const first = upstream.pick();
+      return authenticateOn(first, token, options.timeoutMs).catch((error: ConnectError) => {
+        if (!addressFailed(error)) throw error;
+        const second = upstream.pick(first);
+        if (second === first) throw error;
+        return authenticateOn(second, token, options.timeoutMs);
+      });
     },
     watchRevocations(signal) {
-      return pick().watchRevocations({}, { signal });
+      return watcherOf(options.upstream().pick().address).watchRevocations({}, { signal });
     },
     async healthy(timeoutMs) {
-      try {
-        const res = await health.check({ service: "" }, { timeoutMs, headers: options.healthHeaders?.() });
-        return res.status === HealthCheckResponse_ServingStatus.SERVING;
-      } catch {
-        return false;
-      }
+      const upstream = options.upstream();
+      const headers = options.healthHeaders ?? (() => ({}));
+      const answers = await Promise.all(
+        upstream.targets.map((target) =>
+          checkHealth(upstream, target, { timeoutMs, headers }).then(
+            (reason) => reason === undefined,
+            () => false,
+          ),
+        ),
+      );
+      return answers.includes(true);
     },
     close() {
-      authUpstream.close();
-      for (const m of managers) m.abort();
+      for (const { manager } of watchers.values()) manager.abort();
+      watchers.clear();
     },
   };
 }

@@ -39,24 +39,38 @@ export interface Cors {
   decorate(down: Downstream, origin: string): void;
 }
 
-/** CORS for the configured browser origins (`*` for any); undefined when none are configured. */
+/**
+ * CORS for the configured browser origins; undefined when none are configured. A listed origin is
+ * answered with itself and `access-control-allow-credentials: true` (cookies and Authorization
+ * may go along). `*` lets any other origin call without credentials: the answer is then the
+ * literal `*`, never the caller's origin with credentials, which would let any web site call the
+ * gateway with its visitors' cookies.
+ */
 export function createCors(origins: readonly string[] | undefined): Cors | undefined {
   if (!origins || origins.length === 0) return undefined;
   const any = origins.includes("*");
-  const allowed = new Set(origins.map((o) => o.replace(/\/$/, "")));
-  const isAllowed = (origin: string) => any || allowed.has(origin);
-  const headersFor = (origin: string): OutgoingHttpHeaders => ({
+  const allowed = new Set(origins.filter((o) => o !== "*").map((o) => o.replace(/\/$/, "")));
+  const credentialed = (origin: string): OutgoingHttpHeaders => ({
     "access-control-allow-origin": origin,
     "access-control-allow-credentials": "true",
     "access-control-expose-headers": exposedHeaders,
     vary: "origin",
   });
+  const anyOrigin: OutgoingHttpHeaders = {
+    "access-control-allow-origin": "*",
+    "access-control-expose-headers": exposedHeaders,
+    vary: "origin",
+  };
+  /** The CORS headers for `origin`; undefined when it may not call. */
+  const headersFor = (origin: string): OutgoingHttpHeaders | undefined =>
+    allowed.has(origin) ? credentialed(origin) : any ? anyOrigin : undefined;
   return {
     preflight(down, headers) {
       const origin = headers.origin;
       const out: OutgoingHttpHeaders = { ":status": 204, vary: "origin" };
-      if (typeof origin === "string" && isAllowed(origin)) {
-        Object.assign(out, headersFor(origin), {
+      const cors = typeof origin === "string" ? headersFor(origin) : undefined;
+      if (cors !== undefined) {
+        Object.assign(out, cors, {
           "access-control-allow-methods": "GET, POST",
           "access-control-allow-headers": allowedHeaders,
           "access-control-max-age": "7200",
@@ -66,8 +80,8 @@ export function createCors(origins: readonly string[] | undefined): Cors | undef
       down.resume();
     },
     decorate(down, origin) {
-      if (!isAllowed(origin)) return;
       const extra = headersFor(origin);
+      if (extra === undefined) return;
       const respond = down.respond.bind(down);
       down.respond = (headers, options) => respond(Object.assign(headers, extra), options);
     },

@@ -8,30 +8,78 @@ export interface EnvelopeReader {
   readonly declared: number;
 }
 
+/**
+ * Envelopes are assembled in linear time: chunks are kept as they arrive and each message is
+ * copied out once, when it is complete (or not at all when it lies in one chunk). A message
+ * declaring more than `maxBytes` is refused from its prefix, before anything of it is held.
+ */
 export function createEnvelopeReader(maxBytes: number, onMessage: (flags: number, data: Buffer) => void): EnvelopeReader {
-  let pending: Buffer = Buffer.alloc(0);
+  /** Chunks not yet consumed; the first one from `offset`. */
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  let buffered = 0;
   let declared = 0;
+  /** The byte at `index` of what is buffered. */
+  const byteAt = (index: number): number => {
+    let i = index + offset;
+    for (const chunk of chunks) {
+      if (i < chunk.length) return chunk[i] as number;
+      i -= chunk.length;
+    }
+    return 0;
+  };
+  /** Consumes `count` bytes of the first chunk. */
+  const advance = (first: Buffer, count: number) => {
+    offset += count;
+    buffered -= count;
+    if (offset === first.length) {
+      chunks.shift();
+      offset = 0;
+    }
+  };
+  /** Removes `n` bytes from the front: one subarray when they lie in the first chunk, else one copy. */
+  const take = (n: number): Buffer => {
+    const first = chunks[0] as Buffer;
+    if (first.length - offset >= n) {
+      const out = first.subarray(offset, offset + n);
+      advance(first, n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = chunks[0] as Buffer;
+      const count = Math.min(chunk.length - offset, n - filled);
+      chunk.copy(out, filled, offset, offset + count);
+      filled += count;
+      advance(chunk, count);
+    }
+    return out;
+  };
   return {
     push(chunk) {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let offset = 0;
-      while (pending.length - offset >= 5) {
-        const length = pending.readUInt32BE(offset + 1);
+      if (chunk.length > 0) {
+        chunks.push(chunk);
+        buffered += chunk.length;
+      }
+      while (buffered >= 5) {
+        const length = ((byteAt(1) << 24) | (byteAt(2) << 16) | (byteAt(3) << 8) | byteAt(4)) >>> 0;
         if (length > maxBytes) {
           declared = length;
-          pending = Buffer.alloc(0);
+          chunks.length = 0;
+          offset = 0;
+          buffered = 0;
           return false;
         }
-        if (pending.length - offset < 5 + length) break;
-        const flags = pending[offset] as number;
-        onMessage(flags, pending.subarray(offset + 5, offset + 5 + length));
-        offset += 5 + length;
+        if (buffered < 5 + length) break;
+        const flags = byteAt(0);
+        const message = take(5 + length).subarray(5);
+        onMessage(flags, message);
       }
-      pending = offset === 0 ? pending : pending.subarray(offset);
       return true;
     },
     get buffered() {
-      return pending.length;
+      return buffered;
     },
     get declared() {
       return declared;

@@ -22,6 +22,7 @@ const dropped = new Set([
   "x-user-roles",
   "x-session-id",
   "x-portico-identity",
+  "x-portico-client-address",
   "x-request-id",
   "x-client-request-id",
   "x-forwarded-for",
@@ -32,6 +33,12 @@ const dropped = new Set([
   "grpc-timeout",
   "connect-timeout-ms",
 ]);
+
+/**
+ * The client address the gateway decided (trusted proxies, right-to-left), for every backend: the
+ * one address per-IP limits in services use. Gateway-owned: a caller's copies never pass.
+ */
+export const clientAddressHeader = "x-portico-client-address";
 
 /** Whether the caller may not set this request header (it is dropped or set by the gateway). */
 export function isGatewayOwnedHeader(name: string): boolean {
@@ -228,6 +235,7 @@ export function upstreamRequestHeaders(
   if (typeof clientRequestId === "string" && clientRequestId.length <= 200) out["x-client-request-id"] = clientRequestId;
   out["x-request-id"] = randomUUID();
   out["x-forwarded-for"] = forwarded.header;
+  out[clientAddressHeader] = forwarded.clientIp;
   out["x-forwarded-proto"] = forwarded.proto;
   if (forwarded.host !== "") out["x-forwarded-host"] = forwarded.host;
   out.traceparent = nextTraceparent(headers.traceparent);

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
@@ -27,12 +28,20 @@ afterAll(async () => {
   await platform?.close();
 });
 
-const admin = () =>
+const adminClient = () =>
   createClient(GatewayService, createConnectTransport({ baseUrl: platform.gateway.adminUrl, httpVersion: "1.1" }));
+/** GatewayService as a caller with the gateway.admin role. */
+const admin = () => {
+  const client = adminClient();
+  return {
+    listRoutes: async () => client.listRoutes({}, { headers: bearer(await platform.adminToken()) }),
+    getUpstreamHealth: async () => client.getUpstreamHealth({}, { headers: bearer(await platform.adminToken()) }),
+  };
+};
 
 describe("GatewayService on the admin port", () => {
   it("lists every route with its upstream and effective policy; INTERNAL methods unrouted", async () => {
-    const { routes } = await admin().listRoutes({});
+    const { routes } = await admin().listRoutes();
     const greet = routes.find((r) => r.path === "/portico.greeter.v1.GreeterService/Greet");
     expect(greet).toMatchObject({ upstream: "portico.greeter.v1.GreeterService", kind: "unary", idempotent: false });
     expect(greet?.policy?.access).toBe(Access.AUTHENTICATED);
@@ -46,11 +55,46 @@ describe("GatewayService on the admin port", () => {
   });
 
   it("reports the health of every upstream address", async () => {
-    const { upstreams } = await admin().getUpstreamHealth({});
+    const { upstreams } = await admin().getUpstreamHealth();
     const greeter = upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService");
     expect(greeter?.targets).toEqual([
       expect.objectContaining({ address: platform.greeter.url, protocol: "connect", healthy: true }),
     ]);
+  });
+});
+
+describe("who may use the admin port", () => {
+  it("refuses GatewayService without a token, with a bad one, and without the gateway.admin role", async () => {
+    const client = adminClient();
+    await expect(client.listRoutes({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(client.getUpstreamHealth({}, { headers: bearer("not-a-token") })).rejects.toMatchObject({
+      code: Code.Unauthenticated,
+    });
+    const { token } = await platform.signUp("not-admin");
+    await expect(client.getUpstreamHealth({}, { headers: bearer(token) })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+    });
+    const other = await platform.tokenWithRoles(["greeter.admin"]);
+    await expect(client.listRoutes({}, { headers: bearer(other) })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    // Health checks stay open.
+    expect((await fetch(`${platform.gateway.adminUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${platform.gateway.adminUrl}/readyz`)).status).toBe(200);
+  });
+
+  it("binds 127.0.0.1 by default even when the public port binds every address", async () => {
+    const gateway = await platform.startGateway({ host: "0.0.0.0", adminHost: undefined });
+    const reach = (host: string, port: number) =>
+      new Promise<boolean>((resolve) => {
+        const socket = connect({ host, port }, () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.on("error", () => resolve(false));
+      });
+    // 127.0.0.2 is loopback too, but not the address the admin port is bound to.
+    expect(await reach("127.0.0.2", gateway.port)).toBe(true);
+    expect(await reach("127.0.0.1", gateway.adminPort)).toBe(true);
+    expect(await reach("127.0.0.2", gateway.adminPort)).toBe(false);
   });
 });
 

@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { connectNodeAdapter, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { GatewayService } from "@portico/gen/portico/gateway/v1/gateway_pb.js";
 import { EchoStreamRequestSchema, GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope } from "./error-response.js";
@@ -50,6 +51,29 @@ async function grpcUpstream(port = 0): Promise<GrpcUpstream> {
 const greeterVia = (gateway: Gateway, transport?: Transport) =>
   createClient(GreeterService, transport ?? createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }));
 
+/** An address that passes its health check but answers every call 503, as an overloaded proxy would. */
+async function overloadedUpstream(): Promise<{ url: string; readonly refused: number }> {
+  let refused = 0;
+  const server = http2.createServer((req, res) => {
+    if (req.url?.startsWith("/grpc.health.v1.Health/")) {
+      res.writeHead(200, { "content-type": "application/grpc", "grpc-status": "12" });
+      res.end();
+      return;
+    }
+    refused++;
+    res.writeHead(503, { "content-type": "text/plain" });
+    res.end("overloaded");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  cleanup.push(() => new Promise((r) => server.close(() => r())));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get refused() {
+      return refused;
+    },
+  };
+}
+
 /** A port nothing listens on. */
 async function deadPort(): Promise<number> {
   const server = net.createServer();
@@ -86,28 +110,15 @@ describe("upstreams with several addresses", () => {
     const health = await createClient(
       (await import("@portico/gen/portico/gateway/v1/gateway_pb.js")).GatewayService,
       createConnectTransport({ baseUrl: gateway.adminUrl, httpVersion: "1.1" }),
-    ).getUpstreamHealth({});
+    ).getUpstreamHealth({}, { headers: bearer(await platform.adminToken()) });
     const targets = health.upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService")?.targets ?? [];
     expect(targets.find((t) => t.address === dead)).toMatchObject({ healthy: false });
     expect(targets.find((t) => t.address === live.url)).toMatchObject({ healthy: true });
   });
 
   it("retries idempotent calls once on another address, translated or passed through, and no other calls", async () => {
-    // An address that passes its health check but answers every call 503, as an overloaded proxy would.
-    let refused = 0;
-    const flaky = http2.createServer((req, res) => {
-      if (req.url?.startsWith("/grpc.health.v1.Health/")) {
-        res.writeHead(200, { "content-type": "application/grpc", "grpc-status": "12" });
-        res.end();
-        return;
-      }
-      refused++;
-      res.writeHead(503, { "content-type": "text/plain" });
-      res.end("overloaded");
-    });
-    await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", () => r()));
-    cleanup.push(() => new Promise((r) => flaky.close(() => r())));
-    const flakyUrl = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`;
+    const flaky = await overloadedUpstream();
+    const flakyUrl = flaky.url;
     const live = await grpcUpstream();
     // Health checks see both addresses healthy; only the retry saves the calls that land on the flaky one.
     const config = { targets: [flakyUrl, live.url], protocol: "grpc" as const };
@@ -119,14 +130,14 @@ describe("upstreams with several addresses", () => {
           ? createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" })
           : createGrpcTransport({ baseUrl: gateway.url }),
       );
-      const before = refused;
+      const before = flaky.refused;
       for (let i = 0; i < 4; i++) {
         const res = await greeter.listGreetings({}, { headers: bearer(token) });
         expect(res.greetings[0]?.message).toBe("from grpc-js");
       }
-      expect(refused - before).toBeGreaterThanOrEqual(2);
+      expect(flaky.refused - before).toBeGreaterThanOrEqual(2);
       // Greet is not idempotent: a call that lands on the flaky address fails, and is not tried twice.
-      const beforeGreet = refused;
+      const beforeGreet = flaky.refused;
       const outcomes: (string | Code)[] = [];
       for (let i = 0; i < 4; i++) {
         outcomes.push(
@@ -136,10 +147,57 @@ describe("upstreams with several addresses", () => {
           ),
         );
       }
-      expect(outcomes.filter((o) => o === Code.Unavailable)).toHaveLength(refused - beforeGreet);
+      expect(outcomes.filter((o) => o === Code.Unavailable)).toHaveLength(flaky.refused - beforeGreet);
       expect(outcomes).toContain("ok");
       expect(outcomes).toContain(Code.Unavailable);
     }
+  });
+
+  it("keeps a retry budget per upstream: one upstream that spent its own leaves another's retries intact", async () => {
+    // GreeterService: both addresses overloaded, so every idempotent call spends a retry.
+    const a = await overloadedUpstream();
+    const b = await overloadedUpstream();
+    // GatewayService (routed here like any service): one overloaded address and one that works.
+    const c = await overloadedUpstream();
+    const working = http2.createServer(
+      connectNodeAdapter({
+        routes: (router) =>
+          router.service(GatewayService, {
+            listRoutes: () => ({ routes: [{ path: "/from.the/Stub" }] }),
+            getUpstreamHealth: () => ({}),
+          }),
+      }),
+    );
+    await new Promise<void>((r) => working.listen(0, "127.0.0.1", () => r()));
+    cleanup.push(() => new Promise((r) => working.close(() => r())));
+    const workingUrl = `http://127.0.0.1:${(working.address() as AddressInfo).port}`;
+    const gateway = await platform.startGateway({
+      healthCheckIntervalMs: 60_000,
+      upstreams: {
+        "portico.greeter.v1.GreeterService": { targets: [a.url, b.url], protocol: "grpc" },
+        "portico.gateway.v1.GatewayService": { targets: [c.url, workingUrl], protocol: "connect" },
+      },
+    });
+    cleanup.push(() => gateway.close());
+    const greeter = greeterVia(gateway);
+    const failed = async () => {
+      const before = a.refused + b.refused;
+      await expect(greeter.listGreetings({}, { headers: bearer(token) })).rejects.toMatchObject({ code: Code.Unavailable });
+      return a.refused + b.refused - before;
+    };
+    // Retried (two attempts) while the greeter's budget lasts, then tried once.
+    expect(await failed()).toBe(2);
+    for (let i = 0; i < 12; i++) await failed();
+    expect(await failed()).toBe(1);
+    // GatewayService's calls that land on its overloaded address are still retried on the other one.
+    const admin = createClient(GatewayService, createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }));
+    const headers = bearer(await platform.adminToken());
+    const before = c.refused;
+    for (let i = 0; i < 4; i++) {
+      const res = await admin.listRoutes({}, { headers });
+      expect(res.routes[0]?.path).toBe("/from.the/Stub");
+    }
+    expect(c.refused - before).toBeGreaterThanOrEqual(1);
   });
 
   it("answers unavailable fast when the only address is down", async () => {
@@ -149,6 +207,56 @@ describe("upstreams with several addresses", () => {
       code: Code.Unavailable,
     });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe("auth service with several addresses", () => {
+  const authService = "portico.auth.v1.AuthService";
+
+  it("fails over cache misses from an auth address that cannot answer to one that can", async () => {
+    // One address passes its health checks but answers every call 503; the other is the auth service.
+    const overloaded = await overloadedUpstream();
+    const gateway = await platform.startGateway({
+      healthCheckIntervalMs: 60_000,
+      authCacheTtlMs: 1,
+      upstreams: { [authService]: { targets: [overloaded.url, platform.auth.url], protocol: "connect" } },
+    });
+    cleanup.push(() => gateway.close());
+    const greeter = greeterVia(gateway);
+    for (let i = 0; i < 12; i++) {
+      // A token nobody has seen: a cache miss, answered by the auth service, never `unavailable`.
+      await expect(greeter.greet({ name: "x" }, { headers: bearer(`unknown-token-${i}`) })).rejects.toMatchObject({
+        code: Code.Unauthenticated,
+      });
+      const res = await greeter.greet({ name: `miss ${i}` }, { headers: bearer(token) });
+      expect(res.greeting).toContain(`miss ${i}`);
+    }
+    expect(overloaded.refused).toBeGreaterThanOrEqual(1);
+  });
+
+  it("is ready when one auth address of two answers, and follows a reload to new auth addresses", async () => {
+    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const both = await platform.startGateway({
+      upstreams: { [authService]: { targets: [dead, platform.auth.url], protocol: "connect" } },
+    });
+    cleanup.push(() => both.close());
+    expect((await fetch(`${both.adminUrl}/readyz`)).status).toBe(200);
+
+    const config = {
+      ...platform.config,
+      upstreams: { ...platform.config.upstreams, [authService]: { targets: [dead], protocol: "connect" as const } },
+    };
+    const gateway = await platform.startGateway(config);
+    cleanup.push(() => gateway.close());
+    const greeter = greeterVia(gateway);
+    await expect(greeter.greet({ name: "x" }, { headers: bearer(token) })).rejects.toMatchObject({ code: Code.Unavailable });
+    expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(503);
+    gateway.reload({
+      ...config,
+      upstreams: { ...config.upstreams, [authService]: { targets: [platform.auth.url], protocol: "connect" } },
+    });
+    expect((await greeter.greet({ name: "reloaded" }, { headers: bearer(token) })).greeting).toContain("reloaded");
+    expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
   });
 });
 

@@ -110,7 +110,7 @@ describe("TLS to upstreams", () => {
     /** Why the gateway last found the greeter's address failing (GetUpstreamHealth). */
     const lastError = async () => {
       const admin = createClient(GatewayService, createConnectTransport({ baseUrl: plain.adminUrl, httpVersion: "1.1" }));
-      const health = await admin.getUpstreamHealth({});
+      const health = await admin.getUpstreamHealth({}, { headers: bearer(await platform.adminToken()) });
       const entry = health.upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService")?.targets[0];
       expect(entry?.address).toBe(target);
       return entry?.lastError;

@@ -20,7 +20,12 @@ let platform: TestPlatform;
 let port = 0;
 
 beforeAll(async () => {
-  platform = await startTestPlatform("gateway_trusted_cidr", { trustedProxies: ["127.0.0.0/30"], accessLog });
+  platform = await startTestPlatform(
+    "gateway_trusted_cidr",
+    { trustedProxies: ["127.0.0.0/30"], accessLog },
+    // The auth service refuses an address after 3 failed logins.
+    { loginLimits: { ipFailures: 3 } },
+  );
   port = platform.gateway.port;
 });
 afterAll(async () => {
@@ -95,6 +100,30 @@ function signUpH1(localAddress: string, forwardedFor: string): Promise<Answer> {
   });
 }
 
+/** A failed Login over HTTP/2 from the trusted proxy: the Connect error code and message. */
+function failedLogin(headers: http2.OutgoingHttpHeaders): Promise<{ code: string; message: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`, {
+      createConnection: () => net.connect({ host: "127.0.0.1", port, localAddress: insidePeer }),
+    });
+    session.on("error", reject);
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/portico.auth.v1.AuthService/Login",
+      "content-type": "application/json",
+      ...headers,
+    });
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("error", reject);
+    stream.on("close", () => {
+      session.close();
+      resolve(JSON.parse(Buffer.concat(chunks).toString() || "{}"));
+    });
+    stream.end(JSON.stringify({ email: `nobody-${randomBytes(4).toString("hex")}@example.com`, password: "wrong password" }));
+  });
+}
+
 // Other loopback addresses than 127.0.0.1 need an alias on macOS: the test runs where they exist.
 describe.skipIf(process.platform !== "linux")("trusted proxies as CIDR ranges", () => {
   it("takes the client IP from x-forwarded-for only when the peer is inside a trusted range (HTTP/2 and HTTP/1.1)", async () => {
@@ -138,6 +167,23 @@ describe.skipIf(process.platform !== "linux")("trusted proxies as CIDR ranges", 
     const limited = await signUpH2(otherOutsidePeer, "203.0.113.200");
     expect(limited.status).toBe(429);
     expect(limited.ip).toBe(otherOutsidePeer);
+  });
+
+  it("hands the client address it decided to the auth service: a client behind a trusted proxy cannot choose the IP auth's login limits see", async () => {
+    // The trusted proxy appended the real client (198.51.100.40); everything left of it is the client's own.
+    for (let i = 0; i < 3; i++) {
+      const res = await failedLogin({
+        "x-forwarded-for": `10.9.${i}.1, 198.51.100.40`,
+        "x-portico-client-address": `10.8.${i}.1`,
+        "X-Portico-Client-Address": `10.7.${i}.1`,
+      });
+      expect(res.code, `login ${i}`).toBe("unauthenticated");
+    }
+    const limited = await failedLogin({ "x-forwarded-for": "10.9.99.1, 198.51.100.40", "x-portico-client-address": "10.8.99.1" });
+    expect(limited.code).toBe("resource_exhausted");
+    expect(limited.message).not.toContain("per IP"); // the auth service's limit, not the gateway's
+    // Another client behind the same proxy is not limited.
+    expect((await failedLogin({ "x-forwarded-for": "10.9.0.1, 198.51.100.41" })).code).toBe("unauthenticated");
   });
 
   it("applies reloaded trusted proxies to new calls, and refuses a bad entry keeping the running ones", async () => {

@@ -34,7 +34,11 @@ const grpcStatus = {
 };
 
 /** One `grpc.health.v1.Health/Check` over the target's pooled session: undefined when healthy, else why not. */
-function check(upstream: Upstream, target: UpstreamTarget, options: HealthCheckerOptions): Promise<string | undefined> {
+export function checkHealth(
+  upstream: Upstream,
+  target: UpstreamTarget,
+  options: Pick<HealthCheckerOptions, "timeoutMs" | "headers">,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (reason: string | undefined) => {
@@ -96,7 +100,7 @@ export function startHealthChecker(options: HealthCheckerOptions): HealthChecker
       for (const upstream of options.upstreams()) {
         for (const target of upstream.targets) {
           checks.push(
-            check(upstream, target, options)
+            checkHealth(upstream, target, options)
               .catch((error: unknown) => (error as Error).message)
               .then((reason) => {
                 const healthy = reason === undefined;

@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "@portico/kit";
 import type { AuthCache, AuthEntry } from "./auth-cache.js";
+import { bearerToken } from "./bearer-token.js";
 import type { Cors } from "./cors.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "./deadline.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
@@ -23,7 +24,7 @@ import {
 } from "./rpc-protocol.js";
 import { reflectionPaths, type ServerReflection } from "./server-reflection.js";
 import { type CallLife, runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "./translate.js";
-import type { UpstreamTarget } from "./upstream.js";
+import type { Upstream, UpstreamTarget } from "./upstream.js";
 
 /** The bookkeeping of one forwarded call, shared by pass-through and translation. */
 interface Life extends CallLife {
@@ -120,13 +121,6 @@ const codeByHttpStatus: Record<number, string> = {
   504: "deadline_exceeded",
 };
 
-function bearerToken(value: string | string[] | undefined): string | undefined {
-  if (typeof value !== "string" || value.length > 8192) return undefined;
-  if (value.length < 8 || !/^bearer /i.test(value)) return undefined;
-  const token = value.slice(7).trim();
-  return token === "" ? undefined : token;
-}
-
 /** Whether an upstream response is a valid answer in the caller's protocol, or an error to report instead. */
 function checkUpstreamResponse(
   protocol: CallProtocol,
@@ -153,13 +147,6 @@ function checkUpstreamResponse(
 export function createProxy(options: ProxyOptions): Proxy {
   const { auth } = options;
   let inFlight = 0;
-  // Retry budget: every forwarded call earns a tenth of a retry, up to ten in reserve.
-  let retryTokens = 10;
-  const spendRetry = () => {
-    if (retryTokens < 1) return false;
-    retryTokens--;
-    return true;
-  };
 
   const reject = (down: Downstream, protocol: CallProtocol, error: ConnectError, headers?: OutgoingHttpHeaders) => {
     sendError(down, protocol, error, headers);
@@ -427,9 +414,10 @@ export function createProxy(options: ProxyOptions): Proxy {
       return;
     }
     const life = startLife(down, first, protocol, timeoutMs, record);
-    if (retryTokens < 10) retryTokens += 0.1;
+    upstream.earnRetry();
     // Idempotent unary calls may be retried on another address, before any response byte went out.
-    const reopen = route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, open) : undefined;
+    const reopen =
+      route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, upstream, open) : undefined;
     if (translated === undefined) {
       runPassThrough(down, life, protocol, maxBytes, record, route.kind === "unary", reopen);
       return;
@@ -505,9 +493,9 @@ export function createProxy(options: ProxyOptions): Proxy {
     return life;
   }
 
-  /** Moves the call to a new upstream stream on another address, within the retry budget; undefined when it may not. */
-  function retryAttempt(life: Life, open: (exclude?: UpstreamTarget) => Attempt): H2Stream | undefined {
-    if (!spendRetry()) return undefined;
+  /** Moves the call to a new upstream stream on another address, within the upstream's retry budget; undefined when it may not. */
+  function retryAttempt(life: Life, upstream: Upstream, open: (exclude?: UpstreamTarget) => Attempt): H2Stream | undefined {
+    if (!upstream.spendRetry()) return undefined;
     const failed = life.attempt;
     let next: Attempt;
     try {

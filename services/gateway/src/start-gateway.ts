@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { createIdentitySigner, type Identity, identityHeaders, type Logger } from "@portico/kit";
+import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
 import { createAuthClient } from "./auth-client.js";
@@ -30,7 +31,7 @@ export interface GatewayOptions extends GatewayConfig {
   host?: string;
   /** Admin port (`/healthz`, `/readyz`, `/metrics`, GatewayService); 0 = a free port. */
   adminPort?: number;
-  /** Admin address (default: the public one). */
+  /** Admin address (default 127.0.0.1: the admin port shows internal addresses and is not for the public). */
   adminHost?: string;
   /** The buf image (FileDescriptorSet with imports) the routes come from (default `gen/portico.binpb`). */
   imagePath?: string;
@@ -93,10 +94,6 @@ function validate(options: GatewayOptions): void {
   if (typeof options.identitySecret !== "string" || Buffer.byteLength(options.identitySecret) < 32) {
     throw new Error("startGateway: identitySecret must have at least 32 bytes");
   }
-  const authService = options.authService ?? "portico.auth.v1.AuthService";
-  if (!options.upstreams[authService]) {
-    throw new Error(`startGateway: upstreams has no entry for the auth service ${authService}`);
-  }
   if (options.tls && (!options.tls.cert || !options.tls.key)) {
     throw new Error("startGateway: tls needs both cert and key");
   }
@@ -112,6 +109,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const build = (config: GatewayConfig, image: Image) => {
     // Validated first: a bad entry fails before anything is created.
     const trustedProxies = createTrustedProxies(config.trustedProxies ?? [], "startGateway: trustedProxies");
+    if (!config.upstreams[authService]) {
+      throw new Error(`startGateway: upstreams has no entry for the auth service ${authService}`);
+    }
     const upstreams = new Map<string, Upstream>();
     for (const [service, upstream] of Object.entries(config.upstreams)) {
       upstreams.set(service, createUpstream({ service, ...upstream, ca: options.upstreamCa }));
@@ -135,9 +135,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let state = build(options, loadImage(imagePath));
 
   const signer = createIdentitySigner({ secret: options.identitySecret, ttlSeconds: 60 });
-  const authTargets = options.upstreams[authService]?.targets ?? [];
   const authClient = createAuthClient({
-    targets: authTargets,
+    // The routed auth upstream: health-checked with the others, and replaced on reload.
+    upstream: () => state.upstreams.get(authService) as Upstream,
     ca: options.upstreamCa,
     timeoutMs: options.authTimeoutMs ?? defaults.authTimeoutMs,
     healthHeaders: () => ({ [identityHeaders.assertion]: signer.sign(gatewayIdentity).assertion }),
@@ -192,6 +192,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
   });
   const gatewayService = createGatewayService({ routes: () => state.table, upstreams: () => state.upstreams.values() });
+
+  // Declared before the servers that read it: a connection may arrive as soon as the public port
+  // listens, while the admin server is still starting.
+  let closing: Promise<void> | undefined;
 
   // Public servers: HTTP/2 streams go straight to the proxy; HTTP/1.1 requests through an adapter.
   const sessions = new Set<H2Session>();
@@ -263,7 +267,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     admin = await startAdminServer({
       port: options.adminPort ?? 9090,
-      host: options.adminHost ?? options.host ?? "0.0.0.0",
+      host: options.adminHost ?? "127.0.0.1",
       ready: async () => {
         const authUp = await authClient.healthy(1000);
         const checks = { routes: state.table.all.length > 0, auth: authUp };
@@ -271,6 +275,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
       metrics: () => metrics.text(),
       routes: (router) => router.service(GatewayService, gatewayService),
+      interceptors: [createAdminAuthorization(authCache)],
     });
   } catch (error) {
     await publicListener?.close();
@@ -289,7 +294,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const scheme = options.tls ? "https" : "http";
   logger.info({ port: listener.port, adminPort: adminServer.port, routes: state.table.all.length }, "gateway listening");
 
-  let closing: Promise<void> | undefined;
   return {
     url: `${scheme}://${host(listener.address)}:${listener.port}`,
     port: listener.port,

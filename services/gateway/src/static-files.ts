@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { type FileHandle, open, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
 import type { Downstream, IncomingHttpHeaders } from "./downstream.js";
 
@@ -37,10 +37,62 @@ function send(down: Downstream, status: number, type: string, body: Buffer, head
   down.end(head ? undefined : body);
 }
 
+/** Chunk size of a file read from disk: at most this much of one file is in memory per call. */
+const readChunkBytes = 64 * 1024;
+
+/**
+ * Streams an open file to the caller, one chunk at a time and only as fast as the caller reads:
+ * the next read waits for 'drain' when a write answers false. Closes the file when done.
+ */
+function stream(down: Downstream, file: FileHandle, size: number): void {
+  let position = 0;
+  let closed = false;
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    void file.close().catch(() => {});
+  };
+  down.once("close", finish);
+  const next = (): void => {
+    if (closed || down.destroyed) {
+      finish();
+      return;
+    }
+    if (position >= size) {
+      down.end();
+      finish();
+      return;
+    }
+    const buffer = Buffer.allocUnsafe(Math.min(readChunkBytes, size - position));
+    file.read(buffer, 0, buffer.length, position).then(
+      ({ bytesRead }) => {
+        if (closed || down.destroyed) {
+          finish();
+          return;
+        }
+        if (bytesRead === 0) {
+          // The file shrank since its size was read: the promised length cannot be kept.
+          down.close();
+          finish();
+          return;
+        }
+        position += bytesRead;
+        if (down.write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead))) next();
+        else down.once("drain", next);
+      },
+      () => {
+        down.close();
+        finish();
+      },
+    );
+  };
+  next();
+}
+
 /**
  * Serves the built web app from `root` for GET and HEAD: the file when it exists, otherwise
- * `index.html` for paths without an extension (client-side routes), otherwise 404. Undefined
- * when `root` is not a directory.
+ * `index.html` for paths without an extension (client-side routes), otherwise 404. Files are
+ * streamed from disk with back-pressure, never read whole. Undefined when `root` is not a directory.
  */
 export function createStaticFiles(root: string): StaticFiles | undefined {
   const base = resolve(root);
@@ -61,6 +113,8 @@ export function createStaticFiles(root: string): StaticFiles | undefined {
       send(down, 404, "text/plain; charset=utf-8", notFound, head, "no-store");
       return true;
     }
+    // The request has no body worth reading.
+    down.resume();
     void (async () => {
       let target = file;
       const info = await stat(target).catch(() => undefined);
@@ -69,11 +123,32 @@ export function createStaticFiles(root: string): StaticFiles | undefined {
         if (extname(decoded) !== "") return send(down, 404, "text/plain; charset=utf-8", notFound, head, "no-store");
         target = index;
       }
-      const body = await readFile(target).catch(() => undefined);
-      if (body === undefined) return send(down, 404, "text/plain; charset=utf-8", notFound, head, "no-store");
+      const handle = await open(target, "r").catch(() => undefined);
+      if (handle === undefined) return send(down, 404, "text/plain; charset=utf-8", notFound, head, "no-store");
+      const size = await handle.stat().then(
+        (s) => (s.isFile() ? s.size : -1),
+        () => -1,
+      );
+      if (size < 0 || down.destroyed || down.headersSent) {
+        await handle.close().catch(() => {});
+        if (size < 0) send(down, 404, "text/plain; charset=utf-8", notFound, head, "no-store");
+        return;
+      }
       const type = contentTypes[extname(target).toLowerCase()] ?? "application/octet-stream";
       const immutable = decoded.startsWith("/assets/") && target !== index;
-      send(down, 200, type, body, head, immutable ? "public, max-age=31536000, immutable" : "no-cache");
+      down.respond({
+        ":status": 200,
+        "content-type": type,
+        "content-length": size,
+        "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache",
+        "x-content-type-options": "nosniff",
+      });
+      if (head || size === 0) {
+        down.end();
+        await handle.close().catch(() => {});
+        return;
+      }
+      stream(down, handle, size);
     })().catch(() => down.close());
     return true;
   };

@@ -1,9 +1,10 @@
 // Test helper (not a test): the real auth, greeter and gateway on free ports, plus clients.
 import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { type AuthServer, startAuth } from "@portico/auth";
+import { type AuthOptions, type AuthServer, startAuth } from "@portico/auth";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { type GreeterServer, startGreeter } from "@portico/greeter";
@@ -23,6 +24,10 @@ export interface TestPlatform {
   greeterClient(transport?: Transport): Client<typeof GreeterService>;
   /** Signs up a fresh user through the gateway and answers its access token and id. */
   signUp(name?: string): Promise<{ token: string; userId: string; refreshToken: string }>;
+  /** An access token of a fresh user with these roles (set in the auth database, then refreshed). */
+  tokenWithRoles(roles: string[]): Promise<string>;
+  /** An access token with the `gateway.admin` role GatewayService needs (one per platform). */
+  adminToken(): Promise<string>;
   /** A raw HTTP/2 request to the gateway. */
   raw(request: RawRequest): Promise<RawResponse>;
   /**
@@ -48,6 +53,37 @@ export interface RawResponse {
   headers: http2.IncomingHttpHeaders;
   trailers: http2.IncomingHttpHeaders;
   body: Buffer;
+}
+
+/** A port nothing listens on (just now). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A silent gateway on free ports with nothing behind it (the auth service's address is a dead
+ * port unless `options.upstreams` names one): for what the gateway answers itself.
+ */
+export async function startLoneGateway(options: Partial<GatewayOptions> = {}): Promise<Gateway> {
+  const deadAuth = `http://127.0.0.1:${await freePort()}`;
+  return startGateway({
+    port: 0,
+    host: "127.0.0.1",
+    adminPort: 0,
+    identitySecret: randomBytes(32).toString("hex"),
+    logger: createLogger({ service: "gateway", level: "silent" }),
+    accessLog: false,
+    shutdownGraceMs: 500,
+    ...options,
+    upstreams: { "portico.auth.v1.AuthService": { targets: [deadAuth], protocol: "connect" }, ...options.upstreams },
+  });
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -86,6 +122,7 @@ export function rawRequest(url: string, request: RawRequest): Promise<RawRespons
 export async function startTestPlatform(
   label: string,
   overrides: Partial<GatewayOptions> = {},
+  authOverrides: Pick<AuthOptions, "loginLimits"> = {},
 ): Promise<TestPlatform & { authDb: Database; greeterDb: Database }> {
   const secret = randomBytes(32).toString("hex");
   const silent = (service: string) => createLogger({ service, level: "silent" });
@@ -97,8 +134,9 @@ export async function startTestPlatform(
     logger: silent("auth"),
     identitySecret: secret,
     revocationPollMs: 50,
-    loginLimits: { signUps: 10_000 },
     shutdownGraceMs: 1000,
+    ...authOverrides,
+    loginLimits: { signUps: 10_000, ...authOverrides.loginLimits },
   });
   const greeter = await startGreeter({ port: 0, db: greeterDb, logger: silent("greeter"), identitySecret: secret });
   const config: GatewayConfig = {
@@ -127,6 +165,27 @@ export async function startTestPlatform(
   const authClient = createClient(AuthService, transports.connect);
   const extraGateways: Gateway[] = [];
   let n = 0;
+  let admin: Promise<string> | undefined;
+  const signUp = async (name = "user") => {
+    n++;
+    const res = await authClient.signUp({
+      email: `${name}-${n}-${randomBytes(3).toString("hex")}@example.com`,
+      password: "correct horse battery staple",
+      displayName: name,
+    });
+    return {
+      token: res.tokens?.accessToken ?? "",
+      refreshToken: res.tokens?.refreshToken ?? "",
+      userId: res.user?.id ?? "",
+    };
+  };
+  const tokenWithRoles = async (roles: string[]) => {
+    const user = await signUp("roles");
+    await authDb.query("update users set roles = $2 where id = $1", [user.userId, roles]);
+    // The change voids the user's tokens; a refresh carries the roles.
+    const res = await authClient.refresh({ refreshToken: user.refreshToken });
+    return res.tokens?.accessToken ?? "";
+  };
   return {
     auth,
     greeter,
@@ -138,18 +197,11 @@ export async function startTestPlatform(
     transports,
     authClient,
     greeterClient: (transport = transports.connect) => createClient(GreeterService, transport),
-    async signUp(name = "user") {
-      n++;
-      const res = await authClient.signUp({
-        email: `${name}-${n}-${randomBytes(3).toString("hex")}@example.com`,
-        password: "correct horse battery staple",
-        displayName: name,
-      });
-      return {
-        token: res.tokens?.accessToken ?? "",
-        refreshToken: res.tokens?.refreshToken ?? "",
-        userId: res.user?.id ?? "",
-      };
+    signUp,
+    tokenWithRoles,
+    adminToken: () => {
+      admin ??= tokenWithRoles(["gateway.admin"]);
+      return admin;
     },
     raw: (request) => rawRequest(request.url ?? gateway.url, request),
     async startGateway(options = {}) {

@@ -42,8 +42,19 @@ export interface Upstream {
   readonly targets: readonly UpstreamTarget[];
   /** The address for the next call: least outstanding among the available ones, round robin on ties. */
   pick(exclude?: UpstreamTarget): UpstreamTarget;
+  /**
+   * This upstream's retry budget: every call forwarded to it earns a tenth of a retry, up to ten in
+   * reserve, so one failing upstream cannot spend the retries of the others.
+   */
+  earnRetry(): void;
+  /** Takes one retry from the budget; false when it is spent. */
+  spendRetry(): boolean;
   close(): void;
 }
+
+/** Retries in reserve at most (and at the start), and what each forwarded call earns. */
+const retryReserve = 10;
+const retryPerCall = 0.1;
 
 const clientSettings: H2Settings = {
   initialWindowSize: 4 * 1024 * 1024,
@@ -154,6 +165,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   if (options.targets.length === 0) throw new Error(`upstream ${options.service}: no targets`);
   const targets = options.targets.map((address) => createTarget(address, options));
   let next = 0;
+  let retryTokens = retryReserve;
   return {
     service: options.service,
     protocol: options.protocol,
@@ -173,6 +185,14 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       }
       // Every address is out: try them anyway rather than fail (Envoy's panic mode).
       return best ?? (targets.find((t) => t !== exclude) as UpstreamTarget) ?? (targets[start] as UpstreamTarget);
+    },
+    earnRetry() {
+      if (retryTokens < retryReserve) retryTokens += retryPerCall;
+    },
+    spendRetry() {
+      if (retryTokens < 1) return false;
+      retryTokens--;
+      return true;
     },
     close() {
       for (const t of targets) t.close();
