@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fuzzParameters, fuzzTimeout } from "../test-fuzz.js";
 import { createHpackDecoder, createHpackEncoder, type HeaderList, type HpackDecoder, HpackError } from "./hpack.js";
+import { readFrames } from "./test-frames.js";
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 const fieldSize = (list: HeaderList): number => list.reduce((sum, [name, value]) => sum + name.length + value.length + 32, 0);
@@ -192,7 +193,7 @@ async function blockCollector(onBlock: (block: Buffer) => void): Promise<{ port:
     socket.on("error", () => {});
     // Our SETTINGS (none changed) and the ACK of the client's.
     socket.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0]));
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     let prefaceSeen = false;
     socket.on("data", (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
@@ -201,14 +202,11 @@ async function blockCollector(onBlock: (block: Buffer) => void): Promise<{ port:
         buffered = buffered.subarray(24);
         prefaceSeen = true;
       }
-      while (buffered.length >= 9) {
-        const length = buffered.readUIntBE(0, 3);
-        if (buffered.length < 9 + length) break;
-        const type = buffered[3] as number;
-        const flags = buffered[4] as number;
-        let payload = buffered.subarray(9, 9 + length);
-        buffered = buffered.subarray(9 + length);
+      const { frames, rest } = readFrames(buffered);
+      buffered = rest;
+      for (const { type, flags, payload: framePayload } of frames) {
         if (type !== 1) continue;
+        let payload = framePayload;
         if ((flags & 0x8) !== 0) payload = payload.subarray(1, payload.length - (payload[0] as number));
         if ((flags & 0x20) !== 0) payload = payload.subarray(5);
         expect(flags & 0x4).toBe(0x4);
