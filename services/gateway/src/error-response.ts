@@ -151,7 +151,9 @@ export const errors = {
 
 /** `resource_exhausted` with a `google.rpc.RetryInfo` detail and a `retry-after` header (seconds). */
 export function rateLimitedError(waitMs: number, what: string): ConnectError {
-  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  // Whole milliseconds, rounded up: never sooner than the wait (a Duration's fields are integers).
+  const ms = Math.max(0, Math.ceil(waitMs));
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
   const error = new ConnectError(`rate limit of ${what} exceeded: retry in ${seconds} s`, Code.ResourceExhausted, {
     "retry-after": String(seconds),
   });
@@ -160,9 +162,9 @@ export function rateLimitedError(waitMs: number, what: string): ConnectError {
     .tag(1, WireType.LengthDelimited)
     .fork()
     .tag(1, WireType.Varint)
-    .int64(Math.floor(waitMs / 1000))
+    .int64(Math.floor(ms / 1000))
     .tag(2, WireType.Varint)
-    .int32((waitMs % 1000) * 1_000_000)
+    .int32((ms % 1000) * 1_000_000)
     .join()
     .finish();
   error.details.push({ type: "google.rpc.RetryInfo", value: delay });

@@ -1,0 +1,48 @@
+// Test helper (not a test): how long and with which seed the property-based (fuzz) tests run.
+//
+// `npm test` runs each property for a few seconds with a fixed seed, so CI is repeatable;
+// `npm run fuzz` runs the same properties much longer. Environment:
+//   FUZZ_SEED     the seed (default 20261204); a failure prints the seed and path that reproduce it
+//   FUZZ_SECONDS  the time budget of each property (default: the property's own, a few seconds)
+//   FUZZ_RUNS     the largest number of runs of each property (default: 1000, unbounded with FUZZ_SECONDS)
+import type { Parameters } from "fast-check";
+
+const DEFAULT_SEED = 20_261_204;
+
+function envNumber(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === "") return undefined;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got "${text}"`);
+  }
+  return value;
+}
+
+/** The seed of this run: FUZZ_SEED, or the fixed default. */
+export const fuzzSeed: number = envNumber("FUZZ_SEED") ?? DEFAULT_SEED;
+
+/** The time budget of a property: FUZZ_SECONDS, or `defaultSeconds`. */
+function budgetMs(defaultSeconds: number): number {
+  return (envNumber("FUZZ_SECONDS") ?? defaultSeconds) * 1000;
+}
+
+/**
+ * fast-check parameters for one property: the seed, and runs bounded by FUZZ_RUNS and by time
+ * (reaching the time budget ends the property as passed, after the runs done so far). A failure
+ * reports its seed and path in the error message (`{ seed: …, path: … }`), and the counterexample.
+ */
+export function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
+  const long = envNumber("FUZZ_SECONDS") !== undefined;
+  return {
+    seed: fuzzSeed,
+    numRuns: envNumber("FUZZ_RUNS") ?? (long ? 1_000_000_000 : 1000),
+    interruptAfterTimeLimit: budgetMs(defaultSeconds),
+    markInterruptAsFailure: false,
+  };
+}
+
+/** A vitest timeout for a property run with `fuzzParameters(defaultSeconds)`: its budget plus time to shrink. */
+export function fuzzTimeout(defaultSeconds = 3): number {
+  return budgetMs(defaultSeconds) * 2 + 30_000;
+}
