@@ -12,7 +12,7 @@ import {
   type WatchRevocationsResponse,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { VerifiedToken } from "./auth-cache.js";
-import type { H2Stream } from "./h2/index.js";
+import { H2Error, type H2Stream } from "./h2/index.js";
 import { checkHealth } from "./health-checker.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";
 
@@ -80,7 +80,7 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
       status = Number(h[":status"]);
     });
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.on("error", (error) => fail(new ConnectError(error.message, Code.Unavailable)));
+    stream.on("error", (error) => fail(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error)));
     stream.on("close", () => {
       if (settled) return;
       const body = Buffer.concat(chunks);
@@ -113,6 +113,14 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
     });
     stream.end(toBinary(AuthenticateRequestSchema, create(AuthenticateRequestSchema, { accessToken: token })));
   });
+}
+
+/**
+ * A stream the peer never processed: refused (REFUSED_STREAM, or beyond the last stream id of its
+ * GOAWAY when the connection was closing). Safe to send again, even to the same address.
+ */
+function neverProcessed(error: ConnectError): boolean {
+  return error.cause instanceof Error && error.cause.message === `stream closed with error code ${H2Error.refusedStream}`;
 }
 
 /** Errors that say the address did not answer (rather than the auth service refusing the token). */
@@ -171,7 +179,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       return authenticateOn(first, token, options.timeoutMs).catch((error: ConnectError) => {
         if (!addressFailed(error)) throw error;
         const second = upstream.pick(first);
-        if (second === first) throw error;
+        // With one address, only a call it never processed goes again (on a new connection).
+        if (second === first && !neverProcessed(error)) throw error;
         return authenticateOn(second, token, options.timeoutMs);
       });
     },
