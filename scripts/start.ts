@@ -4,10 +4,10 @@
 // whole platform with its one-line reason.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { createEnvReader, describeStartupError } from "@portico/kit";
+import { createEnvReader, describeStartupError, ensureLocalKeys, servicePorts } from "@portico/kit";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dev = process.argv.includes("--dev");
@@ -24,13 +24,23 @@ interface Child {
 
 function children(): Child[] {
   return [
-    { name: "auth", main: "services/auth", ports: [["AUTH_PORT", read.port("AUTH_PORT", 8081)]], color: 35 },
-    { name: "greeter", main: "services/greeter", ports: [["GREETER_PORT", read.port("GREETER_PORT", 8082)]], color: 36 },
+    {
+      name: "auth",
+      main: "services/auth",
+      ports: [["AUTH_PORT", read.port("AUTH_PORT", servicePorts.auth)]],
+      color: 35,
+    },
+    {
+      name: "greeter",
+      main: "services/greeter",
+      ports: [["GREETER_PORT", read.port("GREETER_PORT", servicePorts.greeter)]],
+      color: 36,
+    },
     {
       name: "gateway",
       main: "services/gateway",
       ports: [
-        ["GATEWAY_PORT", read.port("GATEWAY_PORT", 8080)],
+        ["GATEWAY_PORT", read.port("GATEWAY_PORT", servicePorts.gateway)],
         ["ADMIN_PORT", read.port("ADMIN_PORT", 9090)],
       ],
       color: 33,
@@ -48,8 +58,8 @@ function children(): Child[] {
 function upstreamsFor(list: Child[]): Record<string, string> {
   if (process.env.GATEWAY_UPSTREAMS) return {};
   const services: Record<string, [string, number]> = {
-    auth: ["portico.auth.v1.AuthService", 8081],
-    greeter: ["portico.greeter.v1.GreeterService", 8082],
+    auth: ["portico.auth.v1.AuthService", servicePorts.auth],
+    greeter: ["portico.greeter.v1.GreeterService", servicePorts.greeter],
   };
   const entries = list.flatMap((child) => {
     const known = services[child.name];
@@ -111,6 +121,14 @@ async function waitReady(adminPort: number, running: () => boolean): Promise<boo
 async function main(): Promise<void> {
   const list = children();
   for (const child of list) for (const [env, port] of child.ports) await checkPortFree(env, port);
+  // Each service's key pair and the trust bundle of their public keys, on first run (unless the
+  // keys come from the environment, as in production).
+  if (!process.env.PORTICO_SERVICE_KEY && !process.env.PORTICO_SERVICE_KEY_FILE) {
+    ensureLocalKeys(
+      resolve(read.string("PORTICO_DATA_DIR", ".data")),
+      list.map((child) => child.name),
+    );
+  }
   const procs = new Map<string, ChildProcess>();
   let stopping = false;
   let exitCode = 0;

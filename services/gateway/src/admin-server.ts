@@ -20,6 +20,8 @@ export interface AdminServerOptions {
   routes?: (router: ConnectRouter) => void;
   /** Interceptors of those services (who may call them). */
   interceptors?: Interceptor[];
+  /** `/.well-known/jwks.json`: the trust bundle (public keys) services may fetch instead of a file. */
+  jwks?: () => unknown;
 }
 
 export interface AdminServer {
@@ -59,6 +61,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       );
       return;
     }
+    if (req.method === "GET" && path === "/.well-known/jwks.json" && options.jwks) return json(res, 200, options.jwks());
     if (adapter) return adapter(req, res);
     json(res, 404, { status: "not found" });
   };

@@ -26,8 +26,8 @@ export interface AuthClientOptions {
   ca?: string | Buffer;
   /** Timeout of one Authenticate call (ms). */
   timeoutMs: number;
-  /** Headers for health checks (the kit's identity interceptor guards grpc.health.v1 too). */
-  healthHeaders?: () => Record<string, string>;
+  /** Headers of every call to auth: the gateway's own service token (Authenticate and WatchRevocations answer only it). */
+  callHeaders?: () => Record<string, string>;
 }
 
 export interface AuthClient {
@@ -47,7 +47,12 @@ export interface AuthClient {
 const authenticatePath = `/${AuthService.typeName}/${AuthService.method.authenticate.name}`;
 
 /** One Authenticate call as Connect unary binary: the request is a single string field, the answer an Identity. */
-function authenticate(target: UpstreamTarget, token: string, timeoutMs: number): Promise<VerifiedToken> {
+function authenticate(
+  target: UpstreamTarget,
+  token: string,
+  timeoutMs: number,
+  headers: Record<string, string> | undefined,
+): Promise<VerifiedToken> {
   return new Promise((resolve, reject) => {
     let stream: H2Stream;
     try {
@@ -58,6 +63,7 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
         "content-type": "application/proto",
         "connect-protocol-version": "1",
         "connect-timeout-ms": String(timeoutMs),
+        ...headers,
       });
     } catch (error) {
       reject(new ConnectError((error as Error).message, Code.Unavailable));
@@ -129,10 +135,15 @@ function addressFailed(error: ConnectError): boolean {
 }
 
 /** One Authenticate on `target`, counted in its outstanding calls and its health. */
-async function authenticateOn(target: UpstreamTarget, token: string, timeoutMs: number): Promise<VerifiedToken> {
+async function authenticateOn(
+  target: UpstreamTarget,
+  token: string,
+  timeoutMs: number,
+  headers: Record<string, string> | undefined,
+): Promise<VerifiedToken> {
   target.outstanding++;
   try {
-    return await authenticate(target, token, timeoutMs);
+    return await authenticate(target, token, timeoutMs, headers);
   } catch (error) {
     const e = ConnectError.from(error);
     if (addressFailed(e)) target.failed(`Authenticate: ${e.rawMessage}`);
@@ -176,20 +187,21 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       // call over the pooled session, without a client library's per-call machinery.
       const upstream = options.upstream();
       const first = upstream.pick();
-      return authenticateOn(first, token, options.timeoutMs).catch((error: ConnectError) => {
+      const headers = options.callHeaders?.();
+      return authenticateOn(first, token, options.timeoutMs, headers).catch((error: ConnectError) => {
         if (!addressFailed(error)) throw error;
         const second = upstream.pick(first);
         // With one address, only a call it never processed goes again (on a new connection).
         if (second === first && !neverProcessed(error)) throw error;
-        return authenticateOn(second, token, options.timeoutMs);
+        return authenticateOn(second, token, options.timeoutMs, headers);
       });
     },
     watchRevocations(signal) {
-      return watcherOf(options.upstream().pick().address).watchRevocations({}, { signal });
+      return watcherOf(options.upstream().pick().address).watchRevocations({}, { signal, headers: options.callHeaders?.() });
     },
     async healthy(timeoutMs) {
       const upstream = options.upstream();
-      const headers = options.healthHeaders ?? (() => ({}));
+      const headers = options.callHeaders ?? (() => ({}));
       const answers = await Promise.all(
         upstream.targets.map((target) =>
           checkHealth(upstream, target, { timeoutMs, headers }).then(

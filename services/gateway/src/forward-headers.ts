@@ -23,6 +23,7 @@ const dropped = new Set([
   "x-session-id",
   "x-portico-identity",
   "x-portico-client-address",
+  "x-portico-service",
   "x-request-id",
   "x-client-request-id",
   "x-forwarded-for",

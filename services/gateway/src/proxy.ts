@@ -380,7 +380,7 @@ export function createProxy(options: ProxyOptions): Proxy {
 
     const q = call.rawPath.indexOf("?");
     const path = translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q);
-    const identity = entry === undefined ? undefined : auth.headers(entry);
+    const identity = entry === undefined ? undefined : auth.headers(entry, route.audience, call.forwarded.clientIp);
     /** Opens the upstream stream of one attempt, on the best address other than `exclude`. */
     const open = (exclude?: UpstreamTarget): Attempt => {
       const target = upstream.pick(exclude);
@@ -416,8 +416,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     const life = startLife(down, first, protocol, timeoutMs, record);
     upstream.earnRetry();
     // Idempotent unary calls may be retried on another address, before any response byte went out.
-    const reopen =
-      route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, upstream, open) : undefined;
+    const reopen = route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, upstream, open) : undefined;
     if (translated === undefined) {
       runPassThrough(down, life, protocol, maxBytes, record, route.kind === "unary", reopen);
       return;

@@ -1,4 +1,4 @@
-import { createLogger, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
+import { createLogger, loadServiceIdentity, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
 import { startGreeter } from "./start-greeter.js";
 
 runService("greeter", async () => {
@@ -10,7 +10,13 @@ runService("greeter", async () => {
     onError: (err) => logger.warn({ err }, "idle database connection failed"),
   });
   logger.info({ database: config.databaseUrl ? redact(config.databaseUrl) : `pglite:${config.dataDir}` }, "database open");
-  const server = await startGreeter({ port: config.port, host: config.host, db, logger, identitySecret: config.identitySecret });
+  const server = await startGreeter({
+    port: config.port,
+    host: config.host,
+    db,
+    logger,
+    identity: loadServiceIdentity("greeter", config.dataRoot),
+  });
   return {
     async close() {
       await server.close();

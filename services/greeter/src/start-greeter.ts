@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
-import { createIdentityVerifier, type Database, type Logger, migrate, startServiceServer } from "@portico/kit";
+import { type Database, type Logger, migrate, type ServiceIdentity, startServiceServer } from "@portico/kit";
 import { createGreeterService } from "./greeter-service.js";
 
 export interface GreeterOptions {
@@ -9,8 +9,8 @@ export interface GreeterOptions {
   host?: string;
   db: Database;
   logger: Logger;
-  /** Verifies the gateway's x-portico-identity assertions. */
-  identitySecret: string;
+  /** The greeter's key pair and the trust bundle (service `greeter`). */
+  identity: ServiceIdentity;
 }
 
 export interface GreeterServer {
@@ -29,7 +29,7 @@ export async function startGreeter(options: GreeterOptions): Promise<GreeterServ
     port: options.port ?? 0,
     host: options.host,
     logger: options.logger,
-    identity: createIdentityVerifier({ secret: options.identitySecret }),
+    identity: options.identity,
     routes: (router) => router.service(GreeterService, createGreeterService({ db: options.db })),
   });
   server.health.set(GreeterService.typeName, true);

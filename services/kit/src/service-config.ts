@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { createEnvReader, type Env } from "./env-reader.js";
-import { loadIdentitySecret } from "./identity-secret.js";
+import { servicePorts } from "./service-directory.js";
 
 /** What every service reads from its environment. */
 export interface ServiceConfig {
@@ -11,16 +11,22 @@ export interface ServiceConfig {
   databaseUrl?: string;
   /** Where embedded data lives: `<PORTICO_DATA_DIR or .data>/<service>`. */
   dataDir: string;
-  identitySecret: string;
+  /** The platform's data directory (`PORTICO_DATA_DIR`, default `.data`): keys live in `<dataRoot>/keys`. */
+  dataRoot: string;
   logLevel: string;
 }
 
 /**
  * Reads the settings shared by all services. `<SERVICE>_DATABASE_URL` wins; otherwise
  * `DATABASE_URL` with `_<service>` appended to its database name (`/portico` → `/portico_auth`),
- * so every service owns its database on one server.
+ * so every service owns its database on one server. The port defaults to the service's entry in
+ * `servicePorts` (kit's port table).
  */
-export function readServiceConfig(service: string, defaultPort: number, env: Env = process.env): ServiceConfig {
+export function readServiceConfig(
+  service: string,
+  defaultPort: number = servicePorts[service] ?? 0,
+  env: Env = process.env,
+): ServiceConfig {
   const read = createEnvReader(env);
   const upper = service.toUpperCase();
   const protocols = ["postgres:", "postgresql:"];
@@ -37,7 +43,7 @@ export function readServiceConfig(service: string, defaultPort: number, env: Env
     host: read.string(`${upper}_HOST`, "127.0.0.1"),
     databaseUrl,
     dataDir: resolve(dataRoot, service),
-    identitySecret: loadIdentitySecret(env, dataRoot),
+    dataRoot,
     logLevel: read.oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info"),
   };
 }

@@ -7,6 +7,7 @@ import * as tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createLogger } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "../start-gateway.js";
 import { FrameType } from "./frame.js";
@@ -70,7 +71,7 @@ beforeAll(async () => {
     port: 0,
     adminPort: 0,
     host: "127.0.0.1",
-    identitySecret: "h2spec-identity-secret-of-at-least-32-bytes",
+    identity: createTestKeys().identity("gateway"),
     logger: createLogger({ service: "gateway", level: "silent" }),
     shutdownGraceMs: 200,
     accessLog: false,
