@@ -87,7 +87,12 @@ export interface ProxyOptions {
   reflection?: () => ServerReflection | undefined;
   /** Token buckets for the policies' per-user and per-IP rates. */
   rateLimiter?: RateLimiter;
+  /** Largest response message the gateway assembles when it translates a call (current config; default 16 MiB). */
+  maxResponseMessageBytes?: () => number;
 }
+
+/** Default of `ProxyOptions.maxResponseMessageBytes`. */
+export const defaultMaxResponseMessageBytes = 16 * 1024 * 1024;
 
 export interface Proxy {
   /** Handles one request: an HTTP/2 stream or an adapted HTTP/1.1 request. */
@@ -416,8 +421,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     const life = startLife(down, first, protocol, timeoutMs, record);
     upstream.earnRetry();
     // Idempotent unary calls may be retried on another address, before any response byte went out.
-    const reopen =
-      route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, upstream, open) : undefined;
+    const reopen = route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, upstream, open) : undefined;
     if (translated === undefined) {
       runPassThrough(down, life, protocol, maxBytes, record, route.kind === "unary", reopen);
       return;
@@ -435,6 +439,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         : undefined,
       query: q < 0 ? "" : call.rawPath.slice(q + 1),
       maxBytes,
+      maxResponseBytes: options.maxResponseMessageBytes?.() ?? defaultMaxResponseMessageBytes,
       life,
     });
   }
