@@ -39,6 +39,8 @@ export interface GatewayConfig {
   defaultTimeoutMs?: number;
   /** Largest message accepted when the policy sets none, in bytes. */
   defaultMaxRequestBytes?: number;
+  /** Largest response message the gateway assembles when it translates a call (default 16 MiB), in bytes. */
+  maxResponseMessageBytes?: number;
   /** Longest a verified token is trusted without asking the auth service again, in ms. */
   authCacheTtlMs?: number;
   /** The auth cache TTL while the revocation stream is down, in ms. */
@@ -136,6 +138,7 @@ const configKeys = [
   "trustedProxies",
   "defaultTimeoutMs",
   "defaultMaxRequestBytes",
+  "maxResponseMessageBytes",
   "authCacheTtlMs",
   "authDegradedTtlMs",
   "authTimeoutMs",
@@ -169,6 +172,7 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
     trustedProxies: optionalTrustedProxies(raw.trustedProxies, `${where}: trustedProxies`),
     defaultTimeoutMs: optionalInt(raw.defaultTimeoutMs, `${where}: defaultTimeoutMs`, 1, 86_400_000),
     defaultMaxRequestBytes: optionalInt(raw.defaultMaxRequestBytes, `${where}: defaultMaxRequestBytes`, 1, 2 ** 31 - 1),
+    maxResponseMessageBytes: optionalInt(raw.maxResponseMessageBytes, `${where}: maxResponseMessageBytes`, 1, 2 ** 31 - 1),
     authCacheTtlMs: optionalInt(raw.authCacheTtlMs, `${where}: authCacheTtlMs`, 0, 86_400_000),
     authDegradedTtlMs: optionalInt(raw.authDegradedTtlMs, `${where}: authDegradedTtlMs`, 0, 86_400_000),
     authTimeoutMs: optionalInt(raw.authTimeoutMs, `${where}: authTimeoutMs`, 1, 600_000),

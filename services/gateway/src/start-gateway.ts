@@ -16,7 +16,7 @@ import { H2Error, type H2Session, serveH2 } from "./h2/index.js";
 import { startHealthChecker } from "./health-checker.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
-import { createProxy } from "./proxy.js";
+import { createProxy, defaultMaxResponseMessageBytes } from "./proxy.js";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./rate-limiter.js";
 import { startRevocationWatcher } from "./revocation-watcher.js";
 import { createRouteTable } from "./route-table.js";
@@ -184,6 +184,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     reflection: () => state.reflection,
     logger,
     staticFiles: options.webRoot ? createStaticFiles(options.webRoot) : undefined,
+    maxResponseMessageBytes: () => state.config.maxResponseMessageBytes ?? defaultMaxResponseMessageBytes,
     onCallEnd: (record) => metrics.record(record),
   });
   const healthChecker = startHealthChecker({

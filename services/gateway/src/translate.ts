@@ -1,5 +1,6 @@
 import { type IncomingHttpHeaders as H2Headers, constants as h2 } from "node:http2";
-import { gunzipSync } from "node:zlib";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
 import { type DescMessage, fromBinary, fromJsonString, type Registry, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
@@ -10,6 +11,8 @@ import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } f
 import type { H2Stream } from "./h2/index.js";
 import { createRequestReplay } from "./request-replay.js";
 import type { CallProtocol } from "./rpc-protocol.js";
+
+const gunzipAsync = promisify(gunzip);
 
 /** What the upstream of a translated call speaks. */
 export type TranslatedUpstream = "grpc" | "grpc-web";
@@ -45,7 +48,10 @@ export interface TranslateOptions {
   transcoder?: Transcoder;
   /** The query string of a Connect GET. */
   query: string;
+  /** Largest request message (the policy's limit). */
   maxBytes: number;
+  /** Largest response message: a bigger one fails the call `resource_exhausted`, nothing of it held. */
+  maxResponseBytes: number;
   life: CallLife;
   /** Calls `broken` when `up` closes before it ended normally (reset, connection lost). */
   watch(up: H2Stream, broken: () => void): void;
@@ -126,7 +132,8 @@ export function translatedRequestHeaders(
 
 /** Writes an upstream's messages and status to the caller in the caller's own protocol. */
 export interface CallerWriter {
-  message(data: Buffer): void;
+  /** Writes one message; false when the caller's buffer is full (wait for its 'drain'). */
+  message(data: Buffer): boolean;
   end(
     error: ConnectError | undefined,
     metadata: Record<string, string | string[]>,
@@ -152,7 +159,7 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
       return {
         message(data) {
           if (!started) start({}, { waitForTrailers: true });
-          down.write(envelope(0, data));
+          return down.write(envelope(0, data));
         },
         end(error, m, t) {
           const status = grpcStatusTrailers(error);
@@ -172,7 +179,7 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
       return {
         message(data) {
           if (!started) start();
-          write(envelope(0, data));
+          return write(envelope(0, data));
         },
         end(error, m, t) {
           if (!started) {
@@ -190,7 +197,7 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
         return {
           message(data) {
             if (!started) start();
-            down.write(envelope(0, data));
+            return down.write(envelope(0, data));
           },
           end(error, m, t) {
             if (!started) {
@@ -206,6 +213,7 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
       return {
         message(data) {
           body = body === undefined ? data : Buffer.concat([body, data]);
+          return true;
         },
         end(error, m, t) {
           if (down.destroyed) return;
@@ -232,21 +240,94 @@ function codeName(error: ConnectError | undefined): string {
   return error === undefined ? "ok" : codeToString(error.code);
 }
 
+/** Work on the messages of one direction, in order: at once while nothing waits, queued behind asynchronous work otherwise. */
+interface Lane {
+  run(step: () => void | Promise<void>): void;
+  /** Asynchronous work (decompression) is in progress or queued. */
+  readonly busy: boolean;
+}
+
+function createLane(onIdle: () => void, onError: (error: unknown) => void): Lane {
+  let tail: Promise<void> | undefined;
+  const wait = (work: Promise<void>) => {
+    const settled = work.catch(onError);
+    tail = settled;
+    void settled.then(() => {
+      if (tail !== settled) return;
+      tail = undefined;
+      onIdle();
+    });
+  };
+  return {
+    run(step) {
+      if (tail !== undefined) {
+        wait(tail.then(step));
+        return;
+      }
+      let result: void | Promise<void>;
+      try {
+        result = step();
+      } catch (error) {
+        onError(error);
+        return;
+      }
+      if (result !== undefined) wait(result);
+    },
+    get busy() {
+      return tail !== undefined;
+    },
+  };
+}
+
+/**
+ * Decompresses one gzip message off the event loop (zlib's thread pool), refusing output larger
+ * than `maxBytes` as `resource_exhausted`; a broken message is `code`.
+ */
+async function gunzipMessage(data: Buffer, encoding: string | undefined, maxBytes: number, code: Code): Promise<Buffer> {
+  if (encoding !== "gzip") throw new ConnectError(`unsupported compression "${encoding ?? ""}"`, Code.Internal);
+  try {
+    return await gunzipAsync(data, { maxOutputLength: Math.max(maxBytes, 1) });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new ConnectError(`decompressed message exceeds the limit of ${maxBytes} bytes`, Code.ResourceExhausted);
+    }
+    throw new ConnectError(`invalid gzip message: ${(error as Error).message}`, code);
+  }
+}
+
 /**
  * Runs a call whose caller and upstream speak different protocols (or codecs): re-frames the
  * request into the upstream's envelopes, and the upstream's envelopes, trailers and status into
  * the caller's protocol; with a transcoder, converts each message between JSON and binary.
+ * Back-pressure both ways: a side whose writes answer false, or whose messages wait for
+ * decompression, pauses the other side until it drains. Messages are assembled in linear time and
+ * bounded (the policy's request limit, `maxResponseBytes` for responses); gzip runs off the event loop.
  */
 export function runTranslated(options: TranslateOptions): void {
-  const { down, caller, life, transcoder, maxBytes } = options;
+  const { down, caller, life, transcoder, maxBytes, maxResponseBytes } = options;
   const gzip = "gzip";
   /** The upstream stream of the current attempt (a retry replaces it). */
   let up = options.up;
   let responded = false;
   const replay = createRequestReplay(options.reopen);
+  const fail = (error: unknown) => life.fail(ConnectError.from(error));
+
+  // ---- Request: caller framing → upstream envelopes, paused while the upstream cannot take more.
+  let upBlocked = false;
+  const requestLane = createLane(() => {
+    if (!upBlocked && !life.done) down.resume();
+  }, fail);
+  const onUpDrain = () => {
+    upBlocked = false;
+    if (!requestLane.busy && !life.done) down.resume();
+  };
   const upWrite = (bytes: Buffer) => {
     replay.sent(bytes);
-    up.write(bytes);
+    if (!up.write(bytes) && !upBlocked) {
+      upBlocked = true;
+      down.pause();
+      up.once("drain", onUpDrain);
+    }
   };
   const upEnd = () => {
     replay.ended();
@@ -258,16 +339,12 @@ export function runTranslated(options: TranslateOptions): void {
       ? undefined
       : replay.retry((stream) => {
           up = stream;
+          if (upBlocked) stream.once("drain", onUpDrain);
           attach(stream);
         });
     if (next === undefined) life.fail(error);
   };
 
-  const decodeMessage = (flags: number, data: Buffer, encoding: string | undefined): Buffer => {
-    if ((flags & 1) === 0) return data;
-    if (encoding !== gzip) throw new ConnectError(`unsupported compression "${encoding ?? ""}"`, Code.Internal);
-    return gunzipSync(data, { maxOutputLength: Math.max(maxBytes, 1) * 4 });
-  };
   const toUpstream = (json: Buffer): Buffer => {
     if (!transcoder) return json;
     try {
@@ -283,36 +360,42 @@ export function runTranslated(options: TranslateOptions): void {
     return Buffer.from(toJsonString(transcoder.output, message, { registry: transcoder.registry }));
   };
 
-  // ---- Request: caller framing → upstream envelopes.
   const callerEncoding =
     caller.protocol === "connect"
       ? (options.headers[caller.enveloped ? "connect-content-encoding" : "content-encoding"] as string | undefined)
       : (options.headers["grpc-encoding"] as string | undefined);
-  const sendMessage = (flags: number, data: Buffer) => {
-    if (transcoder || ((flags & 1) !== 0 && callerEncoding !== gzip)) {
-      upWrite(envelope(0, toUpstream(decodeMessage(flags, data, callerEncoding))));
-    } else {
+  const requestCap = Math.max(maxBytes, 1) * 4;
+  /** One request message to the upstream, decompressed first when it must be read (transcoding, or a compression the upstream is not told of). */
+  const sendMessage = (flags: number, data: Buffer): void | Promise<void> => {
+    const compressed = (flags & 1) !== 0;
+    if (!transcoder && (!compressed || callerEncoding === gzip)) {
       upWrite(envelope(flags & 1, data));
+      return;
     }
+    if (!compressed) {
+      upWrite(envelope(0, toUpstream(data)));
+      return;
+    }
+    return gunzipMessage(data, callerEncoding, requestCap, Code.InvalidArgument).then((plain) => {
+      if (!life.done) upWrite(envelope(0, toUpstream(plain)));
+    });
   };
-  const guard = (fn: () => void) => {
-    try {
-      fn();
-    } catch (error) {
-      life.fail(ConnectError.from(error));
-    }
+  const endRequest = () => {
+    requestLane.run(() => {
+      if (!life.done) upEnd();
+    });
   };
 
   if (caller.get) {
-    guard(() => {
+    requestLane.run(() => {
       const params = new URLSearchParams(options.query);
       const message = params.get("message") ?? "";
       const data = params.get("base64") === "1" ? Buffer.from(message, "base64url") : Buffer.from(message, "utf8");
       if (data.length > maxBytes) throw tooLarge(data.length, maxBytes);
       const compressed = params.get("compression");
-      sendMessage(compressed && compressed !== "identity" ? 1 : 0, data);
-      upEnd();
+      return sendMessage(compressed && compressed !== "identity" ? 1 : 0, data);
     });
+    endRequest();
   } else if (!caller.enveloped) {
     // Connect unary: the whole body is the message.
     const chunks: Buffer[] = [];
@@ -325,43 +408,59 @@ export function runTranslated(options: TranslateOptions): void {
     });
     const onEnd = () => {
       if (life.done) return;
-      guard(() => {
-        sendMessage(callerEncoding && callerEncoding !== "identity" ? 1 : 0, Buffer.concat(chunks));
-        upEnd();
-      });
+      requestLane.run(() => sendMessage(callerEncoding && callerEncoding !== "identity" ? 1 : 0, Buffer.concat(chunks, size)));
+      endRequest();
     };
     // An empty body may have ended while the call waited for auth.
     if (down.readableEnded) onEnd();
     else down.on("end", onEnd);
   } else {
     const decode = caller.text ? createBase64Decoder() : undefined;
-    const reader = createEnvelopeReader(maxBytes, (flags, data) => sendMessage(flags, data));
+    const reader = createEnvelopeReader(maxBytes, (flags, data) => requestLane.run(() => sendMessage(flags, data)));
     down.on("data", (chunk: Buffer) => {
       if (life.done) return;
-      guard(() => {
-        if (!reader.push(decode ? decode(chunk) : chunk)) life.fail(tooLarge(reader.declared, maxBytes));
-      });
+      try {
+        if (!reader.push(decode ? decode(chunk) : chunk)) return life.fail(tooLarge(reader.declared, maxBytes));
+      } catch (error) {
+        return fail(error);
+      }
+      if (requestLane.busy) down.pause();
     });
     const onEnd = () => {
-      if (!life.done) upEnd();
+      if (!life.done) endRequest();
     };
     if (down.readableEnded) onEnd();
     else down.on("end", onEnd);
   }
 
-  // ---- Response: upstream envelopes, trailers and status → caller protocol.
+  // ---- Response: upstream envelopes, trailers and status → caller protocol, paused while the caller cannot take more.
   const writer = createCallerWriter(down, caller, life);
   let metadata: Record<string, string | string[]> = {};
   let trailers: Record<string, string | string[] | undefined> | undefined;
   let upstreamEncoding: string | undefined;
   let ended = false;
-  const end = (error: ConnectError | undefined, t: Record<string, string | string[] | undefined>) => {
-    if (life.done || ended) return;
-    ended = true;
-    life.finish(codeName(error));
-    writer.end(error, metadata, metadataOf(t));
+  let downBlocked = false;
+  const resumeUp = () => {
+    if (!downBlocked && !responseLane.busy && !life.done) up.resume();
   };
-  const reader = createEnvelopeReader(2 ** 31, (flags, data) => {
+  const responseLane = createLane(resumeUp, fail);
+  down.on("drain", () => {
+    downBlocked = false;
+    resumeUp();
+  });
+  const deliver = (data: Buffer) => {
+    if (life.done || ended) return;
+    if (!writer.message(toCaller(data))) downBlocked = true;
+  };
+  const end = (error: ConnectError | undefined, t: Record<string, string | string[] | undefined>) => {
+    responseLane.run(() => {
+      if (life.done || ended) return;
+      ended = true;
+      life.finish(codeName(error));
+      writer.end(error, metadata, metadataOf(t));
+    });
+  };
+  const reader = createEnvelopeReader(maxResponseBytes, (flags, data) => {
     if (life.done || ended) return;
     if ((flags & 0x80) !== 0) {
       // gRPC-Web trailer frame.
@@ -373,7 +472,10 @@ export function runTranslated(options: TranslateOptions): void {
       trailers = parsed;
       return;
     }
-    guard(() => writer.message(toCaller(decodeMessage(flags, data, upstreamEncoding))));
+    responseLane.run(() => {
+      if ((flags & 1) === 0) return deliver(data);
+      return gunzipMessage(data, upstreamEncoding, maxResponseBytes, Code.Internal).then(deliver);
+    });
   });
 
   const attach = (stream: H2Stream) => {
@@ -402,7 +504,17 @@ export function runTranslated(options: TranslateOptions): void {
       }
     });
     stream.on("data", (chunk: Buffer) => {
-      if (!life.done && stream === up) reader.push(chunk);
+      if (life.done || stream !== up) return;
+      if (!reader.push(chunk)) {
+        life.fail(
+          new ConnectError(
+            `response message of ${reader.declared} bytes exceeds the limit of ${maxResponseBytes} bytes`,
+            Code.ResourceExhausted,
+          ),
+        );
+        return;
+      }
+      if (downBlocked || responseLane.busy) stream.pause();
     });
     stream.on("trailers", (t: H2Headers) => {
       if (stream === up) trailers = t;
