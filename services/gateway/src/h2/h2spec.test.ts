@@ -103,13 +103,13 @@ async function runH2spec(port: number, secure: boolean): Promise<CaseResult[]> {
   for (const [, pkg, classname, body] of xml.matchAll(testcase)) {
     const failure = body?.match(/<(?:failure|error)[^>]*>([\s\S]*?)<\/(?:failure|error)>/)?.[1];
     const failed = failure !== undefined || /<(?:failure|error)\b/.test(body ?? "");
-    const name = `${pkg}: ${unescape(classname ?? "")}`;
-    cases.push(failed ? { name, failure: unescape(failure ?? "failed").trim() } : { name });
+    const name = `${pkg}: ${unescapeXml(classname ?? "")}`;
+    cases.push(failed ? { name, failure: unescapeXml(failure ?? "failed").trim() } : { name });
   }
   return cases;
 }
 
-const unescape = (text: string) =>
+const unescapeXml = (text: string) =>
   text
     .replace(/&#34;|&quot;/g, '"')
     .replace(/&#39;|&apos;/g, "'")

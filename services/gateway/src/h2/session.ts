@@ -599,6 +599,8 @@ export class H2Session extends EventEmitter {
   /** @internal */ outBytes = 0;
   /** Control replies queued since the socket last drained. */
   private controlQueued = 0;
+  /** The socket is paused: what was read cannot be answered yet. */
+  private readPaused = false;
   /** Waiting in `dirty` for the end of the event-loop turn. */
   private queued = false;
   private connUnacked = 0;
@@ -857,19 +859,32 @@ export class H2Session extends EventEmitter {
         this.blocked = true;
         this.blockedSince = Date.now();
         // No reading while the socket cannot be written: a peer that does not read cannot make us queue replies.
-        if (this.isServer) this.socket.pause();
+        this.pauseReading();
       }
     } else {
       this.controlQueued = 0;
+      if (this.readPaused) this.resumeReading();
       if (this.starved.size > 0) this.flushStarved();
     }
+  }
+
+  /** Server role: reads stop while what was read cannot be answered (resumed on 'drain' or after a flush). */
+  private pauseReading(): void {
+    if (!this.isServer || this.readPaused) return;
+    this.readPaused = true;
+    this.socket.pause();
+  }
+
+  private resumeReading(): void {
+    this.readPaused = false;
+    if (!this.destroyed) this.socket.resume();
   }
 
   private onDrain(): void {
     this.blocked = false;
     this.blockedSince = 0;
     this.controlQueued = 0;
-    if (this.isServer && !this.destroyed) this.socket.resume();
+    if (this.readPaused) this.resumeReading();
     if (this.starved.size > 0) this.flushStarved();
     for (const stream of this.streams.values()) stream.maybeDrain();
   }
@@ -927,6 +942,8 @@ export class H2Session extends EventEmitter {
       this.onFrame(type, flags, id, payload);
       if (this.destroyed) return;
     }
+    // Several reads may come in one event-loop turn: replies piling up in it pause reading until they are written.
+    if (this.outBytes > 262_144) this.pauseReading();
     if (off < len) {
       this.inbuf = buf.subarray(off);
       // The header timer runs from the first byte of a frame header until the frame's type is known,
