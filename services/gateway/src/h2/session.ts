@@ -1379,9 +1379,14 @@ function streamError(code: number): Error {
   return Object.assign(new Error(`stream closed with error code ${code}`), { code: "ERR_HTTP2_STREAM_ERROR" });
 }
 
-/** Server options checked once each (the gateway passes the same object for every connection). */
-const validated = new WeakSet<H2ServerOptions>();
-function validateServerOptions(options: H2ServerOptions): void {
+/** Server options checked once each (an options object reused for every connection is checked once). */
+const validated = new WeakSet<Omit<H2ServerOptions, "onStream">>();
+
+/**
+ * Checks server options (serveH2 does on each call): throws with the name of a bad value and what
+ * is allowed. Call it at start-up to fail there rather than on the first connection.
+ */
+export function checkH2ServerOptions(options: Omit<H2ServerOptions, "onStream">): void {
   if (validated.has(options)) return;
   const positive = (name: string, value: number | undefined) => {
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
@@ -1410,7 +1415,7 @@ function validateServerOptions(options: H2ServerOptions): void {
 
 /** Serves HTTP/2 (h2c after the preface, or TLS with ALPN h2) on an accepted socket. */
 export function serveH2(socket: net.Socket, options: H2ServerOptions): H2Session {
-  validateServerOptions(options);
+  checkH2ServerOptions(options);
   const session = new H2Session(socket, true, options, { onStream: options.onStream });
   watch(session, {
     headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
