@@ -11,7 +11,7 @@ import { createTrustedProxies } from "./forward-headers.js";
 import type { GatewayConfig } from "./gateway-config.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createGatewayService, GatewayService } from "./gateway-service.js";
-import { H2Error, type H2Session, serveH2 } from "./h2/index.js";
+import { checkH2ServerOptions, H2Error, type H2ServerOptions, type H2Session, serveH2 } from "./h2/index.js";
 import { startHealthChecker } from "./health-checker.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
@@ -59,6 +59,20 @@ export interface GatewayOptions extends GatewayConfig {
   headersTimeoutMs?: number;
   /** An HTTP/2 connection idle this long is closed with GOAWAY (ms, default 120 000). */
   idleTimeoutMs?: number;
+  /**
+   * The public HTTP/2 connections' limits against abusive clients (defaults in the engine's
+   * H2ServerOptions: 128 concurrent streams, reset budget 100 then 10/s, SETTINGS budget 100 then
+   * 10/s, 16 CONTINUATION frames, 1000 queued control replies, 16 MiB buffered per connection, 30 s stall).
+   */
+  http2?: Pick<
+    H2ServerOptions,
+    | "resetBudget"
+    | "settingsBudget"
+    | "maxContinuationFrames"
+    | "maxQueuedControlFrames"
+    | "maxConnectionBufferBytes"
+    | "stallTimeoutMs"
+  > & { maxConcurrentStreams?: number };
 }
 
 export interface Gateway {
@@ -105,6 +119,16 @@ function validate(options: GatewayOptions): void {
 /** Starts the public gateway and its admin server. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   validate(options);
+  // The public HTTP/2 connections' settings and limits, checked before anything starts.
+  const { maxConcurrentStreams, ...limits } = options.http2 ?? {};
+  const http2Limits: Omit<H2ServerOptions, "onStream"> = {
+    settings: { maxConcurrentStreams, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
+    connectionWindowSize: 8 * 1024 * 1024,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+    ...limits,
+  };
+  checkH2ServerOptions(http2Limits);
   const logger = options.logger;
   const imagePath = options.imagePath ?? defaultImagePath();
   const authService = options.authService ?? "portico.auth.v1.AuthService";
@@ -201,10 +225,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       encrypted: "encrypted" in socket && socket.encrypted === true,
     };
     const session = serveH2(socket, {
-      settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
-      connectionWindowSize: 8 * 1024 * 1024,
-      headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+      ...http2Limits,
       onStream: (stream, headers) => {
         try {
           proxy.handle(stream, headers, peer);
