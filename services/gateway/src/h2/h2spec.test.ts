@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { createLogger } from "@portico/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "../start-gateway.js";
+import { createTestCertificate } from "../test-certificate.js";
 import { FrameType } from "./frame.js";
 
 /*
@@ -43,27 +44,9 @@ let cert: string;
 beforeAll(async () => {
   if (!present) return;
   dir = mkdtempSync(join(tmpdir(), "portico-h2spec-"));
-  await promisify(execFile)("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    "-keyout",
-    join(dir, "key.pem"),
-    "-out",
-    join(dir, "cert.pem"),
-  ]);
-  cert = readFileSync(join(dir, "cert.pem"), "utf8");
-  const key = readFileSync(join(dir, "key.pem"), "utf8");
+  const created = await createTestCertificate(dir);
+  cert = created.cert;
+  const key = created.key;
   // h2spec asks for `/`: the gateway answers it itself (no route), so no backend is needed; the
   // auth upstream is a closed port.
   const options = {
