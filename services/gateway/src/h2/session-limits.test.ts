@@ -79,6 +79,27 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     await othersServed(server.port);
   });
 
+  it("counts streams opened only to be refused against the same budget (GOAWAY ENHANCE_YOUR_CALM)", async () => {
+    let started = 0;
+    const server = await engineServer(
+      { resetBudget: { burst: 50, perSecond: 5 }, settings: { maxConcurrentStreams: 1 } },
+      (stream) => {
+        started++;
+        stream.on("data", () => {});
+      },
+    );
+    const peer = await rawPeer(server.port);
+    const encoder = createHpackEncoder();
+    const wire: Buffer[] = [];
+    // One stream held open, then 500 more beyond the limit of 1.
+    for (let i = 0; i < 501; i++) wire.push(request(encoder, 1 + 2 * i, "/a.B/C", false));
+    peer.socket.write(Buffer.concat(wire));
+    await closesWithin(peer.closed, 3000);
+    expect(goawayCode(peer)).toBe(H2Error.enhanceYourCalm);
+    expect(started).toBe(1);
+    expect(received(peer, FrameType.rstStream).length).toBeLessThanOrEqual(50);
+  });
+
   it("lets a client cancel streams at a modest rate without a GOAWAY", async () => {
     const server = await engineServer({ resetBudget: { burst: 5, perSecond: 100 } }, (stream) => stream.on("data", () => {}));
     const peer = await rawPeer(server.port);

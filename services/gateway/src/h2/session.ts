@@ -79,7 +79,8 @@ export interface H2ServerOptions extends H2SessionOptions {
   idleTimeoutMs?: number;
   /**
    * Streams the client may reset (RST_STREAM on a stream still being served: rapid reset,
-   * CVE-2023-44487) at once, refilled at `perSecond`; beyond it the connection gets GOAWAY
+   * CVE-2023-44487), or open only to have them refused (over the concurrency limit, malformed), at
+   * once, refilled at `perSecond`; beyond it the connection gets GOAWAY
    * ENHANCE_YOUR_CALM (default burst 100, 10 per second; nghttp2 allows 1000 and 33 but an upstream
    * sees every reset stream as a call).
    */
@@ -1208,8 +1209,15 @@ export class H2Session extends EventEmitter {
     this.onStream?.(stream, headers);
   }
 
-  /** A new stream answered with RST_STREAM `code` before the application sees it. */
+  /**
+   * A new stream answered with RST_STREAM `code` before the application sees it. It spends the
+   * reset budget too: a client that keeps opening streams it must know are refused or malformed churns.
+   */
   private refuse(id: number, code: number): void {
+    if (this.resets !== undefined && !this.resets.take(this.lastActive)) {
+      this.calm("too many streams refused");
+      return;
+    }
     this.sendControl(wordsFrame(FrameType.rstStream, 0, id, code));
     this.closedStreams?.add(id, true);
   }
