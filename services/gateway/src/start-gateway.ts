@@ -59,20 +59,6 @@ export interface GatewayOptions extends GatewayConfig {
   headersTimeoutMs?: number;
   /** An HTTP/2 connection idle this long is closed with GOAWAY (ms, default 120 000). */
   idleTimeoutMs?: number;
-  /**
-   * The public HTTP/2 connections' limits against abusive clients (defaults in the engine's
-   * H2ServerOptions: 128 concurrent streams, reset budget 100 then 10/s, SETTINGS budget 100 then
-   * 10/s, 16 CONTINUATION frames, 1000 queued control replies, 16 MiB buffered per connection, 30 s stall).
-   */
-  http2?: Pick<
-    H2ServerOptions,
-    | "resetBudget"
-    | "settingsBudget"
-    | "maxContinuationFrames"
-    | "maxQueuedControlFrames"
-    | "maxConnectionBufferBytes"
-    | "stallTimeoutMs"
-  > & { maxConcurrentStreams?: number };
 }
 
 export interface Gateway {
