@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "@portico/kit";
 import { trustedProxyError } from "./forward-headers.js";
+import type { H2ServerOptions } from "./h2/index.js";
 
 /** What an upstream speaks. `connect`: a Connect server that also takes gRPC and gRPC-Web (connect-es, connect-go). */
 export type UpstreamProtocol = "connect" | "grpc" | "grpc-web";
@@ -25,25 +26,21 @@ export interface UpstreamConfig {
 }
 
 /**
- * The public port's HTTP/2 limits against abusive clients (read at start; see the README's table).
- * Unset fields keep the engine's defaults.
+ * The public port's HTTP/2 limits against abusive clients (read at start; the engine's
+ * H2ServerOptions say what each does and its default; the README has the table).
  */
-export interface GatewayHttp2Limits {
+export type GatewayHttp2Limits = Pick<
+  H2ServerOptions,
+  | "resetBudget"
+  | "settingsBudget"
+  | "maxContinuationFrames"
+  | "maxQueuedControlFrames"
+  | "maxConnectionBufferBytes"
+  | "stallTimeoutMs"
+> & {
   /** Streams one connection may have open (default 128). */
   maxConcurrentStreams?: number;
-  /** Streams a client may reset while served, or open only to be refused: at once, then per second (default 100, 10). */
-  resetBudget?: { burst: number; perSecond: number };
-  /** SETTINGS frames a client may send: at once, then per second (default 100, 10). */
-  settingsBudget?: { burst: number; perSecond: number };
-  /** CONTINUATION frames after one HEADERS frame (default 16). */
-  maxContinuationFrames?: number;
-  /** Control replies queued while the client does not read (default 1000). */
-  maxQueuedControlFrames?: number;
-  /** Bytes one connection may hold, queued to send plus received and unread (default 16 MiB). */
-  maxConnectionBufferBytes?: number;
-  /** A stream (or socket) that cannot send for this long is reset (or closed), in ms (default 30 000). */
-  stallTimeoutMs?: number;
-}
+};
 
 /** The gateway's config file (`GATEWAY_CONFIG`), every field optional. */
 export interface GatewayConfig {
