@@ -185,7 +185,8 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     maxHeld = Math.max(maxHeld, session?.socket.writableLength ?? 0);
     expect(peer.socket.writableLength).toBeGreaterThan(MiB);
     expect(session?.destroyed).toBe(false);
-    expect(maxHeld).toBeLessThan(2 * MiB);
+    // Tens of MiB without the pause; a few turns of replies with it.
+    expect(maxHeld).toBeLessThan(4 * MiB);
     await othersServed(server.port);
   });
 

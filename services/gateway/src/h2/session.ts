@@ -56,8 +56,8 @@ export interface H2SessionOptions {
   connectionWindowSize?: number;
   /**
    * The most bytes one connection may hold: data queued for writing plus data received and not yet
-   * consumed (default 16 MiB). A stream whose write or receive would go over it is reset with
-   * RST_STREAM ENHANCE_YOUR_CALM.
+   * consumed (default 16 MiB, or twice the connection window when that is larger). A stream whose
+   * write or receive would go over it is reset with RST_STREAM ENHANCE_YOUR_CALM.
    */
   maxConnectionBufferBytes?: number;
   /**
@@ -642,7 +642,8 @@ export class H2Session extends EventEmitter {
     this.maxConcurrentStreams = settings.maxConcurrentStreams ?? 128;
     this.connectionWindow = options.connectionWindowSize ?? 8 * 1024 * 1024;
     this.connRecvWindow = Math.max(this.connectionWindow, DEFAULT_WINDOW);
-    this.maxBuffered = options.maxConnectionBufferBytes ?? 16 * 1024 * 1024;
+    // Room for a full connection window of unread data plus as much queued to send.
+    this.maxBuffered = options.maxConnectionBufferBytes ?? Math.max(16 * 1024 * 1024, 2 * this.connectionWindow);
     this.budget = options.bufferBudget ?? processBufferBudget;
     this.maxContinuations = options.maxContinuationFrames ?? 16;
     this.maxControlQueued = options.maxQueuedControlFrames ?? 1000;
