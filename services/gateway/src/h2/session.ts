@@ -325,6 +325,11 @@ export class H2Stream extends EventEmitter {
     }
   }
 
+  /**
+   * Stops 'data'. What the peer sends meanwhile waits in the stream, and is credited back to the
+   * peer's windows only once `resume()` delivers it: a paused stream holds the peer back to its
+   * window (and the connection to the connection window), the engine's receive-side flow control.
+   */
   pause(): this {
     this.paused = true;
     return this;
@@ -1094,13 +1099,13 @@ export class H2Session extends EventEmitter {
 
   private onPriority(id: number, payload: Buffer) {
     if (id === 0) return this.fail(H2Error.protocolError, "PRIORITY on stream 0");
-    if (payload.length !== 5) return this.streamError(id, H2Error.frameSizeError);
-    if ((payload.readUInt32BE(0) & 0x7fffffff) === id) return this.streamError(id, H2Error.protocolError);
+    if (payload.length !== 5) return this.resetId(id, H2Error.frameSizeError);
+    if ((payload.readUInt32BE(0) & 0x7fffffff) === id) return this.resetId(id, H2Error.protocolError);
     // Priorities are otherwise ignored (RFC 9113 §5.3.2).
   }
 
   /** A stream error on `id`, whether the stream is known or not. */
-  private streamError(id: number, code: number): void {
+  private resetId(id: number, code: number): void {
     const stream = this.streams.get(id);
     if (stream !== undefined) this.resetStream(stream, code);
     else this.sendControl(wordsFrame(FrameType.rstStream, 0, id, code));
