@@ -35,6 +35,25 @@ describe("gateway settings from the environment", () => {
 });
 
 describe("gateway config file", () => {
+  it("reads the public port's http2 limits and refuses unknown or out-of-range ones, naming them", () => {
+    const upstreams = {};
+    expect(
+      parseGatewayConfig({
+        upstreams,
+        http2: { maxConcurrentStreams: 64, resetBudget: { burst: 50, perSecond: 5 }, stallTimeoutMs: 10_000 },
+      }).http2,
+    ).toEqual({ maxConcurrentStreams: 64, resetBudget: { burst: 50, perSecond: 5 }, stallTimeoutMs: 10_000 });
+    expect(() => parseGatewayConfig({ upstreams, http2: { maxStreams: 1 } }, "gw.json")).toThrow(
+      /gw.json: http2: unknown field "maxStreams"/,
+    );
+    expect(() => parseGatewayConfig({ upstreams, http2: { maxConcurrentStreams: 0 } }, "gw.json")).toThrow(
+      /gw.json: http2.maxConcurrentStreams: 0 is not valid/,
+    );
+    expect(() => parseGatewayConfig({ upstreams, http2: { resetBudget: { burst: 5 } } }, "gw.json")).toThrow(
+      /http2.resetBudget: expected both burst and perSecond/,
+    );
+  });
+
   it("takes http:// (h2c) and https:// (TLS, port 443 by default) targets and refuses others, naming the entry", () => {
     const config = parseGatewayConfig({
       upstreams: { "pkg.v1.FooService": ["http://10.0.0.5:9000", "https://foo.internal", "https://10.0.0.6:8443"] },

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "@portico/kit";
 import { trustedProxyError } from "./forward-headers.js";
+import type { H2ServerOptions } from "./h2/index.js";
 
 /** What an upstream speaks. `connect`: a Connect server that also takes gRPC and gRPC-Web (connect-es, connect-go). */
 export type UpstreamProtocol = "connect" | "grpc" | "grpc-web";
@@ -23,6 +24,23 @@ export interface UpstreamConfig {
    */
   connections?: number;
 }
+
+/**
+ * The public port's HTTP/2 limits against abusive clients (read at start; the engine's
+ * H2ServerOptions say what each does and its default; the README has the table).
+ */
+export type GatewayHttp2Limits = Pick<
+  H2ServerOptions,
+  | "resetBudget"
+  | "settingsBudget"
+  | "maxContinuationFrames"
+  | "maxQueuedControlFrames"
+  | "maxConnectionBufferBytes"
+  | "stallTimeoutMs"
+> & {
+  /** Streams one connection may have open (default 128). */
+  maxConcurrentStreams?: number;
+};
 
 /** The gateway's config file (`GATEWAY_CONFIG`), every field optional. */
 export interface GatewayConfig {
@@ -49,6 +67,8 @@ export interface GatewayConfig {
   authTimeoutMs?: number;
   /** When the shared rate-limit store (Redis) is down: let calls through (`open`) or refuse them (`closed`). */
   rateLimitFailure?: "open" | "closed";
+  /** The public port's HTTP/2 limits. */
+  http2?: GatewayHttp2Limits;
 }
 
 function fail(where: string, message: string): never {
@@ -132,6 +152,52 @@ function optionalTrustedProxies(value: unknown, where: string): string[] | undef
   return entries?.map((entry) => entry.trim());
 }
 
+const http2Keys = [
+  "maxConcurrentStreams",
+  "resetBudget",
+  "settingsBudget",
+  "maxContinuationFrames",
+  "maxQueuedControlFrames",
+  "maxConnectionBufferBytes",
+  "stallTimeoutMs",
+];
+
+function fields(value: unknown, where: string, allowed: string[]): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(where, "expected a JSON object");
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) fail(where, `unknown field "${key}" (allowed: ${allowed.join(", ")})`);
+  }
+  return raw;
+}
+
+function optionalBudget(value: unknown, where: string): { burst: number; perSecond: number } | undefined {
+  if (value === undefined) return undefined;
+  const raw = fields(value, where, ["burst", "perSecond"]);
+  const burst = optionalInt(raw.burst, `${where}.burst`, 1, 1_000_000);
+  const perSecond = optionalInt(raw.perSecond, `${where}.perSecond`, 1, 1_000_000);
+  if (burst === undefined || perSecond === undefined) fail(where, "expected both burst and perSecond");
+  return { burst, perSecond };
+}
+
+function optionalHttp2(value: unknown, where: string): GatewayHttp2Limits | undefined {
+  if (value === undefined) return undefined;
+  const raw = fields(value, where, http2Keys);
+  const limits: GatewayHttp2Limits = {
+    maxConcurrentStreams: optionalInt(raw.maxConcurrentStreams, `${where}.maxConcurrentStreams`, 1, 100_000),
+    resetBudget: optionalBudget(raw.resetBudget, `${where}.resetBudget`),
+    settingsBudget: optionalBudget(raw.settingsBudget, `${where}.settingsBudget`),
+    maxContinuationFrames: optionalInt(raw.maxContinuationFrames, `${where}.maxContinuationFrames`, 1, 10_000),
+    maxQueuedControlFrames: optionalInt(raw.maxQueuedControlFrames, `${where}.maxQueuedControlFrames`, 1, 1_000_000),
+    maxConnectionBufferBytes: optionalInt(raw.maxConnectionBufferBytes, `${where}.maxConnectionBufferBytes`, 65_536, 2 ** 31 - 1),
+    stallTimeoutMs: optionalInt(raw.stallTimeoutMs, `${where}.stallTimeoutMs`, 1, 86_400_000),
+  };
+  for (const key of Object.keys(limits) as (keyof GatewayHttp2Limits)[]) {
+    if (limits[key] === undefined) delete limits[key];
+  }
+  return limits;
+}
+
 const configKeys = [
   "upstreams",
   "corsOrigins",
@@ -143,6 +209,7 @@ const configKeys = [
   "authDegradedTtlMs",
   "authTimeoutMs",
   "rateLimitFailure",
+  "http2",
 ];
 
 /** Validates a parsed config file; every error names the file and the field. */
@@ -177,6 +244,7 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
     authDegradedTtlMs: optionalInt(raw.authDegradedTtlMs, `${where}: authDegradedTtlMs`, 0, 86_400_000),
     authTimeoutMs: optionalInt(raw.authTimeoutMs, `${where}: authTimeoutMs`, 1, 600_000),
     rateLimitFailure: failure as "open" | "closed" | undefined,
+    http2: optionalHttp2(raw.http2, `${where}: http2`),
   };
   for (const key of Object.keys(config) as (keyof GatewayConfig)[]) {
     if (config[key] === undefined) delete config[key];

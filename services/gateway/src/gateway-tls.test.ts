@@ -1,10 +1,8 @@
-import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { promisify } from "node:util";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { GatewayService } from "@portico/gen/portico/gateway/v1/gateway_pb.js";
@@ -13,6 +11,7 @@ import { createLogger } from "@portico/kit";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "./start-gateway.js";
+import { createTestCertificate } from "./test-certificate.js";
 import { startGrpcUpstream } from "./test-grpc-upstream.js";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
@@ -24,27 +23,7 @@ let key: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "portico-tls-"));
-  await promisify(execFile)("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    "-keyout",
-    join(dir, "key.pem"),
-    "-out",
-    join(dir, "cert.pem"),
-  ]);
-  cert = readFileSync(join(dir, "cert.pem"), "utf8");
-  key = readFileSync(join(dir, "key.pem"), "utf8");
+  ({ cert, key } = await createTestCertificate(dir));
   platform = await startTestPlatform("gateway_tls");
   gateway = await startGateway({
     port: 0,

@@ -12,7 +12,7 @@ import { createTrustedProxies } from "./forward-headers.js";
 import type { GatewayConfig } from "./gateway-config.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createGatewayService, GatewayService } from "./gateway-service.js";
-import { H2Error, type H2Session, serveH2 } from "./h2/index.js";
+import { checkH2ServerOptions, H2Error, type H2ServerOptions, type H2Session, serveH2 } from "./h2/index.js";
 import { startHealthChecker } from "./health-checker.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
@@ -104,6 +104,16 @@ function validate(options: GatewayOptions): void {
 /** Starts the public gateway and its admin server. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   validate(options);
+  // The public HTTP/2 connections' settings and limits, checked before anything starts.
+  const { maxConcurrentStreams, ...limits } = options.http2 ?? {};
+  const http2Limits: Omit<H2ServerOptions, "onStream"> = {
+    settings: { maxConcurrentStreams, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
+    connectionWindowSize: 8 * 1024 * 1024,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+    ...limits,
+  };
+  checkH2ServerOptions(http2Limits);
   const logger = options.logger;
   const imagePath = options.imagePath ?? defaultImagePath();
   const authService = options.authService ?? "portico.auth.v1.AuthService";
@@ -208,10 +218,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       encrypted: "encrypted" in socket && socket.encrypted === true,
     };
     const session = serveH2(socket, {
-      settings: { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
-      connectionWindowSize: 8 * 1024 * 1024,
-      headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+      ...http2Limits,
       onStream: (stream, headers) => {
         try {
           proxy.handle(stream, headers, peer);

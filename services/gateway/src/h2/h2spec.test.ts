@@ -10,6 +10,7 @@ import { createLogger } from "@portico/kit";
 import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "../start-gateway.js";
+import { createTestCertificate } from "../test-certificate.js";
 import { FrameType } from "./frame.js";
 
 /*
@@ -44,27 +45,9 @@ let cert: string;
 beforeAll(async () => {
   if (!present) return;
   dir = mkdtempSync(join(tmpdir(), "portico-h2spec-"));
-  await promisify(execFile)("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    "-keyout",
-    join(dir, "key.pem"),
-    "-out",
-    join(dir, "cert.pem"),
-  ]);
-  cert = readFileSync(join(dir, "cert.pem"), "utf8");
-  const key = readFileSync(join(dir, "key.pem"), "utf8");
+  const created = await createTestCertificate(dir);
+  cert = created.cert;
+  const key = created.key;
   // h2spec asks for `/`: the gateway answers it itself (no route), so no backend is needed; the
   // auth upstream is a closed port.
   const options = {
@@ -104,13 +87,13 @@ async function runH2spec(port: number, secure: boolean): Promise<CaseResult[]> {
   for (const [, pkg, classname, body] of xml.matchAll(testcase)) {
     const failure = body?.match(/<(?:failure|error)[^>]*>([\s\S]*?)<\/(?:failure|error)>/)?.[1];
     const failed = failure !== undefined || /<(?:failure|error)\b/.test(body ?? "");
-    const name = `${pkg}: ${unescape(classname ?? "")}`;
-    cases.push(failed ? { name, failure: unescape(failure ?? "failed").trim() } : { name });
+    const name = `${pkg}: ${unescapeXml(classname ?? "")}`;
+    cases.push(failed ? { name, failure: unescapeXml(failure ?? "failed").trim() } : { name });
   }
   return cases;
 }
 
-const unescape = (text: string) =>
+const unescapeXml = (text: string) =>
   text
     .replace(/&#34;|&quot;/g, '"')
     .replace(/&#39;|&apos;/g, "'")

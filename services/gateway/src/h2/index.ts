@@ -10,6 +10,7 @@ export {
   HpackError,
 } from "./hpack.js";
 export {
+  checkH2ServerOptions,
   connectH2,
   type H2ClientOptions,
   type H2ServerOptions,

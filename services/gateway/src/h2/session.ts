@@ -56,8 +56,8 @@ export interface H2SessionOptions {
   connectionWindowSize?: number;
   /**
    * The most bytes one connection may hold: data queued for writing plus data received and not yet
-   * consumed (default 16 MiB). A stream whose write or receive would go over it is reset with
-   * RST_STREAM ENHANCE_YOUR_CALM.
+   * consumed (default 16 MiB, or twice the connection window when that is larger). A stream whose
+   * write or receive would go over it is reset with RST_STREAM ENHANCE_YOUR_CALM.
    */
   maxConnectionBufferBytes?: number;
   /**
@@ -79,7 +79,8 @@ export interface H2ServerOptions extends H2SessionOptions {
   idleTimeoutMs?: number;
   /**
    * Streams the client may reset (RST_STREAM on a stream still being served: rapid reset,
-   * CVE-2023-44487) at once, refilled at `perSecond`; beyond it the connection gets GOAWAY
+   * CVE-2023-44487), or open only to have them refused (over the concurrency limit, malformed), at
+   * once, refilled at `perSecond`; beyond it the connection gets GOAWAY
    * ENHANCE_YOUR_CALM (default burst 100, 10 per second; nghttp2 allows 1000 and 33 but an upstream
    * sees every reset stream as a call).
    */
@@ -324,6 +325,11 @@ export class H2Stream extends EventEmitter {
     }
   }
 
+  /**
+   * Stops 'data'. What the peer sends meanwhile waits in the stream, and is credited back to the
+   * peer's windows only once `resume()` delivers it: a paused stream holds the peer back to its
+   * window (and the connection to the connection window), the engine's receive-side flow control.
+   */
   pause(): this {
     this.paused = true;
     return this;
@@ -599,6 +605,8 @@ export class H2Session extends EventEmitter {
   /** @internal */ outBytes = 0;
   /** Control replies queued since the socket last drained. */
   private controlQueued = 0;
+  /** The socket is paused: what was read cannot be answered yet. */
+  private readPaused = false;
   /** Waiting in `dirty` for the end of the event-loop turn. */
   private queued = false;
   private connUnacked = 0;
@@ -639,7 +647,8 @@ export class H2Session extends EventEmitter {
     this.maxConcurrentStreams = settings.maxConcurrentStreams ?? 128;
     this.connectionWindow = options.connectionWindowSize ?? 8 * 1024 * 1024;
     this.connRecvWindow = Math.max(this.connectionWindow, DEFAULT_WINDOW);
-    this.maxBuffered = options.maxConnectionBufferBytes ?? 16 * 1024 * 1024;
+    // Room for a full connection window of unread data plus as much queued to send.
+    this.maxBuffered = options.maxConnectionBufferBytes ?? Math.max(16 * 1024 * 1024, 2 * this.connectionWindow);
     this.budget = options.bufferBudget ?? processBufferBudget;
     this.maxContinuations = options.maxContinuationFrames ?? 16;
     this.maxControlQueued = options.maxQueuedControlFrames ?? 1000;
@@ -857,19 +866,32 @@ export class H2Session extends EventEmitter {
         this.blocked = true;
         this.blockedSince = Date.now();
         // No reading while the socket cannot be written: a peer that does not read cannot make us queue replies.
-        if (this.isServer) this.socket.pause();
+        this.pauseReading();
       }
     } else {
       this.controlQueued = 0;
+      if (this.readPaused) this.resumeReading();
       if (this.starved.size > 0) this.flushStarved();
     }
+  }
+
+  /** Server role: reads stop while what was read cannot be answered (resumed on 'drain' or after a flush). */
+  private pauseReading(): void {
+    if (!this.isServer || this.readPaused) return;
+    this.readPaused = true;
+    this.socket.pause();
+  }
+
+  private resumeReading(): void {
+    this.readPaused = false;
+    if (!this.destroyed) this.socket.resume();
   }
 
   private onDrain(): void {
     this.blocked = false;
     this.blockedSince = 0;
     this.controlQueued = 0;
-    if (this.isServer && !this.destroyed) this.socket.resume();
+    if (this.readPaused) this.resumeReading();
     if (this.starved.size > 0) this.flushStarved();
     for (const stream of this.streams.values()) stream.maybeDrain();
   }
@@ -927,6 +949,8 @@ export class H2Session extends EventEmitter {
       this.onFrame(type, flags, id, payload);
       if (this.destroyed) return;
     }
+    // Several reads may come in one event-loop turn: replies piling up in it pause reading until they are written.
+    if (this.outBytes > 262_144) this.pauseReading();
     if (off < len) {
       this.inbuf = buf.subarray(off);
       // The header timer runs from the first byte of a frame header until the frame's type is known,
@@ -1075,13 +1099,13 @@ export class H2Session extends EventEmitter {
 
   private onPriority(id: number, payload: Buffer) {
     if (id === 0) return this.fail(H2Error.protocolError, "PRIORITY on stream 0");
-    if (payload.length !== 5) return this.streamError(id, H2Error.frameSizeError);
-    if ((payload.readUInt32BE(0) & 0x7fffffff) === id) return this.streamError(id, H2Error.protocolError);
+    if (payload.length !== 5) return this.resetId(id, H2Error.frameSizeError);
+    if ((payload.readUInt32BE(0) & 0x7fffffff) === id) return this.resetId(id, H2Error.protocolError);
     // Priorities are otherwise ignored (RFC 9113 §5.3.2).
   }
 
   /** A stream error on `id`, whether the stream is known or not. */
-  private streamError(id: number, code: number): void {
+  private resetId(id: number, code: number): void {
     const stream = this.streams.get(id);
     if (stream !== undefined) this.resetStream(stream, code);
     else this.sendControl(wordsFrame(FrameType.rstStream, 0, id, code));
@@ -1191,8 +1215,15 @@ export class H2Session extends EventEmitter {
     this.onStream?.(stream, headers);
   }
 
-  /** A new stream answered with RST_STREAM `code` before the application sees it. */
+  /**
+   * A new stream answered with RST_STREAM `code` before the application sees it. It spends the
+   * reset budget too: a client that keeps opening streams it must know are refused or malformed churns.
+   */
   private refuse(id: number, code: number): void {
+    if (this.resets !== undefined && !this.resets.take(this.lastActive)) {
+      this.calm("too many streams refused");
+      return;
+    }
     this.sendControl(wordsFrame(FrameType.rstStream, 0, id, code));
     this.closedStreams?.add(id, true);
   }
@@ -1362,9 +1393,14 @@ function streamError(code: number): Error {
   return Object.assign(new Error(`stream closed with error code ${code}`), { code: "ERR_HTTP2_STREAM_ERROR" });
 }
 
-/** Server options checked once each (the gateway passes the same object for every connection). */
-const validated = new WeakSet<H2ServerOptions>();
-function validateServerOptions(options: H2ServerOptions): void {
+/** Server options checked once each (an options object reused for every connection is checked once). */
+const validated = new WeakSet<Omit<H2ServerOptions, "onStream">>();
+
+/**
+ * Checks server options (serveH2 does on each call): throws with the name of a bad value and what
+ * is allowed. Call it at start-up to fail there rather than on the first connection.
+ */
+export function checkH2ServerOptions(options: Omit<H2ServerOptions, "onStream">): void {
   if (validated.has(options)) return;
   const positive = (name: string, value: number | undefined) => {
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
@@ -1393,7 +1429,7 @@ function validateServerOptions(options: H2ServerOptions): void {
 
 /** Serves HTTP/2 (h2c after the preface, or TLS with ALPN h2) on an accepted socket. */
 export function serveH2(socket: net.Socket, options: H2ServerOptions): H2Session {
-  validateServerOptions(options);
+  checkH2ServerOptions(options);
   const session = new H2Session(socket, true, options, { onStream: options.onStream });
   watch(session, {
     headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
