@@ -46,3 +46,22 @@ export function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
 export function fuzzTimeout(defaultSeconds = 3): number {
   return budgetMs(defaultSeconds) * 2 + 30_000;
 }
+
+/**
+ * Collects errors that escape to the process (uncaught exceptions, unhandled rejections) from now
+ * until `stop()`: code under test that throws from a socket callback fails the property that caused
+ * it, with its counterexample, instead of only the test file.
+ */
+export function watchEscapes(): { readonly errors: unknown[]; stop(): void } {
+  const errors: unknown[] = [];
+  const onEscape = (error: unknown) => errors.push(error);
+  process.on("uncaughtException", onEscape);
+  process.on("unhandledRejection", onEscape);
+  return {
+    errors,
+    stop() {
+      process.off("uncaughtException", onEscape);
+      process.off("unhandledRejection", onEscape);
+    },
+  };
+}

@@ -2,7 +2,7 @@
 import * as net from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fuzzParameters, fuzzTimeout } from "../test-fuzz.js";
+import { fuzzParameters, fuzzTimeout, watchEscapes } from "../test-fuzz.js";
 import { CLIENT_PREFACE, FrameFlag, FrameType, frame, settingsFrame } from "./frame.js";
 import { createHpackEncoder } from "./hpack.js";
 import { type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "./session.js";
@@ -34,12 +34,10 @@ let port: number;
 /** Server side of each connection, by the client's local port. */
 const served = new Map<number, Served>();
 /** Errors that escaped to the process while a property ran. */
-const escaped: unknown[] = [];
-const onEscape = (error: unknown) => escaped.push(error);
+const escapes = watchEscapes();
+const escaped = escapes.errors;
 
 beforeAll(async () => {
-  process.on("uncaughtException", onEscape);
-  process.on("unhandledRejection", onEscape);
   server = net.createServer({ noDelay: true }, (socket) => {
     const session = serveH2(socket, {
       settings: { maxConcurrentStreams: MAX_STREAMS, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
@@ -55,8 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  process.off("uncaughtException", onEscape);
-  process.off("unhandledRejection", onEscape);
+  escapes.stop();
   for (const { socket } of served.values()) socket.destroy();
   server.close();
 });
