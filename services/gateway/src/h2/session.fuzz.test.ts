@@ -3,8 +3,8 @@ import * as net from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fuzzParameters, fuzzTimeout, watchEscapes } from "../test-fuzz.js";
-import { CLIENT_PREFACE, FrameFlag, FrameType, frame, settingsFrame } from "./frame.js";
-import { createHpackEncoder } from "./hpack.js";
+import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, settingsFrame } from "./frame.js";
+import { createHpackDecoder, createHpackEncoder } from "./hpack.js";
 import { type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "./session.js";
 import { type ReceivedFrame, readFrames } from "./test-frames.js";
 
@@ -115,18 +115,52 @@ const probeAnswered = (peer: Peer) =>
   peer.frames.some((f) => f.type === FrameType.ping && (f.flags & FrameFlag.ack) !== 0 && f.payload.equals(PROBE));
 
 /**
- * After the hostile bytes: the connection either ended with a GOAWAY (the server's or the client's
- * own) or still works (a PING is answered); and nothing escaped the engine.
+ * After the hostile frames: the connection either ended with a GOAWAY (the server's or the client's
+ * own) or still works (a PING is answered, and a new request too); and nothing escaped the engine.
  */
-async function expectGoawayOrWorking(peer: Peer, clientGoaway: boolean, sent: Buffer): Promise<void> {
+async function expectGoawayOrWorking(peer: Peer, frames: Buffer[], sent: Buffer): Promise<void> {
+  const clientGoaway = frames.some((f) => f[3] === FrameType.goaway);
   if (!peer.closed) peer.socket.write(frame(FrameType.ping, 0, 0, PROBE));
   const settled = await until(() => peer.closed || probeAnswered(peer) || escaped.length > 0, 1500);
   const after = `after ${sent.toString("hex")}`;
   expect(escaped, after).toEqual([]);
   expect(settled, `the connection neither answered a PING nor closed within 1.5 s ${after}`).toBe(true);
   if (!probeAnswered(peer)) expect(sawGoaway(peer) || clientGoaway, `closed without GOAWAY ${after}`).toBe(true);
+  else if (!sawGoaway(peer) && !clientGoaway) await expectRequestServed(peer, frames, after);
   // Push is off: the server never opens streams of its own.
   for (const f of peer.frames) expect(f.id % 2 === 1 || f.id === 0, `frame type ${f.type} on stream ${f.id}`).toBe(true);
+}
+
+/** A GET on a new stream (above every id the client used) is answered 200, or refused when too many are open. */
+async function expectRequestServed(peer: Peer, frames: Buffer[], after: string): Promise<void> {
+  const highest = Math.max(0, ...frames.map((f) => f.readUInt32BE(5) & 0x7fffffff));
+  const id = highest + (highest % 2 === 0 ? 1 : 2);
+  if (id > 0x7fffffff) return;
+  const request = block([
+    [":method", "GET"],
+    [":scheme", "http"],
+    [":path", "/"],
+    [":authority", "h"],
+  ]);
+  peer.socket.write(frame(FrameType.headers, FrameFlag.endHeaders | FrameFlag.endStream, id, request));
+  const answer = () => peer.frames.find((f) => f.id === id && (f.type === FrameType.headers || f.type === FrameType.rstStream));
+  await until(() => answer() !== undefined || peer.closed || escaped.length > 0, 1500);
+  expect(escaped, after).toEqual([]);
+  const answered = answer();
+  expect(answered, `no answer to a GET on stream ${id} ${after}`).toBeDefined();
+  if (answered?.type === FrameType.rstStream) {
+    expect(answered.payload.readUInt32BE(0)).toBe(H2Error.refusedStream);
+    return;
+  }
+  // The server's header blocks, decoded in order (they share its encoder's table).
+  const decoder = createHpackDecoder();
+  let status: string | undefined;
+  for (const f of peer.frames) {
+    if (f.type !== FrameType.headers) continue;
+    const fields = decoder.decode(f.payload, Number.MAX_SAFE_INTEGER);
+    if (f.id === id) status = fields.find(([name]) => name === ":status")?.[1];
+  }
+  expect(status, after).toBe("200");
 }
 
 // --- hostile but well-formed frames ---
@@ -325,7 +359,6 @@ describe("serveH2 on hostile input, over a real socket", () => {
           async (clientSettingsFirst, frames, writes) => {
             escaped.length = 0;
             await withPeer(async (peer) => {
-              const clientGoaway = frames.some((f) => f[3] === FrameType.goaway);
               const all = Buffer.concat([CLIENT_PREFACE, ...(clientSettingsFirst ? [SETTINGS_EMPTY] : []), ...frames]);
               // In one write or a few.
               const step = Math.ceil(all.length / (writes + 1));
@@ -333,7 +366,7 @@ describe("serveH2 on hostile input, over a real socket", () => {
                 peer.socket.write(all.subarray(offset, offset + step));
                 if (writes > 0) await sleep(1);
               }
-              await expectGoawayOrWorking(peer, clientGoaway, all);
+              await expectGoawayOrWorking(peer, frames, all);
             });
           },
         ),
