@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fuzzParameters, fuzzTimeout, watchEscapes } from "../test-fuzz.js";
 import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, settingsFrame } from "./frame.js";
 import { createHpackDecoder, createHpackEncoder } from "./hpack.js";
-import { type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "./session.js";
+import { connectH2, type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "./session.js";
 import { type ReceivedFrame, readFrames } from "./test-frames.js";
 
 // --- the server: the engine with the gateway's settings and an echo handler ---
@@ -428,6 +428,78 @@ describe("serveH2 on hostile input, over a real socket", () => {
             expect(escaped, `after ${unit.toString("hex")} repeated`).toEqual([]);
           });
         }),
+        fuzzParameters(),
+      );
+    },
+    fuzzTimeout(),
+  );
+});
+
+// --- client role: the engine calls an upstream that answers with hostile frames ---
+
+/** A response header block on one of the client's streams: valid, or with the malformed kinds RFC 9113 §8.3 names. */
+const responseHeadersFrame = fc
+  .record({
+    id: fc.constantFrom(1, 3),
+    status: mostly(fc.constantFrom("200", "200", "503", "100"), fc.constantFrom("", "abc", "99", "2000")),
+    extra: fc.array(
+      mostly(
+        fc.constantFrom<[string, string]>(
+          ["content-type", "application/grpc"],
+          ["grpc-status", "0"],
+          ["grpc-status", "14"],
+          ["grpc-message", "x%20y"],
+        ),
+        fc.constantFrom<[string, string]>([":path", "/"], ["Upper", "x"], ["connection", "close"], [":status", "204"]),
+      ),
+      { maxLength: 3 },
+    ),
+    flags: mostly(fc.constantFrom(FrameFlag.endHeaders, FrameFlag.endHeaders | FrameFlag.endStream), anyFlags),
+  })
+  .map(({ id, status, extra, flags }) => frame(FrameType.headers, flags, id, block([[":status", status], ...extra])));
+const upstreamFrame = fc.oneof({ weight: 2, arbitrary: responseHeadersFrame }, { weight: 5, arbitrary: hostileFrame });
+
+describe("connectH2 against a hostile upstream", () => {
+  it(
+    "whatever frames the upstream answers with, nothing escapes the engine and every call ends once the upstream is gone",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.boolean(),
+          fc.array(upstreamFrame, { minLength: 1, maxLength: 15 }),
+          async (settingsFirst, frames) => {
+            escaped.length = 0;
+            const sent = Buffer.concat([...(settingsFirst ? [SETTINGS_EMPTY] : []), ...frames]);
+            const upstream = net.createServer((socket) => {
+              socket.on("error", () => {});
+              // After the client's preface: the hostile answer, then the upstream goes away.
+              socket.once("data", () => socket.end(sent));
+            });
+            await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+            const session = connectH2({ url: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}` });
+            session.on("error", () => {});
+            let sessionClosed = false;
+            session.on("close", () => {
+              sessionClosed = true;
+            });
+            let callsClosed = 0;
+            for (const path of ["/a.B/C", "/a.B/D"]) {
+              const stream = session.request({ ":method": "POST", ":path": path }, { endStream: true });
+              stream.on("error", () => {});
+              stream.on("data", () => {});
+              stream.on("close", () => callsClosed++);
+            }
+            try {
+              const settled = await until(() => (sessionClosed && callsClosed === 2) || escaped.length > 0, 1500);
+              const after = `after ${sent.toString("hex")}`;
+              expect(escaped, after).toEqual([]);
+              expect(settled, `calls closed: ${callsClosed} of 2, session closed: ${sessionClosed} ${after}`).toBe(true);
+            } finally {
+              session.destroy();
+              upstream.close();
+            }
+          },
+        ),
         fuzzParameters(),
       );
     },
