@@ -2,9 +2,9 @@
 import * as net from "node:net";
 import { createLogger } from "@portico/kit";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { type Gateway, startGateway } from "./start-gateway.js";
-import { fuzzParameters, fuzzTimeout, watchEscapes } from "./test-fuzz.js";
+import { itHolds, watchEscapes } from "./test-fuzz.js";
 
 let gateway: Gateway;
 /** Errors that escaped to the process while a property ran. */
@@ -223,54 +223,42 @@ const almostHttp = fc
   });
 
 describe("HTTP/1.1 on the public port", () => {
-  it(
+  itHolds(
     "arbitrary bytes are answered 4xx or the connection closed, and the gateway keeps serving",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.oneof(
-            fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b)),
-            // Bytes that start like the HTTP/2 preface and then go astray.
-            fc
-              .tuple(fc.nat(23), fc.uint8Array({ minLength: 1, maxLength: 40 }))
-              .map(([n, rest]) => Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".slice(0, n), "latin1"), rest])),
-          ),
-          async (bytes) => {
-            escaped.length = 0;
-            const { received, closed } = await exchange(bytes);
-            expect(escaped).toEqual([]);
-            expect(closed, "the connection stayed open after the client ended it").toBe(true);
-            // Nothing received ends the same way as a 4xx (an HTTP/2 preface gone astray).
-            for (const status of statuses(received)) expect(status).toBeGreaterThanOrEqual(400);
-            for (const status of statuses(received)) expect(status).toBeLessThan(500);
-            await expectStillServing();
-          },
-        ),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.asyncProperty(
+      fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b)),
+        // Bytes that start like the HTTP/2 preface and then go astray.
+        fc
+          .tuple(fc.nat(23), fc.uint8Array({ minLength: 1, maxLength: 40 }))
+          .map(([n, rest]) => Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".slice(0, n), "latin1"), rest])),
+      ),
+      async (bytes) => {
+        escaped.length = 0;
+        const { received, closed } = await exchange(bytes);
+        expect(escaped).toEqual([]);
+        expect(closed, "the connection stayed open after the client ended it").toBe(true);
+        // Nothing received ends the same way as a 4xx (an HTTP/2 preface gone astray).
+        for (const status of statuses(received)) expect(status).toBeGreaterThanOrEqual(400);
+        for (const status of statuses(received)) expect(status).toBeLessThan(500);
+        await expectStillServing();
+      },
+    ),
   );
 
-  it(
+  itHolds(
     "almost-HTTP/1.1 requests get well-formed answers, never an internal error, and the gateway keeps serving",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(almostHttp, async (bytes) => {
-          escaped.length = 0;
-          const { received, closed } = await exchange(bytes);
-          expect(escaped).toEqual([]);
-          expect(closed, "the connection stayed open after the client ended it").toBe(true);
-          for (const status of statuses(received)) {
-            expect(status).toBeGreaterThanOrEqual(100);
-            expect(status).toBeLessThan(600);
-            expect(status, "internal error").not.toBe(500);
-          }
-          await expectStillServing();
-        }),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.asyncProperty(almostHttp, async (bytes) => {
+      escaped.length = 0;
+      const { received, closed } = await exchange(bytes);
+      expect(escaped).toEqual([]);
+      expect(closed, "the connection stayed open after the client ended it").toBe(true);
+      for (const status of statuses(received)) {
+        expect(status).toBeGreaterThanOrEqual(100);
+        expect(status).toBeLessThan(600);
+        expect(status, "internal error").not.toBe(500);
+      }
+      await expectStillServing();
+    }),
   );
 });

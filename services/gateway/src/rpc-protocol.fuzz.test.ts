@@ -1,8 +1,8 @@
 // Property-based tests of how the gateway tells a call's protocol from its content type (`npm run fuzz` runs them longer).
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { guessProtocol, protocolFromContentType, protocols, supportedContentTypes } from "./rpc-protocol.js";
-import { fuzzParameters, fuzzTimeout } from "./test-fuzz.js";
+import { itHolds } from "./test-fuzz.js";
 
 const known = new Set(Object.values(protocols));
 
@@ -21,39 +21,27 @@ const sloppy = fc
   });
 
 describe("protocolFromContentType", () => {
-  it(
+  itHolds(
     "reads every supported content type however it is cased, spaced or parameterised",
-    () => {
-      fc.assert(
-        fc.property(sloppy, ({ type, written }) => {
-          const protocol = protocolFromContentType(written);
-          expect(protocol).toBe(protocolFromContentType(type));
-          expect(known.has(protocol as never)).toBe(true);
-        }),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.property(sloppy, ({ type, written }) => {
+      const protocol = protocolFromContentType(written);
+      expect(protocol).toBe(protocolFromContentType(type));
+      expect(known.has(protocol as never)).toBe(true);
+    }),
   );
 
-  it(
+  itHolds(
     "any string is either a known protocol or none, and an error can always be answered in some protocol",
-    () => {
-      fc.assert(
-        fc.property(
-          fc.oneof(
-            fc.string({ maxLength: 60 }),
-            sloppy.map(({ written }) => `x${written}`),
-          ),
-          (written) => {
-            const protocol = protocolFromContentType(written);
-            if (protocol !== undefined) expect(known.has(protocol)).toBe(true);
-            expect(known.has(guessProtocol(written))).toBe(true);
-          },
-        ),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 60 }),
+        sloppy.map(({ written }) => `x${written}`),
+      ),
+      (written) => {
+        const protocol = protocolFromContentType(written);
+        if (protocol !== undefined) expect(known.has(protocol)).toBe(true);
+        expect(known.has(guessProtocol(written))).toBe(true);
+      },
+    ),
   );
 });

@@ -5,7 +5,8 @@
 //   FUZZ_SEED     the seed (default 20261204); a failure prints the seed and path that reproduce it
 //   FUZZ_SECONDS  the time budget of each property (default: the property's own, a few seconds)
 //   FUZZ_RUNS     the largest number of runs of each property (default: 1000, unbounded with FUZZ_SECONDS)
-import type { Parameters } from "fast-check";
+import fc, { type IRawProperty, type Parameters } from "fast-check";
+import { it } from "vitest";
 
 const DEFAULT_SEED = 20_261_204;
 
@@ -20,7 +21,7 @@ function envNumber(name: string): number | undefined {
 }
 
 /** The seed of this run: FUZZ_SEED, or the fixed default. */
-export const fuzzSeed: number = envNumber("FUZZ_SEED") ?? DEFAULT_SEED;
+const fuzzSeed: number = envNumber("FUZZ_SEED") ?? DEFAULT_SEED;
 
 /** The time budget of a property: FUZZ_SECONDS, or `defaultSeconds`. */
 function budgetMs(defaultSeconds: number): number {
@@ -32,7 +33,7 @@ function budgetMs(defaultSeconds: number): number {
  * (reaching the time budget ends the property as passed, after the runs done so far). A failure
  * reports its seed and path in the error message (`{ seed: …, path: … }`), and the counterexample.
  */
-export function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
+function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
   const long = envNumber("FUZZ_SECONDS") !== undefined;
   return {
     seed: fuzzSeed,
@@ -43,7 +44,7 @@ export function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
 }
 
 /** A vitest timeout for a property run with `fuzzParameters(defaultSeconds)`: its budget plus time to shrink. */
-export function fuzzTimeout(defaultSeconds = 3): number {
+function fuzzTimeout(defaultSeconds = 3): number {
   return budgetMs(defaultSeconds) * 2 + 30_000;
 }
 
@@ -64,4 +65,18 @@ export function watchEscapes(): { readonly errors: unknown[]; stop(): void } {
       process.off("unhandledRejection", onEscape);
     },
   };
+}
+
+/**
+ * A vitest test that checks `property` with `fuzzParameters(defaultSeconds)`: the seed, a time
+ * budget, and a timeout that leaves room to shrink a counterexample.
+ */
+export function itHolds<Ts>(name: string, property: IRawProperty<Ts>, defaultSeconds = 3): void {
+  it(
+    name,
+    async () => {
+      await fc.assert(property, fuzzParameters(defaultSeconds));
+    },
+    fuzzTimeout(defaultSeconds),
+  );
 }

@@ -8,11 +8,11 @@ import { codeToHttpStatus, endStreamFromJson, errorFromJson } from "@connectrpc/
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { sendError } from "./error-response.js";
 import { serveH2 } from "./h2/index.js";
 import { type CallProtocol, protocols } from "./rpc-protocol.js";
-import { fuzzParameters, fuzzTimeout } from "./test-fuzz.js";
+import { itHolds } from "./test-fuzz.js";
 import { connectErrorArbitrary, expectSameError, metadataArbitrary } from "./test-rpc-arbitraries.js";
 import { createCallerWriter } from "./translate.js";
 
@@ -160,68 +160,56 @@ const callerProtocol = fc.constantFrom(...Object.values(protocols));
 let next = 0;
 
 describe("the caller's side of a translated call", () => {
-  it(
+  itHolds(
     "any messages, status, metadata and trailers from an upstream reach the caller unchanged in its own protocol",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          callerProtocol,
-          fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }),
-          fc.option(connectErrorArbitrary),
-          metadataArbitrary,
-          metadataArbitrary,
-          async (caller, rawMessages, error, metadata, rawTrailers) => {
-            // A name in both would share one header block in a gRPC trailers-only answer: not this property's concern.
-            const trailers = Object.fromEntries(Object.entries(rawTrailers).filter(([name]) => !(name in metadata)));
-            // A Connect unary answer has one message, and none when it fails.
-            const unary = caller.protocol === "connect" && !caller.enveloped;
-            const messages = (unary ? rawMessages.slice(0, error ? 0 : 1) : rawMessages).map((m) => Buffer.from(m));
-            const path = `/call/${next++}`;
-            scenarios.set(path, { caller, own: false, messages, error: error ?? undefined, metadata, trailers });
-            try {
-              const answer = await call(path);
-              const read = readAnswer(caller, answer);
-              expect(read.messages).toEqual(unary && messages.length === 0 && !error ? [Buffer.alloc(0)] : messages);
-              expectSameError(read.error, error ?? undefined);
-              // Narrowed: once a message went out first, the writer has already answered the headers
-              // without the upstream's metadata (it gets the metadata only in end()); see the fuzzing report.
-              if (unary || messages.length === 0) {
-                for (const [name, values] of Object.entries(metadata)) {
-                  expect(asHeaders(answer.headers).get(name), `metadata ${name}`).toBe(values.join(", "));
-                }
-              }
-              for (const [name, values] of Object.entries(trailers)) {
-                expect(read.trailers.get(name), `trailer ${name}`).toBe(values.join(", "));
-              }
-            } finally {
-              scenarios.delete(path);
+    fc.asyncProperty(
+      callerProtocol,
+      fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }),
+      fc.option(connectErrorArbitrary),
+      metadataArbitrary,
+      metadataArbitrary,
+      async (caller, rawMessages, error, metadata, rawTrailers) => {
+        // A name in both would share one header block in a gRPC trailers-only answer: not this property's concern.
+        const trailers = Object.fromEntries(Object.entries(rawTrailers).filter(([name]) => !(name in metadata)));
+        // A Connect unary answer has one message, and none when it fails.
+        const unary = caller.protocol === "connect" && !caller.enveloped;
+        const messages = (unary ? rawMessages.slice(0, error ? 0 : 1) : rawMessages).map((m) => Buffer.from(m));
+        const path = `/call/${next++}`;
+        scenarios.set(path, { caller, own: false, messages, error: error ?? undefined, metadata, trailers });
+        try {
+          const answer = await call(path);
+          const read = readAnswer(caller, answer);
+          expect(read.messages).toEqual(unary && messages.length === 0 && !error ? [Buffer.alloc(0)] : messages);
+          expectSameError(read.error, error ?? undefined);
+          // Narrowed: once a message went out first, the writer has already answered the headers
+          // without the upstream's metadata (it gets the metadata only in end()); see the fuzzing report.
+          if (unary || messages.length === 0) {
+            for (const [name, values] of Object.entries(metadata)) {
+              expect(asHeaders(answer.headers).get(name), `metadata ${name}`).toBe(values.join(", "));
             }
-          },
-        ),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+          }
+          for (const [name, values] of Object.entries(trailers)) {
+            expect(read.trailers.get(name), `trailer ${name}`).toBe(values.join(", "));
+          }
+        } finally {
+          scenarios.delete(path);
+        }
+      },
+    ),
   );
 
-  it(
+  itHolds(
     "any error the gateway answers itself reaches the caller as that error in its own protocol",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(callerProtocol, connectErrorArbitrary, async (caller, error) => {
-          const path = `/own/${next++}`;
-          scenarios.set(path, { caller, own: true, messages: [], error, metadata: {}, trailers: {} });
-          try {
-            const read = readAnswer(caller, await call(path));
-            expect(read.messages).toEqual([]);
-            expectSameError(read.error, error);
-          } finally {
-            scenarios.delete(path);
-          }
-        }),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.asyncProperty(callerProtocol, connectErrorArbitrary, async (caller, error) => {
+      const path = `/own/${next++}`;
+      scenarios.set(path, { caller, own: true, messages: [], error, metadata: {}, trailers: {} });
+      try {
+        const read = readAnswer(caller, await call(path));
+        expect(read.messages).toEqual([]);
+        expectSameError(read.error, error);
+      } finally {
+        scenarios.delete(path);
+      }
+    }),
   );
 });
