@@ -5,6 +5,7 @@
 //   FUZZ_SEED     the seed (default 20261204); a failure prints the seed and path that reproduce it
 //   FUZZ_SECONDS  the time budget of each property (default: the property's own, a few seconds)
 //   FUZZ_RUNS     the largest number of runs of each property (default: 1000, unbounded with FUZZ_SECONDS)
+//   FUZZ_PATH     with FUZZ_SEED, replays one counterexample (the `path` a failure prints; pick the test with -t)
 import fc, { type IRawProperty, type Parameters } from "fast-check";
 import { it } from "vitest";
 
@@ -40,6 +41,7 @@ function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
     numRuns: envNumber("FUZZ_RUNS") ?? (long ? 1_000_000_000 : 1000),
     interruptAfterTimeLimit: budgetMs(defaultSeconds),
     markInterruptAsFailure: false,
+    ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
   };
 }
 
