@@ -3,6 +3,8 @@ import * as net from "node:net";
 import { createLogger } from "@portico/kit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { CLIENT_PREFACE, settingsFrame } from "./h2/index.js";
+import { expectGoawayOrWorking, hostileFrame, rawPeer } from "./h2/test-hostile-frames.js";
 import { type Gateway, startGateway } from "./start-gateway.js";
 import { itHolds, watchEscapes } from "./test-fuzz.js";
 
@@ -257,6 +259,31 @@ describe("HTTP/1.1 on the public port", () => {
         expect(status).toBeGreaterThanOrEqual(100);
         expect(status).toBeLessThan(600);
         expect(status, "internal error").not.toBe(500);
+      }
+      await expectStillServing();
+    }),
+  );
+});
+
+describe("HTTP/2 (h2c) on the public port", () => {
+  itHolds(
+    "any sequence of well-formed hostile frames ends in GOAWAY or leaves a working connection, and the gateway keeps serving",
+    fc.asyncProperty(fc.array(hostileFrame, { minLength: 1, maxLength: 20 }), async (frames) => {
+      escaped.length = 0;
+      const socket = net.connect({ port: gateway.port, host: "127.0.0.1", noDelay: true });
+      socket.on("error", () => {});
+      await new Promise<void>((resolve) => socket.once("connect", resolve));
+      const peer = rawPeer(socket);
+      try {
+        const sent = Buffer.concat([CLIENT_PREFACE, settingsFrame([]), ...frames]);
+        socket.write(sent);
+        // A GET of an unknown method is the gateway's own 501 (unimplemented) answer.
+        await expectGoawayOrWorking(peer, frames, sent, escaped, {
+          path: "/no.such.Service/Method",
+          expectStatus: (status) => expect(status).toBe("501"),
+        });
+      } finally {
+        socket.destroy();
       }
       await expectStillServing();
     }),

@@ -54,13 +54,30 @@ const words = (...values: number[]) => {
 const requestFields = fc
   .record({
     method: mostly(fc.constantFrom("GET", "POST"), fc.constantFrom("CONNECT", "get", "")),
-    path: mostly(fc.constantFrom("/", "/a.B/C", "/x?y=z"), fc.constantFrom("", "*")),
+    // Paths the gateway routes, and others.
+    path: mostly(
+      fc.constantFrom(
+        "/",
+        "/a.B/C",
+        "/x?y=z",
+        "/portico.greeter.v1.GreeterService/Greet",
+        "/portico.greeter.v1.GreeterService/StreamGreetings",
+        "/portico.auth.v1.AuthService/SignUp",
+      ),
+      fc.constantFrom("", "*"),
+    ),
     scheme: mostly<string | undefined>(fc.constant("http"), fc.constant(undefined)),
     authority: fc.option(fc.constantFrom("h", "example.com:80")),
+    contentType: fc.option(
+      fc.constantFrom("application/grpc", "application/grpc-web+proto", "application/connect+json", "application/json"),
+    ),
     extra: fc.array(
       fc.tuple(
         mostly(
-          fc.stringMatching(/^x-[a-z-]{1,10}$/),
+          fc.oneof(
+            fc.stringMatching(/^x-[a-z-]{1,10}$/),
+            fc.constantFrom("authorization", "grpc-timeout", "connect-timeout-ms", "x-forwarded-for", "origin"),
+          ),
           fc.constantFrom("Upper", ":status", ":unknown", "connection", "te", "content-length", "host", ""),
         ),
         mostly(
@@ -72,14 +89,15 @@ const requestFields = fc
     ),
     pseudoLast: rarely(fc.constant(true)),
   })
-  .map(({ method, path, scheme, authority, extra, pseudoLast }) => {
+  .map(({ method, path, scheme, authority, contentType, extra, pseudoLast }) => {
     const pseudo: Array<[string, string]> = [
       [":method", method],
       [":path", path],
     ];
     if (scheme !== undefined) pseudo.push([":scheme", scheme]);
     if (authority !== null) pseudo.push([":authority", authority]);
-    return pseudoLast ? [...extra, ...pseudo] : [...pseudo, ...extra];
+    const regular: Array<[string, string]> = contentType === null ? extra : [["content-type", contentType], ...extra];
+    return pseudoLast ? [...regular, ...pseudo] : [...pseudo, ...regular];
   });
 
 /**
