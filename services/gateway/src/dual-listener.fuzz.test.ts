@@ -1,4 +1,4 @@
-// Property-based tests of HTTP/1.1 framing on the gateway's public port (`npm run fuzz` runs them longer).
+// Property-based tests of the gateway's public port: HTTP/1.1 framing and hostile h2c (`npm run fuzz` runs them longer).
 import * as net from "node:net";
 import { createLogger } from "@portico/kit";
 import fc from "fast-check";

@@ -1,4 +1,4 @@
-// Property-based tests of the HTTP/2 engine's server side on a real socket (`npm run fuzz` runs them longer).
+// Property-based tests of the HTTP/2 engine on real sockets, server and client roles (`npm run fuzz` runs them longer).
 import * as net from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
