@@ -1,5 +1,3 @@
-// Property-based tests of the streaming envelope limit and end-of-stream sniffer (`npm run fuzz` runs them longer).
-import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import fc from "fast-check";
 import { describe, expect } from "vitest";
@@ -8,8 +6,7 @@ import { createEnvelopeReader } from "./envelope-reader.js";
 import { connectEndStream, grpcStatusTrailers, grpcWebTrailerFrame } from "./error-response.js";
 import { cuts, envelopeBytes, envelopedMessage, envelopeLikeBytes, split } from "./test-chunks.js";
 import { itHolds } from "./test-fuzz.js";
-
-const errorCode = fc.constantFrom(...Object.values(Code).filter((value): value is Code => typeof value === "number"));
+import { connectErrorArbitrary, metadataArbitrary } from "./test-rpc-arbitraries.js";
 
 describe("createEnvelopeLimit", () => {
   itHolds(
@@ -31,14 +28,6 @@ describe("createEnvelopeLimit", () => {
   );
 });
 
-const metadataValue = fc.stringMatching(/^[!-~]([ -~]{0,20}[!-~])?$/);
-const trailers = fc.dictionary(fc.stringMatching(/^x-[a-z0-9-]{1,12}$/), metadataValue, { maxKeys: 4 });
-const failure = fc.option(
-  fc
-    .record({ code: errorCode, message: fc.string({ maxLength: 40 }) })
-    .map(({ code, message }) => new ConnectError(message, code)),
-);
-
 const protocol = fc.constantFrom("connect", "grpc-web") as fc.Arbitrary<"connect" | "grpc-web">;
 
 describe("createEndOfStreamSniffer", () => {
@@ -47,8 +36,8 @@ describe("createEndOfStreamSniffer", () => {
     fc.property(
       protocol,
       fc.array(envelopedMessage, { maxLength: 5 }),
-      failure,
-      trailers,
+      fc.option(connectErrorArbitrary),
+      metadataArbitrary,
       cuts,
       (name, messages, error, metadata, at) => {
         // The end-stream message (Connect flag 0x02) or trailer frame (gRPC-Web 0x80) comes last.
