@@ -4,7 +4,7 @@ import { createLogger } from "@portico/kit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { CLIENT_PREFACE, settingsFrame } from "./h2/index.js";
-import { expectGoawayOrWorking, hostileFrame, rawPeer } from "./h2/test-hostile-frames.js";
+import { expectGoawayOrWorking, hostileFrame, rawPeer, SETTLE_MS, sleep } from "./h2/test-hostile-frames.js";
 import { type Gateway, startGateway } from "./start-gateway.js";
 import { itHolds, watchEscapes } from "./test-fuzz.js";
 
@@ -41,8 +41,6 @@ afterAll(async () => {
   escapes.stop();
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 interface Exchange {
   /** Everything the gateway sent back. */
   received: Buffer;
@@ -73,7 +71,7 @@ async function exchange(bytes: Buffer): Promise<Exchange> {
   while (!closed && Date.now() - started < 1500 && !(chunks.length > 0 && Date.now() - lastData > 25)) await sleep(5);
   if (!closed) socket.end();
   const ended = Date.now();
-  while (!closed && Date.now() - ended < 2000) await sleep(5);
+  while (!closed && Date.now() - ended < SETTLE_MS) await sleep(5);
   socket.destroy();
   return { received: Buffer.concat(chunks), closed };
 }

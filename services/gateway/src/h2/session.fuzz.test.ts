@@ -14,6 +14,7 @@ import {
   mostly,
   type RawPeer,
   rawPeer,
+  SETTLE_MS,
   sleep,
   until,
 } from "./test-hostile-frames.js";
@@ -87,13 +88,13 @@ async function withPeer(use: (peer: Peer) => Promise<void>): Promise<void> {
     socket.once("error", reject);
   });
   const localPort = socket.localPort as number;
-  await until(() => served.has(localPort), 2000);
+  await until(() => served.has(localPort), SETTLE_MS);
   const peer: Peer = Object.assign(rawPeer(socket), { served: served.get(localPort) as Served });
   try {
     await use(peer);
   } finally {
     socket.destroy();
-    await until(() => !served.has(localPort), 2000);
+    await until(() => !served.has(localPort), SETTLE_MS);
   }
 }
 
@@ -137,7 +138,7 @@ describe("serveH2 on hostile input, over a real socket", () => {
         peer.socket.write(Buffer.concat([CLIENT_PREFACE, ...(clientSettingsFirst ? [SETTINGS_EMPTY] : []), noise]));
         await sleep(1);
         peer.socket.end();
-        const closed = await until(() => peer.closed || escaped.length > 0, 1500);
+        const closed = await until(() => peer.closed || escaped.length > 0, SETTLE_MS);
         expect(escaped, `after ${noise.toString("hex")}`).toEqual([]);
         expect(closed, "the server kept the connection after the client ended it").toBe(true);
       });
@@ -226,7 +227,7 @@ describe("connectH2 against a hostile upstream", () => {
         stream.on("close", () => callsClosed++);
       }
       try {
-        const settled = await until(() => (sessionClosed && callsClosed === 2) || escaped.length > 0, 1500);
+        const settled = await until(() => (sessionClosed && callsClosed === 2) || escaped.length > 0, SETTLE_MS);
         const after = `after ${sent.toString("hex")}`;
         expect(escaped, after).toEqual([]);
         expect(settled, `calls closed: ${callsClosed} of 2, session closed: ${sessionClosed} ${after}`).toBe(true);

@@ -224,6 +224,9 @@ export const hostileFrame: fc.Arbitrary<Buffer> = fc.oneof(
   },
 );
 
+/** How long a peer may take to answer before a property calls it hung: generous, for a loaded machine. */
+export const SETTLE_MS = 5000;
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function until(condition: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -253,10 +256,10 @@ export async function expectGoawayOrWorking(
 ): Promise<void> {
   const clientGoaway = frames.some((f) => f[3] === FrameType.goaway);
   if (!peer.closed) peer.socket.write(frame(FrameType.ping, 0, 0, PROBE));
-  const settled = await until(() => peer.closed || probeAnswered(peer) || escaped.length > 0, 1500);
+  const settled = await until(() => peer.closed || probeAnswered(peer) || escaped.length > 0, SETTLE_MS);
   const after = `after ${sent.toString("hex")}`;
   expect(escaped, after).toEqual([]);
-  expect(settled, `the connection neither answered a PING nor closed within 1.5 s ${after}`).toBe(true);
+  expect(settled, `the connection neither answered a PING nor closed within ${SETTLE_MS} ms ${after}`).toBe(true);
   if (!probeAnswered(peer)) expect(sawGoaway(peer) || clientGoaway, `closed without GOAWAY ${after}`).toBe(true);
   else if (!sawGoaway(peer) && !clientGoaway) await expectRequestServed(peer, frames, after, escaped, request);
   // Push is off: the server never opens streams of its own.
@@ -282,7 +285,7 @@ async function expectRequestServed(
   ]);
   peer.socket.write(frame(FrameType.headers, FrameFlag.endHeaders | FrameFlag.endStream, id, headers));
   const answer = () => peer.frames.find((f) => f.id === id && (f.type === FrameType.headers || f.type === FrameType.rstStream));
-  await until(() => answer() !== undefined || peer.closed || escaped.length > 0, 1500);
+  await until(() => answer() !== undefined || peer.closed || escaped.length > 0, SETTLE_MS);
   expect(escaped, after).toEqual([]);
   const answered = answer();
   expect(answered, `no answer to a GET on stream ${id} ${after}`).toBeDefined();
