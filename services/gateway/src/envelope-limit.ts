@@ -116,8 +116,16 @@ export function createEndOfStreamSniffer(protocol: "connect" | "grpc-web"): EndO
       if (last === undefined) return undefined;
       const text = last.toString("utf8");
       if (protocol === "grpc-web") {
-        const match = /grpc-status:\s*(\d+)/i.exec(text);
-        return match ? (match[1] === "0" ? "ok" : codeToString(Number(match[1]) as Code)) : undefined;
+        // One "name: value" field per line: only the grpc-status field counts, not another field
+        // whose name or value contains the words (x-grpc-status, a grpc-message about a status).
+        for (const line of text.split(/\r?\n/)) {
+          const colon = line.indexOf(":");
+          if (colon < 0 || line.slice(0, colon).trim().toLowerCase() !== "grpc-status") continue;
+          const status = line.slice(colon + 1).trim();
+          if (!/^\d+$/.test(status)) return undefined;
+          return status === "0" ? "ok" : codeToString(Number(status) as Code);
+        }
+        return undefined;
       }
       try {
         const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;

@@ -5,9 +5,9 @@ import { endStreamFromJson } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { connectEndStream, grpcStatusTrailers, grpcWebTrailerFrame, rateLimitedError } from "./error-response.js";
-import { fuzzParameters, fuzzTimeout } from "./test-fuzz.js";
+import { itHolds } from "./test-fuzz.js";
 import { connectErrorArbitrary, expectSameError, metadataArbitrary } from "./test-rpc-arbitraries.js";
 
 /** The flags and data of a single envelope, checking its length prefix. */
@@ -17,38 +17,26 @@ function unwrap(envelope: Buffer): { flags: number; data: Buffer } {
 }
 
 describe("end-of-stream messages and trailers, read back by connect-es", () => {
-  it(
+  itHolds(
     "a Connect end-stream message carries any error and metadata unchanged",
-    () => {
-      fc.assert(
-        fc.property(fc.option(connectErrorArbitrary), metadataArbitrary, (error, metadata) => {
-          const { flags, data } = unwrap(connectEndStream(error ?? undefined, metadata));
-          expect(flags).toBe(0x02);
-          const parsed = endStreamFromJson(data);
-          expectSameError(parsed.error, error ?? undefined);
-          for (const [name, values] of Object.entries(metadata)) expect(parsed.metadata.get(name)).toBe(values.join(", "));
-        }),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.property(fc.option(connectErrorArbitrary), metadataArbitrary, (error, metadata) => {
+      const { flags, data } = unwrap(connectEndStream(error ?? undefined, metadata));
+      expect(flags).toBe(0x02);
+      const parsed = endStreamFromJson(data);
+      expectSameError(parsed.error, error ?? undefined);
+      for (const [name, values] of Object.entries(metadata)) expect(parsed.metadata.get(name)).toBe(values.join(", "));
+    }),
   );
 
-  it(
+  itHolds(
     "a gRPC-Web trailer frame carries any status and metadata unchanged",
-    () => {
-      fc.assert(
-        fc.property(fc.option(connectErrorArbitrary), metadataArbitrary, (error, metadata) => {
-          const { flags, data } = unwrap(grpcWebTrailerFrame({ ...metadata, ...grpcStatusTrailers(error ?? undefined) }));
-          expect(flags).toBe(0x80);
-          const trailers = trailerParse(data);
-          expectSameError(findTrailerError(trailers), error ?? undefined);
-          for (const [name, values] of Object.entries(metadata)) expect(trailers.get(name)).toBe(values.join(", "));
-        }),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.property(fc.option(connectErrorArbitrary), metadataArbitrary, (error, metadata) => {
+      const { flags, data } = unwrap(grpcWebTrailerFrame({ ...metadata, ...grpcStatusTrailers(error ?? undefined) }));
+      expect(flags).toBe(0x80);
+      const trailers = trailerParse(data);
+      expectSameError(findTrailerError(trailers), error ?? undefined);
+      for (const [name, values] of Object.entries(metadata)) expect(trailers.get(name)).toBe(values.join(", "));
+    }),
   );
 });
 
@@ -67,23 +55,17 @@ function retryDelayMs(value: Uint8Array): number {
 }
 
 describe("rateLimitedError", () => {
-  it(
+  itHolds(
     "for any wait it says when to retry: retry-after in whole seconds, RetryInfo to the millisecond, never sooner than the wait",
-    () => {
-      fc.assert(
-        fc.property(fc.oneof(fc.nat(100_000_000), fc.double({ min: 0, max: 1e8, noNaN: true })), (waitMs) => {
-          const error = rateLimitedError(waitMs, "1/s per user");
-          expect(error.code).toBe(Code.ResourceExhausted);
-          const retryAfter = Number(error.metadata.get("retry-after"));
-          expect(retryAfter).toBe(Math.max(1, Math.ceil(waitMs / 1000)));
-          const detail = error.details[0] as { type: string; value: Uint8Array };
-          expect(detail.type).toBe("google.rpc.RetryInfo");
-          // The wait rounded up to the millisecond.
-          expect(retryDelayMs(detail.value)).toBe(Math.ceil(waitMs));
-        }),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.property(fc.oneof(fc.nat(100_000_000), fc.double({ min: 0, max: 1e8, noNaN: true })), (waitMs) => {
+      const error = rateLimitedError(waitMs, "1/s per user");
+      expect(error.code).toBe(Code.ResourceExhausted);
+      const retryAfter = Number(error.metadata.get("retry-after"));
+      expect(retryAfter).toBe(Math.max(1, Math.ceil(waitMs / 1000)));
+      const detail = error.details[0] as { type: string; value: Uint8Array };
+      expect(detail.type).toBe("google.rpc.RetryInfo");
+      // The wait rounded up to the millisecond.
+      expect(retryDelayMs(detail.value)).toBe(Math.ceil(waitMs));
+    }),
   );
 });

@@ -5,7 +5,9 @@
 //   FUZZ_SEED     the seed (default 20261204); a failure prints the seed and path that reproduce it
 //   FUZZ_SECONDS  the time budget of each property (default: the property's own, a few seconds)
 //   FUZZ_RUNS     the largest number of runs of each property (default: 1000, unbounded with FUZZ_SECONDS)
-import type { Parameters } from "fast-check";
+//   FUZZ_PATH     with FUZZ_SEED, replays one counterexample (the `path` a failure prints; pick the test with -t)
+import fc, { type IRawProperty, type Parameters } from "fast-check";
+import { it } from "vitest";
 
 const DEFAULT_SEED = 20_261_204;
 
@@ -20,7 +22,7 @@ function envNumber(name: string): number | undefined {
 }
 
 /** The seed of this run: FUZZ_SEED, or the fixed default. */
-export const fuzzSeed: number = envNumber("FUZZ_SEED") ?? DEFAULT_SEED;
+const fuzzSeed: number = envNumber("FUZZ_SEED") ?? DEFAULT_SEED;
 
 /** The time budget of a property: FUZZ_SECONDS, or `defaultSeconds`. */
 function budgetMs(defaultSeconds: number): number {
@@ -32,17 +34,51 @@ function budgetMs(defaultSeconds: number): number {
  * (reaching the time budget ends the property as passed, after the runs done so far). A failure
  * reports its seed and path in the error message (`{ seed: …, path: … }`), and the counterexample.
  */
-export function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
+function fuzzParameters<T>(defaultSeconds = 3): Parameters<T> {
   const long = envNumber("FUZZ_SECONDS") !== undefined;
   return {
     seed: fuzzSeed,
     numRuns: envNumber("FUZZ_RUNS") ?? (long ? 1_000_000_000 : 1000),
     interruptAfterTimeLimit: budgetMs(defaultSeconds),
     markInterruptAsFailure: false,
+    ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
   };
 }
 
 /** A vitest timeout for a property run with `fuzzParameters(defaultSeconds)`: its budget plus time to shrink. */
-export function fuzzTimeout(defaultSeconds = 3): number {
+function fuzzTimeout(defaultSeconds = 3): number {
   return budgetMs(defaultSeconds) * 2 + 30_000;
+}
+
+/**
+ * Collects errors that escape to the process (uncaught exceptions, unhandled rejections) from now
+ * until `stop()`: code under test that throws from a socket callback fails the property that caused
+ * it, with its counterexample, instead of only the test file.
+ */
+export function watchEscapes(): { readonly errors: unknown[]; stop(): void } {
+  const errors: unknown[] = [];
+  const onEscape = (error: unknown) => errors.push(error);
+  process.on("uncaughtException", onEscape);
+  process.on("unhandledRejection", onEscape);
+  return {
+    errors,
+    stop() {
+      process.off("uncaughtException", onEscape);
+      process.off("unhandledRejection", onEscape);
+    },
+  };
+}
+
+/**
+ * A vitest test that checks `property` with `fuzzParameters(defaultSeconds)`: the seed, a time
+ * budget, and a timeout that leaves room to shrink a counterexample.
+ */
+export function itHolds<Ts>(name: string, property: IRawProperty<Ts>, defaultSeconds = 3): void {
+  it(
+    name,
+    async () => {
+      await fc.assert(property, fuzzParameters(defaultSeconds));
+    },
+    fuzzTimeout(defaultSeconds),
+  );
 }

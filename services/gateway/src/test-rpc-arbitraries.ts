@@ -6,7 +6,7 @@ import { expect } from "vitest";
 /** Messages with any Unicode text (well-formed: UTF-8 can carry it), controls and percent signs included. */
 const messageText = fc.oneof(
   fc.string({ unit: "grapheme", maxLength: 30 }),
-  fc.string({ unit: fc.constantFrom("%", "\r", "\n", " ", "a", "é", "\u0000", "😀", ":"), maxLength: 12 }),
+  fc.string({ unit: fc.constantFrom("%", "\r", "\n", " ", "a", "é", "\u0000", "😀", ":", "grpc-status: 0"), maxLength: 12 }),
 );
 
 /** Any error code but OK, any message, and a few details. */
@@ -27,7 +27,8 @@ export const connectErrorArbitrary: fc.Arbitrary<ConnectError> = fc
 
 /** Custom metadata as an upstream sends it: lowercase names, visible ASCII values (inner spaces), one or more each. */
 export const metadataArbitrary: fc.Arbitrary<Record<string, string[]>> = fc.dictionary(
-  fc.stringMatching(/^x-[a-z0-9-]{1,12}$/),
+  // Names that look like the status too.
+  fc.oneof(fc.stringMatching(/^x-[a-z0-9-]{1,12}$/), fc.constantFrom("x-grpc-status", "x-error")),
   fc.array(fc.stringMatching(/^[!-~]([ -~]{0,20}[!-~])?$/), { minLength: 1, maxLength: 3 }),
   { maxKeys: 4 },
 );

@@ -1,6 +1,7 @@
 // Property-based tests of the caller side of translation: what an upstream's messages, status and
-// metadata become in each caller protocol, over the gateway's HTTP/2 engine and read by node:http2
-// and connect-es (`npm run fuzz` runs them longer).
+// metadata become in each caller protocol, over the gateway's HTTP/2 engine or HTTP/1.1, read by
+// node's clients and connect-es (`npm run fuzz` runs them longer).
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { ConnectError } from "@connectrpc/connect";
@@ -8,11 +9,13 @@ import { codeToHttpStatus, endStreamFromJson, errorFromJson } from "@connectrpc/
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import type { Downstream } from "./downstream.js";
 import { sendError } from "./error-response.js";
 import { serveH2 } from "./h2/index.js";
+import { createHttp1Downstream } from "./http1-downstream.js";
 import { type CallProtocol, protocols } from "./rpc-protocol.js";
-import { fuzzParameters, fuzzTimeout } from "./test-fuzz.js";
+import { itHolds } from "./test-fuzz.js";
 import { connectErrorArbitrary, expectSameError, metadataArbitrary } from "./test-rpc-arbitraries.js";
 import { createCallerWriter } from "./translate.js";
 
@@ -28,34 +31,43 @@ interface Scenario {
 }
 
 const scenarios = new Map<string, Scenario>();
-let server: net.Server;
+let h2Server: net.Server;
+let h1Server: http.Server;
 let client: http2.ClientHttp2Session;
+let h1Port: number;
+
+/** Plays the scenario of the request's path on the caller's side of the call (`down`). */
+function play(down: Downstream, path: string): void {
+  const scenario = scenarios.get(path) as Scenario;
+  const { caller, messages, error, metadata, trailers } = scenario;
+  if (scenario.own) {
+    sendError(down, caller, error as ConnectError);
+    return;
+  }
+  const writer = createCallerWriter(down, caller, { failure: undefined });
+  for (const message of messages) writer.message(message);
+  writer.end(error, metadata, trailers);
+}
 
 beforeAll(async () => {
-  server = net.createServer((socket) => {
-    const session = serveH2(socket, {
-      onStream(stream, headers) {
-        const scenario = scenarios.get(String(headers[":path"])) as Scenario;
-        const { caller, messages, error, metadata, trailers } = scenario;
-        if (scenario.own) {
-          sendError(stream, caller, error as ConnectError);
-          return;
-        }
-        const writer = createCallerWriter(stream, caller, { failure: undefined });
-        for (const message of messages) writer.message(message);
-        writer.end(error, metadata, trailers);
-      },
-    });
+  // The caller's side over the gateway's HTTP/2 engine, and over HTTP/1.1 (chunked, with trailers).
+  h2Server = net.createServer((socket) => {
+    const session = serveH2(socket, { onStream: (stream, headers) => play(stream, String(headers[":path"])) });
     session.on("error", () => {});
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  client = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  h1Server = http.createServer((req, res) => play(createHttp1Downstream(req, res), String(req.url)));
+  await new Promise<void>((resolve) => h2Server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => h1Server.listen(0, "127.0.0.1", resolve));
+  h1Port = (h1Server.address() as net.AddressInfo).port;
+  client = http2.connect(`http://127.0.0.1:${(h2Server.address() as net.AddressInfo).port}`);
   client.on("error", () => {});
 });
 
 afterAll(() => {
   client.destroy();
-  server.close();
+  h2Server.close();
+  h1Server.closeAllConnections();
+  h1Server.close();
 });
 
 interface Answer {
@@ -65,7 +77,11 @@ interface Answer {
   body: Buffer;
 }
 
-function call(path: string): Promise<Answer> {
+function call(path: string, over: "h2" | "h1"): Promise<Answer> {
+  return over === "h2" ? callH2(path) : callH1(path);
+}
+
+function callH2(path: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const stream = client.request({ ":method": "POST", ":path": path }, { endStream: true });
     const chunks: Buffer[] = [];
@@ -82,6 +98,22 @@ function call(path: string): Promise<Answer> {
     stream.on("error", reject);
   });
 }
+
+function callH1(path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: "127.0.0.1", port: h1Port, method: "POST", path, agent: h1Agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, trailers: res.trailers, body: Buffer.concat(chunks) }),
+      );
+      res.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+const h1Agent = new http.Agent({ keepAlive: true });
 
 /** Envelopes, parsed independently of the gateway's reader. */
 function envelopes(body: Buffer): Array<{ flags: number; data: Buffer }> {
@@ -157,71 +189,62 @@ function dataOf(list: Array<{ flags: number; data: Buffer }>, flags: number): Bu
 }
 
 const callerProtocol = fc.constantFrom(...Object.values(protocols));
+/** The caller's connection: HTTP/2 (the gateway's engine) or HTTP/1.1. */
+const over = fc.constantFrom<"h2" | "h1">("h2", "h1");
 let next = 0;
 
 describe("the caller's side of a translated call", () => {
-  it(
+  itHolds(
     "any messages, status, metadata and trailers from an upstream reach the caller unchanged in its own protocol",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          callerProtocol,
-          fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }),
-          fc.option(connectErrorArbitrary),
-          metadataArbitrary,
-          metadataArbitrary,
-          async (caller, rawMessages, error, metadata, rawTrailers) => {
-            // A name in both would share one header block in a gRPC trailers-only answer: not this property's concern.
-            const trailers = Object.fromEntries(Object.entries(rawTrailers).filter(([name]) => !(name in metadata)));
-            // A Connect unary answer has one message, and none when it fails.
-            const unary = caller.protocol === "connect" && !caller.enveloped;
-            const messages = (unary ? rawMessages.slice(0, error ? 0 : 1) : rawMessages).map((m) => Buffer.from(m));
-            const path = `/call/${next++}`;
-            scenarios.set(path, { caller, own: false, messages, error: error ?? undefined, metadata, trailers });
-            try {
-              const answer = await call(path);
-              const read = readAnswer(caller, answer);
-              expect(read.messages).toEqual(unary && messages.length === 0 && !error ? [Buffer.alloc(0)] : messages);
-              expectSameError(read.error, error ?? undefined);
-              // Narrowed: once a message went out first, the writer has already answered the headers
-              // without the upstream's metadata (it gets the metadata only in end()); see the fuzzing report.
-              if (unary || messages.length === 0) {
-                for (const [name, values] of Object.entries(metadata)) {
-                  expect(asHeaders(answer.headers).get(name), `metadata ${name}`).toBe(values.join(", "));
-                }
-              }
-              for (const [name, values] of Object.entries(trailers)) {
-                expect(read.trailers.get(name), `trailer ${name}`).toBe(values.join(", "));
-              }
-            } finally {
-              scenarios.delete(path);
+    fc.asyncProperty(
+      over,
+      callerProtocol,
+      fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 4 }),
+      fc.option(connectErrorArbitrary),
+      metadataArbitrary,
+      metadataArbitrary,
+      async (via, caller, rawMessages, error, metadata, rawTrailers) => {
+        // A name in both would share one header block in a gRPC trailers-only answer: not this property's concern.
+        const trailers = Object.fromEntries(Object.entries(rawTrailers).filter(([name]) => !(name in metadata)));
+        // A Connect unary answer has one message, and none when it fails.
+        const unary = caller.protocol === "connect" && !caller.enveloped;
+        const messages = (unary ? rawMessages.slice(0, error ? 0 : 1) : rawMessages).map((m) => Buffer.from(m));
+        const path = `/call/${next++}`;
+        scenarios.set(path, { caller, own: false, messages, error: error ?? undefined, metadata, trailers });
+        try {
+          const answer = await call(path, via);
+          const read = readAnswer(caller, answer);
+          expect(read.messages).toEqual(unary && messages.length === 0 && !error ? [Buffer.alloc(0)] : messages);
+          expectSameError(read.error, error ?? undefined);
+          // Narrowed: once a message went out first, the writer has already answered the headers
+          // without the upstream's metadata (it gets the metadata only in end()); see the fuzzing report.
+          if (unary || messages.length === 0) {
+            for (const [name, values] of Object.entries(metadata)) {
+              expect(asHeaders(answer.headers).get(name), `metadata ${name}`).toBe(values.join(", "));
             }
-          },
-        ),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+          }
+          for (const [name, values] of Object.entries(trailers)) {
+            expect(read.trailers.get(name), `trailer ${name}`).toBe(values.join(", "));
+          }
+        } finally {
+          scenarios.delete(path);
+        }
+      },
+    ),
   );
 
-  it(
+  itHolds(
     "any error the gateway answers itself reaches the caller as that error in its own protocol",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(callerProtocol, connectErrorArbitrary, async (caller, error) => {
-          const path = `/own/${next++}`;
-          scenarios.set(path, { caller, own: true, messages: [], error, metadata: {}, trailers: {} });
-          try {
-            const read = readAnswer(caller, await call(path));
-            expect(read.messages).toEqual([]);
-            expectSameError(read.error, error);
-          } finally {
-            scenarios.delete(path);
-          }
-        }),
-        fuzzParameters(),
-      );
-    },
-    fuzzTimeout(),
+    fc.asyncProperty(over, callerProtocol, connectErrorArbitrary, async (via, caller, error) => {
+      const path = `/own/${next++}`;
+      scenarios.set(path, { caller, own: true, messages: [], error, metadata: {}, trailers: {} });
+      try {
+        const read = readAnswer(caller, await call(path, via));
+        expect(read.messages).toEqual([]);
+        expectSameError(read.error, error);
+      } finally {
+        scenarios.delete(path);
+      }
+    }),
   );
 });
