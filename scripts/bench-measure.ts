@@ -3,13 +3,14 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type H2loadOptions, type H2loadResult, type Latency, runH2load } from "./bench-h2load.js";
+import { type HostileAttack, type HostileStats, startHostileClient } from "./bench-hostile-client.js";
 import type { BenchOptions } from "./bench-options.js";
 import type { BenchProcess } from "./bench-platform.js";
 import { type CallSpec, firstMessageLatency, probe, startSampler } from "./bench-probe.js";
 import { type MeterReading, startProcessMeter } from "./bench-process-meter.js";
 import type { RunResult } from "./bench-report.js";
 import { runTokenLoad } from "./bench-token-load.js";
-import type { TargetName, Workload } from "./bench-workloads.js";
+import { phaseName, type TargetName, type Workload } from "./bench-workloads.js";
 
 export interface Target {
   name: TargetName;
@@ -126,10 +127,26 @@ export function createMeasurer({ workDir, options, greeter, direct, freshTokens 
     };
   };
 
-  const withH2load = async (w: Workload, target: Target, expected: Buffer): Promise<RunResult> => {
+  /** W8: hostile clients against the target, one per attack, until stopped. */
+  const startAttacks = (w: Workload, target: Target, attacks: HostileAttack[]) => {
+    if (w.load.kind !== "hostile-neighbour" || attacks.length === 0) return undefined;
+    const { hostileCalls } = w.load;
+    const clients = attacks.map((attack) => {
+      const call = attack === "zero-window" ? hostileCalls.stalled : hostileCalls.reset;
+      return startHostileClient({
+        origin: target.origin,
+        attack,
+        request: { ...call, headers: { ...call.headers, ...target.credentials() } },
+      });
+    });
+    return { stop: () => Promise.all(clients.map((c) => c.stop())) };
+  };
+
+  const withH2load = async (w: Workload, target: Target, expected: Buffer, attacks: HostileAttack[] = []): Promise<RunResult> => {
     const spec = specFor(w, target);
     const problems: string[] = [];
     let errors = 0;
+    let failedCalls = 0;
     const bodyFile = join(workDir, `${w.id}.body`);
     writeFileSync(bodyFile, w.body);
     const base = {
@@ -157,43 +174,64 @@ export function createMeasurer({ workDir, options, greeter, direct, freshTokens 
         : {
             ...base,
             clients,
-            streams: w.load.kind === "h2load-duration" ? w.load.streams : 1,
+            streams: "streams" in w.load ? w.load.streams : 1,
             durationSeconds: options.durationSeconds,
           };
     // A second client checks grpc-status and the body while h2load runs (not in W7: one call at a time).
+    const attack = startAttacks(w, target, attacks);
+    // Let the attack reach full strength before the well-behaved clients are measured.
+    if (attack) await new Promise((resolve) => setTimeout(resolve, options.smoke ? 200 : 1000));
     const sampler = w.id === "W7" ? undefined : startSampler(spec, 200, expected);
     const stopMeters = startMeters(target);
     const result = await runH2load(load);
     const cost = stopMeters(() => result.requests.done);
     const sampled = await sampler?.stop();
-    const after = await probe(spec, expected);
+    const hostile: HostileStats[] | undefined = await attack?.stop();
+    // After an attack the target must serve again (within 10 s): a gateway that died is an error.
+    let after = await probe(spec, expected);
+    for (let i = 0; attack && !after.ok && i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      after = await probe(spec, expected);
+    }
 
-    errors += h2loadErrors(result, problems) + missingAnswers(result, expected.length, problems);
+    // Under attack, well-behaved calls that failed are what W8 measures, not errors of the harness.
+    const failed = h2loadErrors(result, problems) + missingAnswers(result, expected.length, problems);
+    if (attack) failedCalls += failed;
+    else errors += failed;
     if (sampled && sampled.problems.length > 0) {
-      errors += sampled.problems.length;
+      if (attack) failedCalls += sampled.problems.length;
+      else errors += sampled.problems.length;
       problems.push(`${sampled.problems.length} of ${sampled.calls} sampled calls failed: ${sampled.problems[0]}`);
     }
     if (!after.ok) {
       errors++;
-      problems.push(`after the run: ${after.problem}`);
+      problems.push(`after the run${attack ? " and 10 s more" : ""}: ${after.problem}`);
     }
     if (result.requests.done === 0) {
-      errors++;
-      problems.push("no call completed");
+      if (!attack) errors++;
+      problems.push(attack ? "no well-behaved call completed under attack" : "no call completed");
     }
+    // W8 counts the calls answered right: a call failed under attack is not throughput.
+    const rps =
+      w.load.kind === "hostile-neighbour" ? Math.max(0, result.requests.done - failedCalls) / result.seconds : result.rps;
     const run: RunResult = {
       workload: w.id,
       target: target.name,
       calls: result.requests.done,
       seconds: result.seconds,
-      rps: result.rps,
-      messagesPerSecond: result.rps * w.messagesPerCall,
+      rps,
+      messagesPerSecond: rps * w.messagesPerCall,
       latencyMs: result.latencyMs,
       ...cost,
       errors,
       problems,
       command: result.command,
     };
+    if (w.load.kind === "hostile-neighbour") {
+      run.phase = phaseName(attacks);
+      run.failedCalls = failedCalls;
+      if (hostile) run.hostile = hostile;
+    }
     if (w.messagesPerCall > 1) {
       const first = await firstMessageLatency(spec, options.smoke ? 5 : 30);
       run.firstMessageMs = first.latency;
@@ -235,15 +273,22 @@ export function createMeasurer({ workDir, options, greeter, direct, freshTokens 
   };
 
   return {
-    /** Runs `w` against `target`; never rejects, a failure is a run with errors. */
-    async measure(w: Workload, target: Target): Promise<RunResult> {
+    /** Runs `w` against `target` (W8: beside `attacks`); never rejects, a failure is a run with errors. */
+    async measure(w: Workload, target: Target, attacks: HostileAttack[] = []): Promise<RunResult> {
+      const failed = (problem: string) => {
+        const run = failedRun(w, target.name, problem);
+        if (w.load.kind === "hostile-neighbour") run.phase = phaseName(attacks);
+        return run;
+      };
       try {
         const expected = await expectedBody(w);
         const before = await probe(specFor(w, target), expected);
-        if (!before.ok) return failedRun(w, target.name, `before the run: ${before.problem}`);
-        return await (w.load.kind === "fresh-tokens" ? withFreshTokens(w, target, expected) : withH2load(w, target, expected));
+        if (!before.ok) return failed(`before the run: ${before.problem}`);
+        return await (w.load.kind === "fresh-tokens"
+          ? withFreshTokens(w, target, expected)
+          : withH2load(w, target, expected, attacks));
       } catch (error) {
-        return failedRun(w, target.name, (error as Error).message);
+        return failed((error as Error).message);
       }
     },
   };

@@ -1,11 +1,12 @@
 // Command-line options of `npm run bench`.
+import { type HostileAttack, hostileAttacks } from "./bench-hostile-client.js";
 
 export interface BenchOptions {
   /** A few seconds per workload, no targets enforced; errors still fail the run. */
   smoke: boolean;
   /** Also write a CPU profile of a gateway under W1 (node --cpu-prof). */
   profile: boolean;
-  /** Workloads to run (W1…W7, auth); all when undefined. */
+  /** Workloads to run (W1…W8, auth); all when undefined. */
   only: Set<string> | undefined;
   /** Measured seconds per workload and target. */
   durationSeconds: number;
@@ -16,24 +17,32 @@ export interface BenchOptions {
   rounds: number | undefined;
   /** Skip `npm run build`. */
   skipBuild: boolean;
+  /**
+   * W8's phases under attack, each a set of attacks run at once (`mix` = all of them); undefined:
+   * each attack on its own (full run) or one mix (smoke).
+   */
+  attacks: HostileAttack[][] | undefined;
 }
 
 export const benchUsage = `npm run bench -- [options]
 
   --smoke           a few seconds per workload, targets reported but not enforced (CI)
   --profile         also write a CPU profile of the gateway under W1 to bench/results/
-  --only=W1,W7,auth run only these workloads (W1…W7, auth = Authenticate and Login)
+  --only=W1,W8,auth run only these workloads (W1…W8, auth = Authenticate and Login)
   --duration=10     measured seconds per workload and target (default 10, smoke 1.5)
   --warmup=2        unmeasured seconds before each measurement (default 2, smoke 0.5)
   --rounds=N        rounds per workload with the targets interleaved; the median round is reported
                     (default 3 for W1 and W2, whose targets are ratios to nginx, 1 for the rest and for --smoke)
+  --attacks=LIST    W8's attacks, each measured on its own: rapid-reset, ping-flood, settings-flood,
+                    continuation-flood, zero-window, or mix (all five at once); default every one on
+                    its own (smoke: mix)
   --no-build        use the existing build instead of running npm run build
   --help            this text
 
 Needs h2load (Debian: apt-get install nghttp2-client); nginx (apt-get install nginx) for the peers.
 DATABASE_URL selects PostgreSQL; PGlite in a temporary directory otherwise.`;
 
-const workloadNames = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "AUTH"];
+const workloadNames = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "AUTH"];
 
 function seconds(flag: string, value: string): number {
   const n = Number(value);
@@ -50,6 +59,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
   let duration: number | undefined;
   let warmup: number | undefined;
   let rounds: number | undefined;
+  let attacks: HostileAttack[][] | undefined;
   for (const arg of argv) {
     const [flag, value = ""] = arg.split("=", 2);
     if (flag === "--help" || flag === "-h") return undefined;
@@ -62,11 +72,20 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
       rounds = Number(value);
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20)
         throw new Error(`--rounds=${value}: give a whole number from 1 to 20`);
+    } else if (flag === "--attacks") {
+      attacks = value.split(",").map((name) => {
+        const attack = name.trim().toLowerCase();
+        if (attack === "mix") return [...hostileAttacks];
+        if (!hostileAttacks.includes(attack as HostileAttack)) {
+          throw new Error(`--attacks=${value}: unknown attack ${name}; choose from ${hostileAttacks.join(", ")}, mix`);
+        }
+        return [attack as HostileAttack];
+      });
     } else if (flag === "--only") {
       only = new Set(value.split(",").map((name) => name.trim().toUpperCase()));
       const unknown = [...only].filter((name) => !workloadNames.includes(name));
       if (unknown.length > 0 || only.size === 0) {
-        throw new Error(`--only=${value}: unknown workload ${unknown.join(", ")}; choose from W1…W7 and auth`);
+        throw new Error(`--only=${value}: unknown workload ${unknown.join(", ")}; choose from W1…W8 and auth`);
       }
     } else throw new Error(`unknown argument ${arg}\n\n${benchUsage}`);
   }
@@ -76,6 +95,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
     only,
     skipBuild,
     rounds,
+    attacks,
     durationSeconds: duration ?? (smoke ? 1.5 : 10),
     warmupSeconds: warmup ?? (smoke ? 0.5 : 2),
   };

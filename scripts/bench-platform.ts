@@ -1,10 +1,10 @@
 // Starts the platform's processes from the production build on free ports, for the benchmark.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import * as http2 from "node:http2";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { ensureLocalKeys } from "@portico/kit";
+import { answers200 } from "./answers-200.js";
 
 export interface BenchProcess {
   readonly name: string;
@@ -107,35 +107,6 @@ export function logTail(logFile: string, lines = 15): string {
   } catch {
     return "(no log)";
   }
-}
-
-function h2Get(url: URL): Promise<number> {
-  return new Promise((resolve) => {
-    const session = http2.connect(url.origin);
-    session.on("error", () => resolve(0));
-    session.setTimeout(2000, () => {
-      session.destroy();
-      resolve(0);
-    });
-    const req = session.request({ ":path": url.pathname });
-    req.on("response", (headers) => resolve(Number(headers[":status"])));
-    req.on("error", () => resolve(0));
-    req.on("close", () => session.close());
-    req.resume();
-    req.end();
-  });
-}
-
-/** Whether `GET url` answers 200, over HTTP/1.1 or, for h2c-only servers, HTTP/2 with prior knowledge. */
-export async function answers200(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    if (res.status === 200) return true;
-  } catch {
-    // maybe an h2c-only server
-  }
-  return (await h2Get(new URL(url))) === 200;
 }
 
 /** Polls `check` until it is true; fails with the process's log when it ends or time runs out. */

@@ -38,7 +38,9 @@ export function connect(origin: string): Promise<http2.ClientHttp2Session> {
   });
 }
 
-/** One call on `session`; never rejects, a failure is reported in the outcome. */
+const callTimeoutMs = 15_000;
+
+/** One call on `session`; never rejects, a failure (or no answer within 15 s) is reported in the outcome. */
 export function callOnce(session: http2.ClientHttp2Session, spec: CallSpec, expectedBody?: Buffer): Promise<CallOutcome> {
   return new Promise((resolve) => {
     const started = performance.now();
@@ -94,6 +96,11 @@ export function callOnce(session: http2.ClientHttp2Session, spec: CallSpec, expe
     });
     stream.on("error", (error) => finish(`stream error: ${error.message}`));
     stream.on("close", () => finish());
+    // A server that never answers (overwhelmed, attacked) must not hang the harness.
+    stream.setTimeout(callTimeoutMs, () => {
+      finish(`no answer within ${callTimeoutMs / 1000} s`);
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    });
     stream.end(spec.body);
   });
 }

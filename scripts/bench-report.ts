@@ -1,5 +1,6 @@
 // The benchmark's verdict: the table in the terminal, the targets of issue 6, the JSON file.
 import type { Latency } from "./bench-h2load.js";
+import type { HostileStats } from "./bench-hostile-client.js";
 import type { TargetName, Workload } from "./bench-workloads.js";
 
 export interface CpuPerCall {
@@ -30,6 +31,12 @@ export interface RunResult {
   command?: string;
   /** With --rounds: every round's numbers; the fields above are the median round's. */
   rounds?: { rps: number; p50: number; p99: number }[];
+  /** W8: `alone`, the attack beside which the clients ran, or `mix`. */
+  phase?: string;
+  /** W8: well-behaved calls that failed under attack (not counted in `rps`). */
+  failedCalls?: number;
+  /** W8: what the hostile clients did and met. */
+  hostile?: HostileStats[];
 }
 
 export interface AuthRun {
@@ -125,6 +132,18 @@ export function evaluateTargets(runs: RunResult[], auth: AuthRun[]): TargetCheck
       (v) => `${v.toFixed(3)} ms`,
     ),
   );
+  const alone = runs.find((r) => r.workload === "W8" && r.phase === "alone");
+  for (const r of runs.filter((run) => run.workload === "W8" && run.phase !== "alone")) {
+    checks.push(
+      check(
+        "W8",
+        `well-behaved throughput beside ${r.phase} ≥ 0.8× alone (gateway peak ${fixed(r.peakRssMb.proxy)} MB)`,
+        ratio(r.rps, alone?.rps),
+        (v) => v >= 0.8,
+        times,
+      ),
+    );
+  }
   const authenticate = auth.find((a) => a.name === "Authenticate");
   checks.push(
     check(
@@ -136,6 +155,20 @@ export function evaluateTargets(runs: RunResult[], auth: AuthRun[]): TargetCheck
     ),
   );
   return checks;
+}
+
+/** The target, or for W8 the phase (`alone`, the attack, `mix`). */
+const rowLabel = (r: RunResult) => r.phase ?? targetLabel[r.target];
+
+/** W8: what the hostile clients did and what the well-behaved clients lost, in one line. */
+export function describeHostile(r: RunResult): string {
+  const attacks = (r.hostile ?? []).map(
+    (h) =>
+      `${h.attack} sent ${h.sent} on ${h.connections} connection(s), closed by the gateway ${h.closedByServer}×, ` +
+      `${h.goaways} GOAWAY${h.errors.length > 0 ? ` (last socket error: ${h.errors.at(-1)})` : ""}`,
+  );
+  const alone = `well-behaved calls failed: ${r.failedCalls ?? 0}`;
+  return [...attacks, alone].join("; ");
 }
 
 function pad(cells: string[], widths: number[]): string {
@@ -174,7 +207,7 @@ export function renderReport(
       lines.push(
         `  ${pad(
           [
-            targetLabel[r.target],
+            rowLabel(r),
             fixed(r.rps),
             workload.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : "",
             fixed(r.latencyMs.p50, 2),
@@ -208,7 +241,8 @@ export function renderReport(
           .join(", ")}`,
       );
     }
-    for (const r of rows) for (const problem of r.problems.slice(0, 3)) lines.push(`  ! ${targetLabel[r.target]}: ${problem}`);
+    for (const r of rows.filter((run) => run.hostile)) lines.push(`  ${r.phase}: ${describeHostile(r)}`);
+    for (const r of rows) for (const problem of r.problems.slice(0, 3)) lines.push(`  ! ${rowLabel(r)}: ${problem}`);
   }
   if (auth.length > 0) {
     lines.push("", "Auth service, called directly");
@@ -247,7 +281,7 @@ export function renderMarkdown(
       const versus = ratio(gateway?.rps, r.rps);
       const vs = r.target === "gateway" || versus === undefined ? "" : times(versus);
       lines.push(
-        `| ${workload.id} | ${targetLabel[r.target]} | ${fixed(r.rps)} | ${workload.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : ""} | ` +
+        `| ${workload.id} | ${rowLabel(r)} | ${fixed(r.rps)} | ${workload.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : ""} | ` +
           `${fixed(r.latencyMs.p50, 2)} | ${fixed(r.latencyMs.p99, 2)} | ${fixed(r.cpuMicrosPerCall.proxy)} | ${fixed(r.cpuMicrosPerCall.auth)} | ` +
           `${fixed(r.peakRssMb.proxy)} | ${vs} |`,
       );

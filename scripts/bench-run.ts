@@ -12,7 +12,15 @@ import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js
 import type { BenchOptions } from "./bench-options.js";
 import { type PlatformOptions, retryOnPortClash, startPlatform, waitUntil } from "./bench-platform.js";
 import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
-import { type AuthRun, evaluateTargets, type RunResult, renderMarkdown, renderReport, targetLabel } from "./bench-report.js";
+import {
+  type AuthRun,
+  describeHostile,
+  evaluateTargets,
+  type RunResult,
+  renderMarkdown,
+  renderReport,
+  targetLabel,
+} from "./bench-report.js";
 import { defineWorkloads } from "./bench-workloads.js";
 
 /** Runs the benchmark; the process exit code. */
@@ -152,12 +160,30 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       },
     });
 
-    const allWorkloads = defineWorkloads({ smoke: options.smoke });
+    const allWorkloads = defineWorkloads({ smoke: options.smoke, attacks: options.attacks });
     const workloads = allWorkloads.filter((w) => wants(w.id));
     const runs: RunResult[] = [];
     for (const w of workloads) {
       console.log(`\n${w.id}  ${w.title}`);
       const workloadTargets = targets.filter((t) => w.targets.includes(t.name));
+      if (w.load.kind === "hostile-neighbour") {
+        // W8: the clients alone, then beside each attack, back to back on the same gateway.
+        for (const target of workloadTargets) {
+          for (const attacks of [[], ...w.load.phases]) {
+            if (aborted) return 130;
+            await freshToken();
+            const run = await measurer.measure(w, target, attacks);
+            runs.push(run);
+            console.log(
+              `  ${(run.phase ?? "").padEnd(18)} ${`${run.rps.toFixed(0)} calls/s`.padStart(16)}  p50 ${run.latencyMs.p50.toFixed(2)} ms  ` +
+                `p99 ${run.latencyMs.p99.toFixed(2)} ms  gateway ${run.peakRssMb.proxy?.toFixed(0) ?? "–"} MB  errors ${run.errors}`,
+            );
+            if (run.hostile) console.log(`    ${describeHostile(run)}`);
+            for (const problem of run.problems) console.log(`    ! ${problem}`);
+          }
+        }
+        continue;
+      }
       // Rounds interleave the targets, so a noisy minute on a shared machine hits all of them alike.
       // W6 runs once: its tokens are new only the first time.
       const rounds = w.load.kind === "fresh-tokens" ? 1 : (options.rounds ?? w.rounds);

@@ -1,12 +1,13 @@
-// W1–W7 of issue 6: what each workload sends, how hard, and to which targets.
+// W1–W7 of issue 6 and W8 of issue 11: what each workload sends, how hard, and to which targets.
 import { create, type DescMessage, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema, EchoStreamRequestSchema } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
+import { type HostileAttack, hostileAttacks } from "./bench-hostile-client.js";
 
 export type TargetName = "direct" | "nginx" | "nginx-auth" | "gateway";
 export const allTargets: TargetName[] = ["direct", "nginx", "nginx-auth", "gateway"];
 
 export interface Workload {
-  id: "W1" | "W2" | "W3" | "W4" | "W5" | "W6" | "W7";
+  id: "W1" | "W2" | "W3" | "W4" | "W5" | "W6" | "W7" | "W8";
   title: string;
   protocol: "connect" | "grpc";
   path: string;
@@ -23,7 +24,16 @@ export interface Workload {
         callsPerClient: number;
         connectRate: { count: number; periodMs: number };
       }
-    | { kind: "fresh-tokens"; tokens: number; connections: number; concurrency: number };
+    | { kind: "fresh-tokens"; tokens: number; connections: number; concurrency: number }
+    | {
+        kind: "hostile-neighbour";
+        clients: number;
+        streams: number;
+        /** Phases after the one alone, each a set of attacks run at once beside the clients. */
+        phases: HostileAttack[][];
+        /** The calls the hostile streams make: `reset` (rapid-reset, continuation-flood) and `stalled` (zero-window). */
+        hostileCalls: Record<"reset" | "stalled", { path: string; headers: Record<string, string>; body: Buffer }>;
+      };
   /**
    * Rounds with the targets interleaved, unless --rounds says otherwise: 3 where the targets are
    * ratios to nginx in the same run (W1, W2), so one noisy minute on a shared machine does not decide.
@@ -51,9 +61,16 @@ const smallPayload = Buffer.from("portico bench 16");
 
 export interface WorkloadScale {
   smoke: boolean;
+  /** W8's phases under attack (--attacks); default each attack on its own, or one mix of all in --smoke. */
+  attacks?: HostileAttack[][];
 }
 
-export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
+/** A W8 phase's name: the attack, or `mix` when several run at once. */
+export function phaseName(attacks: HostileAttack[]): string {
+  return attacks.length === 1 ? (attacks[0] as string) : attacks.length === 0 ? "alone" : "mix";
+}
+
+export function defineWorkloads({ smoke, attacks }: WorkloadScale): Workload[] {
   const smallGrpc = grpcEnvelope(EchoRequestSchema, create(EchoRequestSchema, { payload: smallPayload }));
   const smallJson = Buffer.from(JSON.stringify({ payload: smallPayload.toString("base64") }));
   return [
@@ -145,6 +162,36 @@ export function defineWorkloads({ smoke }: WorkloadScale): Workload[] {
       rounds: 1,
       messagesPerCall: 1,
       targets: allTargets,
+    },
+    {
+      id: "W8",
+      title: "hostile neighbour: W2's 32 connections alone, then beside one hostile connection per attack",
+      protocol: "grpc",
+      path: echoPath,
+      headers: grpcHeaders,
+      body: smallGrpc,
+      load: {
+        kind: "hostile-neighbour",
+        clients: 32,
+        streams: 1,
+        phases: attacks ?? (smoke ? [[...hostileAttacks]] : hostileAttacks.map((attack) => [attack])),
+        hostileCalls: {
+          reset: { path: echoPath, headers: grpcHeaders, body: smallGrpc },
+          // 10,000 answers of 1 KiB each that the hostile reader never takes.
+          stalled: {
+            path: "/portico.greeter.v1.GreeterService/EchoStream",
+            headers: grpcHeaders,
+            body: grpcEnvelope(
+              EchoStreamRequestSchema,
+              create(EchoStreamRequestSchema, { payload: Buffer.alloc(1024, 0x62), count: 10_000 }),
+            ),
+          },
+        },
+      },
+      rounds: 1,
+      messagesPerCall: 1,
+      // The gateway's fairness; nginx has had these limits for years.
+      targets: ["gateway"],
     },
   ];
 }

@@ -1,6 +1,7 @@
 // npm run bench: builds the platform, starts it from the build beside its peers (the greeter
-// called directly, nginx grpc_pass, nginx auth_request), drives W1–W7 of issue 6 with h2load and
-// reports throughput, latency, CPU per call and memory, with the targets met or not.
+// called directly, nginx grpc_pass, nginx auth_request), drives W1–W7 of issue 6 and W8 (W2's
+// clients beside a hostile connection, issue 11) with h2load and reports throughput, latency, CPU
+// per call and memory, with the targets met or not.
 // Exit codes: 0 ok, 1 errors in a workload (or the harness could not run), 2 a target not met (full run only).
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";

@@ -1,8 +1,8 @@
-// npm start as a user runs it: the compiled services as separate processes, ready within 30 s,
-// one authenticated call from sign-up to backend, Ctrl-C leaves nothing behind, and start-up
-// problems end it with one line.
+// npm start as a user runs it: the compiled services as separate processes, ready within 60 s,
+// one authenticated call from sign-up to backend, a killed service restarted while the rest keeps
+// serving what it can, Ctrl-C leaves nothing behind, and start-up problems end it with one line.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,10 +24,13 @@ interface Started {
   exited: Promise<number | null>;
 }
 
+// One data directory for every run: only the first pays for creating the embedded databases.
+const dataDir = mkdtempSync(join(tmpdir(), "portico-start-"));
+
 function startPlatform(env: Record<string, string>): Started {
   const proc = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
     cwd: root,
-    env: { ...process.env, PORTICO_DATA_DIR: mkdtempSync(join(tmpdir(), "portico-start-")), DATABASE_URL: "", ...env },
+    env: { ...process.env, PORTICO_DATA_DIR: dataDir, DATABASE_URL: "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -37,24 +40,36 @@ function startPlatform(env: Record<string, string>): Started {
   return { proc, output: () => output, exited };
 }
 
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
+async function waitFor(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (check()) return true;
+    if (await check()) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
   return check();
 }
 
-function childPids(pid: number): number[] {
+/** The supervisor's services by name (auth, greeter, gateway) → pid; other children (tsx's esbuild) left out. */
+function servicePids(supervisor: number): Record<string, number> {
+  let pids: number[] = [];
   try {
-    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+    pids = execFileSync("pgrep", ["-P", String(supervisor)], { encoding: "utf8" })
       .split("\n")
       .filter(Boolean)
       .map(Number);
   } catch {
-    return [];
+    // no children
   }
+  const services: Record<string, number> = {};
+  for (const pid of pids) {
+    try {
+      const match = /services\/(\w+)\/dist\/main\.js/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+      if (match?.[1]) services[match[1]] = pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return services;
 }
 
 const alive = (pid: number) => {
@@ -70,67 +85,157 @@ beforeAll(() => {
   execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
 }, 180_000);
 
+async function platformPorts(): Promise<Record<string, string>> {
+  return {
+    GATEWAY_PORT: String(await freePort()),
+    ADMIN_PORT: String(await freePort()),
+    AUTH_PORT: String(await freePort()),
+    GREETER_PORT: String(await freePort()),
+  };
+}
+
+/** Connect JSON calls through the gateway: HTTP status, the answer, and how long it took. */
+function gatewayClient(port: string) {
+  const call = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+    const started = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(20_000),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    return { status: res.status, json, ms: performance.now() - started };
+  };
+  const password = "correct horse battery staple";
+  return {
+    call,
+    async signUp(email: string): Promise<string> {
+      const res = await call("/portico.auth.v1.AuthService/SignUp", { email, password, displayName: "Start" });
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+      return (res.json as { tokens: { accessToken: string } }).tokens.accessToken;
+    },
+    /** A new access token, not yet seen by the gateway (the gateway only forwards Login). */
+    async login(email: string): Promise<string> {
+      const res = await call("/portico.auth.v1.AuthService/Login", { email, password });
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+      return (res.json as { tokens: { accessToken: string } }).tokens.accessToken;
+    },
+    greet: (token?: string) =>
+      call("/portico.greeter.v1.GreeterService/Greet", { name: "Ada" }, token ? { authorization: `Bearer ${token}` } : {}),
+  };
+}
+
 describe("npm start", () => {
   let ports: Record<string, string>;
-  let platform: Started | undefined;
-  afterAll(() => platform?.proc.kill("SIGKILL"));
+  let platform: Started;
+  let client: ReturnType<typeof gatewayClient>;
+  let pids: Record<string, number>;
+  const email = "start@example.com";
+  afterAll(() => {
+    platform?.proc.kill("SIGKILL");
+  });
 
-  it("runs the platform, serves an authenticated call, and Ctrl-C stops every process", async () => {
-    ports = {
-      GATEWAY_PORT: String(await freePort()),
-      ADMIN_PORT: String(await freePort()),
-      AUTH_PORT: String(await freePort()),
-      GREETER_PORT: String(await freePort()),
-    };
-    const started = Date.now();
+  it("runs the platform and serves an authenticated call", async () => {
+    ports = await platformPorts();
     platform = startPlatform(ports);
-    const ready = await waitFor(() => platform?.output().includes("Portico is ready") ?? false, 30_000);
+    const ready = await waitFor(() => platform.output().includes("Portico is ready"), 60_000);
     expect(ready, platform.output()).toBe(true);
-    expect(Date.now() - started).toBeLessThan(30_000);
-    const children = childPids(platform.proc.pid as number);
-    expect(children.length).toBe(3);
+    pids = servicePids(platform.proc.pid as number);
+    expect(Object.keys(pids).sort()).toEqual(["auth", "gateway", "greeter"]);
 
-    const gateway = `http://127.0.0.1:${ports.GATEWAY_PORT}`;
-    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${gateway}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: JSON.stringify(body),
-      });
-    const signUp = await post("/portico.auth.v1.AuthService/SignUp", {
-      email: "start@example.com",
-      password: "correct horse battery staple",
-      displayName: "Start",
-    });
-    expect(signUp.status).toBe(200);
-    const { tokens } = (await signUp.json()) as { tokens: { accessToken: string } };
-    expect(tokens.accessToken).toBeTruthy();
-    const greet = await post(
-      "/portico.greeter.v1.GreeterService/Greet",
-      { name: "Ada" },
-      {
-        authorization: `Bearer ${tokens.accessToken}`,
-      },
-    );
-    expect(await greet.json()).toEqual({ greeting: "Hello, Ada!" });
-    const anonymous = await post("/portico.greeter.v1.GreeterService/Greet", { name: "Ada" });
+    client = gatewayClient(ports.GATEWAY_PORT as string);
+    const token = await client.signUp(email);
+    const greet = await client.greet(token);
+    expect(greet.json).toEqual({ greeting: "Hello, Ada!" });
+    const anonymous = await client.greet();
     expect(anonymous.status).toBe(401);
-    expect(((await anonymous.json()) as { code: string }).code).toBe("unauthenticated");
+    expect(anonymous.json.code).toBe("unauthenticated");
+  }, 90_000);
 
+  it("restarts auth killed with SIGKILL; meanwhile cached tokens work and unseen ones are unavailable", async () => {
+    const cached = await client.login(email);
+    const unseen = await client.login(email);
+    expect((await client.greet(cached)).status).toBe(200); // now in the gateway's cache
+
+    process.kill(pids.auth as number, "SIGKILL");
+    expect(
+      await waitFor(() => platform.output().includes("portico: auth exited (SIGKILL); restarting in 0.5s (restart 1)"), 5_000),
+      platform.output(),
+    ).toBe(true);
+    // auth is down (the restart waits 0.5 s, then the process needs its database).
+    const whileDown = await client.greet(cached);
+    expect(whileDown.json).toEqual({ greeting: "Hello, Ada!" });
+    const refused = await client.greet(unseen);
+    expect(refused.status, JSON.stringify(refused.json)).toBe(503);
+    expect(refused.json.code).toBe("unavailable");
+
+    // Back: a new auth process, and the token it could not check before now works.
+    expect(await waitFor(async () => (await client.greet(unseen)).status === 200, 30_000), platform.output()).toBe(true);
+    const restarted = servicePids(platform.proc.pid as number);
+    expect(restarted.auth).toBeDefined();
+    expect(restarted.auth).not.toBe(pids.auth);
+    expect(restarted.gateway).toBe(pids.gateway);
+    pids = restarted;
+  }, 60_000);
+
+  it("restarts the greeter killed with SIGKILL; meanwhile calls answer unavailable at once", async () => {
+    const token = await client.login(email);
+    expect((await client.greet(token)).status).toBe(200);
+
+    process.kill(pids.greeter as number, "SIGKILL");
+    expect(await waitFor(() => platform.output().includes("portico: greeter exited (SIGKILL)"), 5_000)).toBe(true);
+    const down = await client.greet(token);
+    expect(down.status, JSON.stringify(down.json)).toBe(503);
+    expect(down.json.code).toBe("unavailable");
+    expect(down.ms).toBeLessThan(2_000);
+
+    expect(await waitFor(async () => (await client.greet(token)).status === 200, 30_000), platform.output()).toBe(true);
+    expect((await client.greet(token)).json).toEqual({ greeting: "Hello, Ada!" });
+    pids = servicePids(platform.proc.pid as number);
+  }, 60_000);
+
+  it("Ctrl-C stops every process, the restarted ones too", async () => {
     platform.proc.kill("SIGINT");
     expect(await platform.exited).toBe(0);
-    expect(await waitFor(() => children.every((pid) => !alive(pid)), 5_000)).toBe(true);
-  }, 60_000);
+    expect(await waitFor(() => Object.values(pids).every((pid) => !alive(pid)), 5_000)).toBe(true);
+  });
 
   it("leaves no service behind when the supervisor itself is killed outright", async () => {
     const run = startPlatform(ports);
-    expect(await waitFor(() => run.output().includes("Portico is ready"), 30_000), run.output()).toBe(true);
-    const children = childPids(run.proc.pid as number);
+    expect(await waitFor(() => run.output().includes("Portico is ready"), 60_000), run.output()).toBe(true);
+    const children = Object.values(servicePids(run.proc.pid as number));
     expect(children.length).toBe(3);
     run.proc.kill("SIGKILL");
     await run.exited;
     expect(await waitFor(() => children.every((pid) => !alive(pid)), 15_000)).toBe(true);
-  }, 60_000);
+  }, 90_000);
+
+  it("ends with the reason when a crashed service cannot start again", async () => {
+    const run = startPlatform({ ...ports, PORTICO_RESTART_LIMIT: "2" });
+    let taken: Server | undefined;
+    try {
+      expect(await waitFor(() => run.output().includes("Portico is ready"), 60_000), run.output()).toBe(true);
+      const auth = servicePids(run.proc.pid as number).auth as number;
+      process.kill(auth, "SIGKILL");
+      await waitFor(() => !alive(auth), 5_000);
+      // Someone takes auth's port while it is down: both restarts fail, and the platform ends.
+      const port = Number(ports.AUTH_PORT);
+      taken = createServer();
+      await new Promise<void>((resolve) => taken?.listen(port, "127.0.0.1", resolve));
+      expect(await run.exited).toBe(1);
+      const lines = run.output().trim().split("\n");
+      expect(lines).toContain("portico: auth exited (SIGKILL); restarting in 0.5s (restart 1)");
+      expect(lines).toContain(
+        `portico: auth cannot start: port ${port} is already in use (set AUTH_PORT to use another); restarting in 1s (restart 2)`,
+      );
+      expect(lines).toContain(
+        `portico: auth failed to start 2 times in a row: port ${port} is already in use (set AUTH_PORT to use another); stopping the others`,
+      );
+    } finally {
+      taken?.close();
+    }
+  }, 90_000);
 
   it("ends with one line when a port is taken", async () => {
     const taken: Server = createServer();

@@ -1,0 +1,194 @@
+// The npm start supervisor: runs each service as its own node process with prefixed logs,
+// restarts one that exits unexpectedly (with backoff, said in the log), gives up on one that keeps
+// failing to start, and stops them all on request, leaving no process behind.
+import { type ChildProcess, spawn } from "node:child_process";
+import { answers200 } from "./answers-200.js";
+import { checkPortFree } from "./check-port-free.js";
+import { prefixLines } from "./prefix-lines.js";
+import { createRestartPolicy, type RestartPolicy, type RestartPolicyOptions } from "./restart-policy.js";
+
+export interface SupervisedService {
+  name: string;
+  /** Node's arguments: flags, then the entry point. */
+  args: string[];
+  /** Checked free before every restart: [env variable that sets it, port]. */
+  ports: [env: string, port: number][];
+  /** ANSI colour of its log prefix. */
+  color: number;
+  /** Answers 200 once the service serves (its /readyz). */
+  readyUrl: string;
+  /** Started only once these services answer ready (the gateway after the services it routes to). */
+  startAfter?: string[];
+}
+
+export interface SupervisorOptions {
+  services: SupervisedService[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  restart: RestartPolicyOptions;
+  /** Called once, when every service has stopped after `stop`: the supervisor's exit code. */
+  onStopped(code: number): void;
+  /** Milliseconds between SIGTERM and SIGKILL when stopping. */
+  killAfterMs?: number;
+  /** How long the first start of every service may take, in ms (default 60 s). */
+  startTimeoutMs?: number;
+}
+
+/** How the first start ended: every service ready, or the ones that were not (none when it was stopped). */
+export type StartOutcome = { ready: true } | { ready: false; notReady: string[] };
+
+export interface Supervisor {
+  /**
+   * Every service started, in order, and answered ready. Until then a service that exits stops
+   * the platform (its configuration is wrong, and the user is watching); after it, a service
+   * that exits is restarted.
+   */
+  readonly started: Promise<StartOutcome>;
+  /** Stops every service (SIGTERM, then SIGKILL after the grace) and calls `onStopped(code)`. */
+  stop(code: number): void;
+  readonly stopping: boolean;
+}
+
+interface Running {
+  spec: SupervisedService;
+  policy: RestartPolicy;
+  proc?: ChildProcess;
+  startedAt: number;
+  /** The last line the service wrote on stderr, or why the supervisor could not start it. */
+  lastError: string;
+  restartTimer?: NodeJS.Timeout;
+}
+
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))}s`;
+const note = (line: string) => process.stderr.write(`portico: ${line}\n`);
+
+export function createSupervisor(options: SupervisorOptions): Supervisor {
+  const killAfterMs = options.killAfterMs ?? 10_000;
+  let ready = false;
+  let stopping = false;
+  let exitCode = 0;
+  let finished = false;
+  const services = options.services.map<Running>((spec) => ({
+    spec,
+    policy: createRestartPolicy(options.restart),
+    startedAt: 0,
+    lastError: "",
+  }));
+
+  const alive = (s: Running) => s.proc !== undefined && s.proc.exitCode === null && s.proc.signalCode === null;
+  const finishIfStopped = () => {
+    if (!stopping || finished || services.some(alive)) return;
+    finished = true;
+    options.onStopped(exitCode);
+  };
+
+  const spawnService = (s: Running) => {
+    const proc = spawn(process.execPath, s.spec.args, { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"] });
+    s.proc = proc;
+    s.startedAt = Date.now();
+    // stdin stays open: the service stops when it closes, i.e. when the supervisor is gone.
+    proc.stdin.on("error", () => {});
+    prefixLines({ name: s.spec.name, color: s.spec.color, input: proc.stdout, output: process.stdout });
+    prefixLines({
+      name: s.spec.name,
+      color: s.spec.color,
+      input: proc.stderr,
+      output: process.stderr,
+      onLine: (line) => {
+        if (line.trim()) s.lastError = line.trim();
+      },
+    });
+    proc.on("error", (error) => {
+      s.lastError = error.message;
+    });
+    proc.on("exit", (code, signal) => {
+      proc.stdin.destroy();
+      if (stopping) return finishIfStopped();
+      exited(s, `${s.spec.name} exited (${signal ?? `exit code ${code}`})`, Date.now() - s.startedAt);
+    });
+  };
+
+  /**
+   * A service ended or could not be started (`what` says which, e.g. "auth exited (SIGKILL)"):
+   * restart it after the policy's delay, or stop the platform.
+   */
+  const exited = (s: Running, what: string, uptimeMs: number) => {
+    if (!ready) {
+      note(`${what}; stopping the others`);
+      return supervisor.stop(1);
+    }
+    const decision = s.policy.next(uptimeMs);
+    if (!decision.restart) {
+      note(
+        decision.failedStarts === 0
+          ? `${what}; restarts are off (PORTICO_RESTART_LIMIT=0); stopping the others`
+          : `${s.spec.name} failed to start ${decision.failedStarts} times in a row${s.lastError ? `: ${s.lastError}` : ""}; stopping the others`,
+      );
+      return supervisor.stop(1);
+    }
+    note(`${what}; restarting in ${seconds(decision.delayMs)} (restart ${decision.attempt})`);
+    s.restartTimer = setTimeout(() => void restart(s), decision.delayMs);
+  };
+
+  const restart = async (s: Running) => {
+    s.restartTimer = undefined;
+    if (stopping) return finishIfStopped();
+    try {
+      for (const [env, port] of s.spec.ports) await checkPortFree(env, port);
+    } catch (error) {
+      s.lastError = (error as Error).message;
+      if (stopping) return finishIfStopped();
+      return exited(s, `${s.spec.name} cannot start: ${s.lastError}`, 0);
+    }
+    if (stopping) return finishIfStopped();
+    s.lastError = "";
+    spawnService(s);
+  };
+
+  /** Starts the services whose dependencies answer ready, until all of them do. */
+  const startAll = async (): Promise<StartOutcome> => {
+    const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
+    const answered = new Set<string>();
+    while (!stopping) {
+      for (const s of services) {
+        if (!s.proc && (s.spec.startAfter ?? []).every((name) => answered.has(name))) spawnService(s);
+      }
+      const waiting = services.filter((s) => s.proc && !answered.has(s.spec.name));
+      for (const s of waiting) if (await answers200(s.spec.readyUrl)) answered.add(s.spec.name);
+      if (answered.size === services.length) {
+        ready = true;
+        return { ready: true };
+      }
+      if (Date.now() > deadline)
+        return { ready: false, notReady: services.map((s) => s.spec.name).filter((n) => !answered.has(n)) };
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return { ready: false, notReady: [] };
+  };
+
+  let started: Promise<StartOutcome> | undefined;
+  const supervisor: Supervisor = {
+    get started() {
+      return started as Promise<StartOutcome>;
+    },
+    stop(code) {
+      if (stopping) return;
+      stopping = true;
+      exitCode = code;
+      for (const s of services) {
+        clearTimeout(s.restartTimer);
+        if (alive(s)) s.proc?.kill("SIGTERM");
+      }
+      setTimeout(() => {
+        for (const s of services) if (alive(s)) s.proc?.kill("SIGKILL");
+      }, killAfterMs).unref();
+      finishIfStopped();
+    },
+    get stopping() {
+      return stopping;
+    },
+  };
+
+  started = startAll();
+  return supervisor;
+}
