@@ -81,6 +81,7 @@ describe("npm start", () => {
       ADMIN_PORT: String(await freePort()),
       AUTH_PORT: String(await freePort()),
       GREETER_PORT: String(await freePort()),
+      LANG_PORT: String(await freePort()),
     };
     const started = Date.now();
     platform = startPlatform(ports);
@@ -88,7 +89,7 @@ describe("npm start", () => {
     expect(ready, platform.output()).toBe(true);
     expect(Date.now() - started).toBeLessThan(30_000);
     const children = childPids(platform.proc.pid as number);
-    expect(children.length).toBe(3);
+    expect(children.length).toBe(4);
 
     const gateway = `http://127.0.0.1:${ports.GATEWAY_PORT}`;
     const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -112,7 +113,7 @@ describe("npm start", () => {
         authorization: `Bearer ${tokens.accessToken}`,
       },
     );
-    expect(await greet.json()).toEqual({ greeting: "Hello, Ada!" });
+    expect(await greet.json()).toEqual({ greeting: "Hello, Ada!", language: "en" });
     const anonymous = await post("/portico.greeter.v1.GreeterService/Greet", { name: "Ada" });
     expect(anonymous.status).toBe(401);
     expect(((await anonymous.json()) as { code: string }).code).toBe("unauthenticated");
@@ -126,7 +127,7 @@ describe("npm start", () => {
     const run = startPlatform(ports);
     expect(await waitFor(() => run.output().includes("Portico is ready"), 30_000), run.output()).toBe(true);
     const children = childPids(run.proc.pid as number);
-    expect(children.length).toBe(3);
+    expect(children.length).toBe(4);
     run.proc.kill("SIGKILL");
     await run.exited;
     expect(await waitFor(() => children.every((pid) => !alive(pid)), 15_000)).toBe(true);

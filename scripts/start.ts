@@ -1,4 +1,4 @@
-// npm start: runs auth, greeter and gateway as separate processes from their compiled JavaScript
+// npm start: runs auth, lang, greeter and gateway as separate processes from their compiled JavaScript
 // (embedded PGlite under .data/ unless DATABASE_URL is set), prefixes their logs, prints the URL
 // when the gateway is ready, and stops them all on Ctrl-C. A child that fails to start ends the
 // whole platform with its one-line reason.
@@ -25,6 +25,7 @@ interface Child {
 function children(): Child[] {
   return [
     { name: "auth", main: "services/auth", ports: [["AUTH_PORT", read.port("AUTH_PORT", 8081)]], color: 35 },
+    { name: "lang", main: "services/lang", ports: [["LANG_PORT", read.port("LANG_PORT", 8083)]], color: 32 },
     { name: "greeter", main: "services/greeter", ports: [["GREETER_PORT", read.port("GREETER_PORT", 8082)]], color: 36 },
     {
       name: "gateway",
@@ -42,7 +43,7 @@ function children(): Child[] {
 }
 
 /**
- * When auth or greeter run on other ports than the gateway's committed config expects, tell the
+ * When auth, greeter or lang run on other ports than the gateway's committed config expects, tell the
  * gateway through GATEWAY_UPSTREAMS (unless the user already set it).
  */
 function upstreamsFor(list: Child[]): Record<string, string> {
@@ -50,6 +51,7 @@ function upstreamsFor(list: Child[]): Record<string, string> {
   const services: Record<string, [string, number]> = {
     auth: ["portico.auth.v1.AuthService", 8081],
     greeter: ["portico.greeter.v1.GreeterService", 8082],
+    lang: ["portico.lang.v1.LanguageService", 8083],
   };
   const entries = list.flatMap((child) => {
     const known = services[child.name];
