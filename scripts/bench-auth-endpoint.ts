@@ -2,13 +2,16 @@
 // access token with jose against the auth service's JWKS on every call (no cache, as a
 // ForwardAuth endpoint does) and answers the identity assertion for nginx to forward.
 //
-//   BENCH_AUTH_URL=http://127.0.0.1:8081 PORTICO_IDENTITY_SECRET=... BENCH_VERIFIER_PORT=0 \
+//   BENCH_AUTH_URL=http://127.0.0.1:8081 PORTICO_DATA_DIR=.data BENCH_VERIFIER_PORT=0 \
 //     node --import tsx scripts/bench-auth-endpoint.ts
+//
+// It plays the gateway's part for nginx: the assertion is signed with the gateway's key (from the
+// data dir's keys/), addressed to the greeter, and kept per token for 30 s, as the gateway does.
 //
 // Prints `listening <port>` once ready. 200 + x-portico-identity for a valid token, 401 otherwise.
 import { createServer } from "node:http";
 import * as http2 from "node:http2";
-import { createIdentitySigner } from "@portico/kit";
+import { loadServiceIdentity } from "@portico/kit";
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
 
 const authUrl = process.env.BENCH_AUTH_URL ?? "http://127.0.0.1:8081";
@@ -20,18 +23,15 @@ const verifyOptions = {
   algorithms: ["ES256"],
   requiredClaims: ["sub", "exp", "nbf", "iat", "sid"],
 };
-const signer = createIdentitySigner({ secret: process.env.PORTICO_IDENTITY_SECRET ?? "" });
+const signer = loadServiceIdentity("gateway", process.env.PORTICO_DATA_DIR ?? ".data", {}).signer;
+const assertions = new Map<string, { assertion: string; until: number }>();
 
-/** GetJwks over h2c with Connect JSON (the auth service speaks HTTP/2 only). */
+/** The auth service's /.well-known/jwks.json over h2c (it speaks HTTP/2 only). */
 function fetchJwks(): Promise<JSONWebKeySet> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(authUrl);
     session.on("error", reject);
-    const req = session.request({
-      ":method": "POST",
-      ":path": "/portico.auth.v1.AuthService/GetJwks",
-      "content-type": "application/json",
-    });
+    const req = session.request({ ":method": "GET", ":path": "/.well-known/jwks.json" });
     let status = 0;
     let body = "";
     req.setEncoding("utf8");
@@ -44,10 +44,10 @@ function fetchJwks(): Promise<JSONWebKeySet> {
     req.on("error", reject);
     req.on("end", () => {
       session.close();
-      if (status !== 200) reject(new Error(`GetJwks answered HTTP ${status}: ${body.slice(0, 200)}`));
-      else resolve(JSON.parse(JSON.parse(body).jwksJson) as JSONWebKeySet);
+      if (status !== 200) reject(new Error(`/.well-known/jwks.json answered HTTP ${status}: ${body.slice(0, 200)}`));
+      else resolve(JSON.parse(body) as JSONWebKeySet);
     });
-    req.end("{}");
+    req.end();
   });
 }
 
@@ -72,12 +72,21 @@ const server = createServer((req, res) => {
   verify(token).then(
     (claims) => {
       const roles = claims.roles;
-      const { assertion } = signer.sign({
-        userId: String(claims.sub ?? ""),
-        tier: String(claims.tier ?? ""),
-        roles: Array.isArray(roles) ? roles.map(String) : [],
-        sessionId: String(claims.sid ?? ""),
-      });
+      const now = Date.now();
+      let cached = assertions.get(token);
+      if (cached === undefined || cached.until <= now) {
+        const user = {
+          userId: String(claims.sub ?? ""),
+          tier: String(claims.tier ?? ""),
+          roles: Array.isArray(roles) ? roles.map(String) : [],
+          sessionId: String(claims.sid ?? ""),
+          clientAddress: req.socket.remoteAddress ?? "",
+        };
+        cached = { assertion: signer.assertion(user, "greeter").token, until: now + 30_000 };
+        if (assertions.size >= 10_000) assertions.clear();
+        assertions.set(token, cached);
+      }
+      const { assertion } = cached;
       res.writeHead(200, { "x-portico-identity": assertion, "content-length": "0" });
       res.end();
     },

@@ -4,6 +4,7 @@ import { closeSync, openSync, readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { ensureLocalKeys } from "@portico/kit";
 
 export interface BenchProcess {
   readonly name: string;
@@ -166,7 +167,6 @@ export interface PlatformOptions {
   root: string;
   dataDir: string;
   logDir: string;
-  identitySecret: string;
 }
 
 export interface Platform {
@@ -178,14 +178,13 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-/** The environment every platform process gets: ports, data dir, the shared identity secret. */
+/** The environment every platform process gets: ports and the data dir (its keys/ made by startPlatform). */
 export function platformEnv(options: PlatformOptions, ports: PlatformPorts): NodeJS.ProcessEnv {
   return {
     ...process.env,
     NODE_ENV: "production",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     PORTICO_DATA_DIR: options.dataDir,
-    PORTICO_IDENTITY_SECRET: options.identitySecret,
     AUTH_PORT: String(ports.auth),
     GREETER_PORT: String(ports.greeter),
     GATEWAY_PORT: String(ports.gateway),
@@ -227,6 +226,8 @@ export function startGatewayProcess(
 
 /** Starts auth, greeter and gateway on free ports and waits until each answers. */
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  // As `npm start` does: each service's key pair and the trust bundle, under the data dir.
+  ensureLocalKeys(options.dataDir, ["auth", "greeter", "gateway"]);
   const started: BenchProcess[] = [];
   const stopAll = () => Promise.all(started.map((p) => p.stop())).then(() => {});
   const service = (name: "auth" | "greeter") =>

@@ -1,9 +1,8 @@
 // The benchmark itself, loaded by scripts/bench.ts once the build is done (it imports the build).
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { createIdentitySigner } from "@portico/kit";
+import { loadServiceIdentity } from "@portico/kit";
 import { decodeJwt } from "jose";
 import { type BenchUser, connectJson, mintAccessTokens, NotReadyError, signUp } from "./bench-accounts.js";
 import { benchAuthService } from "./bench-auth.js";
@@ -43,10 +42,9 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
   let keepWorkDir = false;
 
   try {
-    const identitySecret = randomBytes(36).toString("base64url");
     const database = process.env.DATABASE_URL ? "PostgreSQL (DATABASE_URL)" : "PGlite (embedded, in a temporary directory)";
     console.log(`starting auth, greeter and gateway from the build (${database}); logs in ${workDir}`);
-    const platformOptions: PlatformOptions = { root, dataDir: join(workDir, "data"), logDir: workDir, identitySecret };
+    const platformOptions: PlatformOptions = { root, dataDir: join(workDir, "data"), logDir: workDir };
     const platform = await startPlatform(platformOptions);
     stops.push(platform.stop);
     const gatewayUrl = `http://127.0.0.1:${platform.ports.gateway}`;
@@ -88,13 +86,16 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       accessToken = next.tokens.accessToken;
       refreshToken = next.tokens.refreshToken;
     };
-    // Where no proxy checks tokens (direct, nginx), the harness sends the assertion the gateway would.
-    const assertion = createIdentitySigner({ secret: identitySecret, ttlSeconds: 4 * 3600 }).sign({
+    // Where no proxy checks tokens (direct, nginx), the harness sends the assertion the gateway would
+    // (signed with the gateway's key, addressed to the greeter, fresh for each run: it lives 60 s).
+    const gatewayIdentity = loadServiceIdentity("gateway", platformOptions.dataDir, {});
+    const benchUser = {
       userId: user.userId,
       tier: user.tier,
       roles: user.roles,
       sessionId: String(decodeJwt(accessToken).sid ?? ""),
-    }).assertion;
+      clientAddress: "127.0.0.1",
+    };
 
     const skipped: string[] = [];
     let peers: NginxPeers | undefined;
@@ -116,7 +117,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     }
 
     const bearer = () => ({ authorization: `Bearer ${accessToken}` });
-    const asserted = () => ({ "x-portico-identity": assertion });
+    const asserted = () => ({ "x-portico-identity": gatewayIdentity.signer.assertion(benchUser, "greeter").token });
     const direct: Target = { name: "direct", origin: `http://127.0.0.1:${platform.ports.greeter}`, credentials: asserted };
     const targets: Target[] = [direct];
     if (peers) {

@@ -4,10 +4,10 @@
 // whole platform with its one-line reason.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { createEnvReader, describeStartupError } from "@portico/kit";
+import { createEnvReader, describeStartupError, ensureLocalKeys } from "@portico/kit";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dev = process.argv.includes("--dev");
@@ -113,6 +113,14 @@ async function waitReady(adminPort: number, running: () => boolean): Promise<boo
 async function main(): Promise<void> {
   const list = children();
   for (const child of list) for (const [env, port] of child.ports) await checkPortFree(env, port);
+  // Each service's key pair and the trust bundle of their public keys, on first run (unless the
+  // keys come from the environment, as in production).
+  if (!process.env.PORTICO_SERVICE_KEY && !process.env.PORTICO_SERVICE_KEY_FILE) {
+    ensureLocalKeys(
+      resolve(read.string("PORTICO_DATA_DIR", ".data")),
+      list.map((child) => child.name),
+    );
+  }
   const procs = new Map<string, ChildProcess>();
   let stopping = false;
   let exitCode = 0;

@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { startAuth } from "@portico/auth";
 import { startGateway } from "@portico/gateway";
 import { startGreeter } from "@portico/greeter";
 import { createLogger, openTestDatabase } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import { startLang } from "@portico/lang";
 import type { TestProject } from "vitest/node";
 
@@ -17,7 +17,7 @@ export const testAccessTokenTtlSeconds = 10;
  */
 export default async function setup(project: TestProject) {
   const logger = createLogger({ service: "web-test", level: "silent" });
-  const identitySecret = randomBytes(32).toString("hex");
+  const keys = createTestKeys();
   const authDb = await openTestDatabase("web_auth");
   const greeterDb = await openTestDatabase("web_greeter");
   const langDb = await openTestDatabase("web_lang");
@@ -25,20 +25,26 @@ export default async function setup(project: TestProject) {
     port: 0,
     db: authDb,
     logger,
-    identitySecret,
+    identity: keys.identity("auth"),
     accessTokenTtlSeconds: testAccessTokenTtlSeconds,
     clockSkewSeconds: 0,
     revocationPollMs: 50,
     loginLimits: { signUps: 10_000 },
     shutdownGraceMs: 500,
   });
-  const lang = await startLang({ port: 0, db: langDb, logger, identitySecret, shutdownGraceMs: 500 });
-  const greeter = await startGreeter({ port: 0, db: greeterDb, logger, identitySecret, lang: { url: lang.url } });
+  const lang = await startLang({ port: 0, db: langDb, logger, identity: keys.identity("lang"), shutdownGraceMs: 500 });
+  const greeter = await startGreeter({
+    port: 0,
+    db: greeterDb,
+    logger,
+    identity: keys.identity("greeter"),
+    lang: { url: lang.url },
+  });
   const gateway = await startGateway({
     port: 0,
     adminPort: 0,
     logger,
-    identitySecret,
+    identity: keys.identity("gateway"),
     // The tests' cookie-jar "browsers" each name their own client address in x-forwarded-for.
     trustedProxies: ["127.0.0.1", "::1"],
     upstreams: {

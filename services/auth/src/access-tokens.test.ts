@@ -79,7 +79,7 @@ describe("access tokens", () => {
 
   it("verify with the published JWKS (RPC and /.well-known/jwks.json)", async () => {
     const { tokens } = await signUp(t);
-    const { jwksJson } = await t.client.getJwks({});
+    const { jwksJson } = await t.gateway.getJwks({});
     const jwks = JSON.parse(jwksJson) as { keys: JWK[] };
     expect(jwks.keys.length).toBeGreaterThan(0);
     for (const key of jwks.keys) expect(key).not.toHaveProperty("d");
@@ -98,9 +98,9 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
     const [h, p, s] = tokens.accessToken.split(".") as [string, string, string];
     const claims = JSON.parse(Buffer.from(p, "base64url").toString());
     const promoted = b64({ ...claims, roles: ["auth.admin"] });
-    expect(await codeOf(t.client.authenticate({ accessToken: `${h}.${promoted}.${s}` }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: `${h}.${promoted}.${s}` }))).toBe(Code.Unauthenticated);
     const flipped = `${s.slice(0, 10)}${s[10] === "A" ? "B" : "A"}${s.slice(11)}`;
-    expect(await codeOf(t.client.authenticate({ accessToken: `${h}.${p}.${flipped}` }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: `${h}.${p}.${flipped}` }))).toBe(Code.Unauthenticated);
     expect(await storedState(t.db)).toEqual(before);
   });
 
@@ -109,14 +109,14 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
     const [h, p] = tokens.accessToken.split(".") as [string, string];
     const header = JSON.parse(Buffer.from(h, "base64url").toString());
     const none = `${b64({ ...header, alg: "none" })}.${p}.`;
-    expect(await codeOf(t.client.authenticate({ accessToken: none }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: none }))).toBe(Code.Unauthenticated);
     const key = await currentKey();
     const claims = decodeJwt(tokens.accessToken);
     for (const secret of [JSON.stringify(key.publicJwk), key.publicJwk.x!]) {
       const hs = await new SignJWT(claims)
         .setProtectedHeader({ alg: "HS256", kid: key.kid, typ: "at+jwt" })
         .sign(new TextEncoder().encode(secret));
-      const error = await errorOf(t.client.authenticate({ accessToken: hs }));
+      const error = await errorOf(t.gateway.authenticate({ accessToken: hs }));
       expect(error.code).toBe(Code.Unauthenticated);
       expect(error.rawMessage).toContain("algorithm");
     }
@@ -125,23 +125,23 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
   it("expired, and nbf in the future, beyond the 30 s clock skew", async () => {
     const now = Math.floor(Date.now() / 1000);
     const expired = await errorOf(
-      t.client.authenticate({ accessToken: await forge({ iat: now - 1000, nbf: now - 1000, exp: now - 31 }) }),
+      t.gateway.authenticate({ accessToken: await forge({ iat: now - 1000, nbf: now - 1000, exp: now - 31 }) }),
     );
     expect(expired.code).toBe(Code.Unauthenticated);
     expect(expired.rawMessage).toContain("expired");
-    const early = await errorOf(t.client.authenticate({ accessToken: await forge({ nbf: now + 60 }) }));
+    const early = await errorOf(t.gateway.authenticate({ accessToken: await forge({ nbf: now + 60 }) }));
     expect(early.code).toBe(Code.Unauthenticated);
     expect(early.rawMessage).toContain("not valid yet");
     // Within the skew both still pass.
-    expect(await codeOf(t.client.authenticate({ accessToken: await forge({ exp: now - 10 }) }))).toBe("ok");
-    expect(await codeOf(t.client.authenticate({ accessToken: await forge({ nbf: now + 10 }) }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: await forge({ exp: now - 10 }) }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: await forge({ nbf: now + 10 }) }))).toBe("ok");
   });
 
   it("wrong aud or iss, a missing session claim, or another token type", async () => {
     for (const claims of [{ aud: "someone-else" }, { iss: "https://evil.example" }, { sid: undefined }, { sub: undefined }]) {
-      expect(await codeOf(t.client.authenticate({ accessToken: await forge(claims) }))).toBe(Code.Unauthenticated);
+      expect(await codeOf(t.gateway.authenticate({ accessToken: await forge(claims) }))).toBe(Code.Unauthenticated);
     }
-    expect(await codeOf(t.client.authenticate({ accessToken: await forge({}, { typ: "JWT" }) }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: await forge({}, { typ: "JWT" }) }))).toBe(Code.Unauthenticated);
   });
 
   it("an unknown kid", async () => {
@@ -157,7 +157,7 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
       .setNotBefore(now)
       .setExpirationTime(now + 900)
       .sign(privateKey);
-    const error = await errorOf(t.client.authenticate({ accessToken: token }));
+    const error = await errorOf(t.gateway.authenticate({ accessToken: token }));
     expect(error.code).toBe(Code.Unauthenticated);
     expect(error.rawMessage).toContain("unknown key");
   });
@@ -182,9 +182,9 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
         .setNotBefore("0s")
         .setExpirationTime("15m")
         .sign(privateKey);
-      expect(await codeOf(t.client.authenticate({ accessToken: own }))).toBe(Code.Unauthenticated);
+      expect(await codeOf(t.gateway.authenticate({ accessToken: own }))).toBe(Code.Unauthenticated);
       // Even the service's own signature does not make a key reference acceptable.
-      expect(await codeOf(t.client.authenticate({ accessToken: await forge({}, { jku }) }))).toBe(Code.Unauthenticated);
+      expect(await codeOf(t.gateway.authenticate({ accessToken: await forge({}, { jku }) }))).toBe(Code.Unauthenticated);
       expect(fetched).toBe(0);
     } finally {
       attacker.close();
@@ -193,7 +193,7 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
 
   it("oversized and non-JWT strings, including SQL", async () => {
     for (const accessToken of ["x".repeat(10_000), "' or 1=1 --", "a.b.c", "..", "Bearer abc"]) {
-      expect(await codeOf(t.client.authenticate({ accessToken }))).toBe(Code.Unauthenticated);
+      expect(await codeOf(t.gateway.authenticate({ accessToken }))).toBe(Code.Unauthenticated);
     }
   });
 });
@@ -206,12 +206,12 @@ describe("signing keys", () => {
     expect(rotated.kid).not.toBe(oldKid);
     const after = await t.client.refresh({ refreshToken: before.tokens.refreshToken });
     expect(decodeProtectedHeader(after.tokens!.accessToken).kid).toBe(rotated.kid);
-    const kids = (JSON.parse((await t.client.getJwks({})).jwksJson) as { keys: JWK[] }).keys.map((k) => k.kid);
+    const kids = (JSON.parse((await t.gateway.getJwks({})).jwksJson) as { keys: JWK[] }).keys.map((k) => k.kid);
     expect(kids).toEqual(expect.arrayContaining([oldKid, rotated.kid]));
 
     await t.restart();
-    expect(await codeOf(t.client.authenticate({ accessToken: before.tokens.accessToken }))).toBe("ok");
-    expect(await codeOf(t.client.authenticate({ accessToken: after.tokens!.accessToken }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: before.tokens.accessToken }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: after.tokens!.accessToken }))).toBe("ok");
     const fresh = await signUp(t);
     expect(decodeProtectedHeader(fresh.tokens.accessToken).kid).toBe(rotated.kid);
   });

@@ -16,7 +16,7 @@ describe("sign-up, login and Authenticate", () => {
     expect(user?.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(tokens.accessToken.split(".")).toHaveLength(3);
     expect(tokens.refreshToken.length).toBeGreaterThan(30);
-    const { identity } = await t.client.authenticate({ accessToken: tokens.accessToken });
+    const { identity } = await t.gateway.authenticate({ accessToken: tokens.accessToken });
     expect(identity).toMatchObject({ userId: user?.id, tier: "free", roles: [] });
     expect(identity?.sessionId).toMatch(/^[0-9a-f-]{36}$/);
     const expiresIn = Number(identity?.expiresAt?.seconds) - Date.now() / 1000;
@@ -28,8 +28,8 @@ describe("sign-up, login and Authenticate", () => {
     const { email, user, tokens } = await signUp(uniqueEmail("Mixed.Case"));
     const login = await t.client.login({ email: email.toUpperCase(), password: STRONG_PASSWORD });
     expect(login.user?.id).toBe(user?.id);
-    const a = await t.client.authenticate({ accessToken: tokens.accessToken });
-    const b = await t.client.authenticate({ accessToken: login.tokens!.accessToken });
+    const a = await t.gateway.authenticate({ accessToken: tokens.accessToken });
+    const b = await t.gateway.authenticate({ accessToken: login.tokens!.accessToken });
     expect(b.identity?.sessionId).not.toBe(a.identity?.sessionId);
   });
 
@@ -45,7 +45,7 @@ describe("sign-up, login and Authenticate", () => {
   });
 
   it("works over gRPC too", async () => {
-    const grpc = grpcClient(t.auth.url);
+    const grpc = grpcClient(t.auth.url, t.gatewayHeaders);
     const email = uniqueEmail();
     const { tokens } = await grpc.signUp({ email, password: STRONG_PASSWORD, displayName: "" });
     const { identity } = await grpc.authenticate({ accessToken: tokens!.accessToken });
@@ -53,8 +53,8 @@ describe("sign-up, login and Authenticate", () => {
   });
 
   it("refuses a garbage access token with unauthenticated", async () => {
-    expect(await codeOf(t.client.authenticate({ accessToken: "not-a-token" }))).toBe(Code.Unauthenticated);
-    expect(await codeOf(t.client.authenticate({ accessToken: "" }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: "not-a-token" }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: "" }))).toBe(Code.Unauthenticated);
   });
 });
 
@@ -78,9 +78,9 @@ describe("Refresh and Logout", () => {
     const { tokens } = await signUp();
     const first = await t.client.refresh({ refreshToken: tokens.refreshToken });
     expect(first.tokens?.refreshToken).not.toBe(tokens.refreshToken);
-    const { identity } = await t.client.authenticate({ accessToken: first.tokens!.accessToken });
+    const { identity } = await t.gateway.authenticate({ accessToken: first.tokens!.accessToken });
     const second = await t.client.refresh({ refreshToken: first.tokens!.refreshToken });
-    const again = await t.client.authenticate({ accessToken: second.tokens!.accessToken });
+    const again = await t.gateway.authenticate({ accessToken: second.tokens!.accessToken });
     expect(again.identity?.sessionId).toBe(identity?.sessionId);
   });
 
@@ -134,13 +134,13 @@ describe("Refresh and Logout", () => {
     const { tokens } = await signUp();
     await t.client.logout({ refreshToken: tokens.refreshToken });
     expect(await codeOf(t.client.refresh({ refreshToken: tokens.refreshToken }))).toBe(Code.Unauthenticated);
-    expect(await codeOf(t.client.authenticate({ accessToken: tokens.accessToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: tokens.accessToken }))).toBe(Code.Unauthenticated);
   });
 
   it("Logout through the gateway's identity, without a refresh token, ends that session", async () => {
     const { user, tokens, sessionId } = await signUp();
     await t.as(identityOf(user, sessionId)).logout({});
-    expect(await codeOf(t.client.authenticate({ accessToken: tokens.accessToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: tokens.accessToken }))).toBe(Code.Unauthenticated);
   });
 
   it("Refresh without any token answers unauthenticated", async () => {
@@ -152,9 +152,9 @@ describe("Refresh and Logout", () => {
 describe("WatchRevocations", () => {
   it("starts with a snapshot, then announces a logout as it happens", async () => {
     const { tokens } = await signUp();
-    const { identity } = await t.client.authenticate({ accessToken: tokens.accessToken });
+    const { identity } = await t.gateway.authenticate({ accessToken: tokens.accessToken });
     const abort = new AbortController();
-    const stream = t.client.watchRevocations({}, { signal: abort.signal })[Symbol.asyncIterator]();
+    const stream = t.gateway.watchRevocations({}, { signal: abort.signal })[Symbol.asyncIterator]();
     const first = await stream.next();
     expect(first.value?.snapshot).toBe(true);
     expect(first.value?.sessionIds).not.toContain(identity?.sessionId);
@@ -169,7 +169,7 @@ describe("WatchRevocations", () => {
     abort.abort();
     // A new subscriber sees the session in its snapshot.
     const abortAgain = new AbortController();
-    const again = t.client.watchRevocations({}, { signal: abortAgain.signal })[Symbol.asyncIterator]();
+    const again = t.gateway.watchRevocations({}, { signal: abortAgain.signal })[Symbol.asyncIterator]();
     const snapshot = await again.next();
     expect(snapshot.value?.snapshot).toBe(true);
     expect(snapshot.value?.sessionIds).toContain(identity?.sessionId);

@@ -6,14 +6,17 @@ import {
   AuthenticateRequestSchema,
   type AuthenticateResponse,
   AuthenticateResponseSchema,
+  AuthService,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import type { Logger } from "@portico/kit";
+import type { CallGuard, Logger } from "@portico/kit";
 
 /** The path of the RPC this fast path serves. */
 export const AUTHENTICATE_PATH = "/portico.auth.v1.AuthService/Authenticate";
 
 export interface AuthenticateFastPathOptions {
   authenticate(accessToken: string): Promise<AuthenticateResponse>;
+  /** The service's policy check: Authenticate answers only the callers its .proto lists (the gateway). */
+  guard: CallGuard;
   logger: Logger;
 }
 
@@ -87,6 +90,12 @@ export function createAuthenticateFastPath(options: AuthenticateFastPathOptions)
   return (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
     const protocol = protocolOf(req);
     if (!protocol) return false;
+    const header = {
+      get: (name: string) => {
+        const value = req.headers[name];
+        return typeof value === "string" ? value : null;
+      },
+    };
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
@@ -95,6 +104,7 @@ export function createAuthenticateFastPath(options: AuthenticateFastPathOptions)
     });
     req.on("end", () => {
       const respond = async () => {
+        await options.guard.check(AuthService.method.authenticate, header);
         if (size > MAX_BODY) throw new ConnectError(`request larger than ${MAX_BODY} bytes`, Code.ResourceExhausted);
         let token: string;
         try {

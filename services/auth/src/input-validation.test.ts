@@ -146,7 +146,7 @@ describe("SQL metacharacters in every string field", () => {
     await refused(() => t.client.login({ email, password: "' or '1'='1 --" }), Code.Unauthenticated);
     await refused(() => t.client.refresh({ refreshToken: "' or '1'='1" }), Code.Unauthenticated);
     await refused(() => t.client.logout({ refreshToken: "'; delete from sessions; --" }), Code.Unauthenticated);
-    await refused(() => t.client.authenticate({ accessToken: "'; delete from sessions; --" }), Code.Unauthenticated);
+    await refused(() => t.gateway.authenticate({ accessToken: "'; delete from sessions; --" }), Code.Unauthenticated);
     const { rows } = await t.db.query<{ n: number }>("select count(*)::int as n from users");
     expect(rows[0]?.n).toBeGreaterThan(1);
   });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { createTokenSigner, ensureLocalKeys, identityHeaders, importServiceKey, localKeyPaths } from "@portico/kit";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { codeOf, STRONG_PASSWORD, uniqueEmail } from "./test-auth.js";
@@ -18,6 +19,11 @@ const dbName = `portico_test_auth_main_${randomBytes(4).toString("hex")}`;
 const databaseUrl = process.env.DATABASE_URL
   ? Object.assign(new URL(process.env.DATABASE_URL), { pathname: `/${dbName}` }).toString()
   : undefined;
+
+// The keys `npm start` would create; the test calls as the gateway (Authenticate answers only it).
+ensureLocalKeys(dataDir, ["gateway", "auth"]);
+const gatewayKeyFile = localKeyPaths(dataDir, "gateway").key;
+const gateway = createTokenSigner({ key: importServiceKey(JSON.parse(readFileSync(gatewayKeyFile, "utf8")), gatewayKeyFile) });
 
 afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
@@ -55,7 +61,19 @@ async function startProcess(port: number, extraEnv: Record<string, string> = {})
   let stderr = "";
   child.stderr?.on("data", (chunk) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const client = createClient(AuthService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2" }));
+  const client = createClient(
+    AuthService,
+    createConnectTransport({
+      baseUrl: `http://127.0.0.1:${port}`,
+      httpVersion: "2",
+      interceptors: [
+        (next) => (req) => {
+          req.header.set(identityHeaders.service, gateway.serviceToken("auth"));
+          return next(req);
+        },
+      ],
+    }),
+  );
   return { child, client, exited, stderr: () => stderr };
 }
 

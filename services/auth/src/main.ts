@@ -1,4 +1,4 @@
-import { createEnvReader, createLogger, openDatabase, readServiceConfig, runService } from "@portico/kit";
+import { createEnvReader, createLogger, loadServiceIdentity, openDatabase, readServiceConfig, runService } from "@portico/kit";
 import { startAuth } from "./start-auth.js";
 
 runService("auth", async () => {
@@ -16,7 +16,7 @@ runService("auth", async () => {
       host: config.host,
       db,
       logger,
-      identitySecret: config.identitySecret,
+      identity: loadServiceIdentity("auth", config.dataRoot),
       issuer: env.string("AUTH_ISSUER", "portico-auth"),
       audience: env.string("AUTH_AUDIENCE", "portico"),
       accessTokenTtlSeconds: env.int("AUTH_ACCESS_TOKEN_TTL_SECONDS", 900, { min: 10, max: 3600 }),

@@ -6,6 +6,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { createLogger, type Database, openDatabase, type PrivatePostgres, startPrivatePostgres } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuthServer, startAuth } from "./start-auth.js";
 import { STRONG_PASSWORD } from "./test-auth.js";
@@ -21,7 +22,7 @@ beforeAll(async () => {
     port: 0,
     db,
     logger: createLogger({ service: "auth-test", level: "silent" }),
-    identitySecret: randomBytes(32).toString("hex"),
+    identity: createTestKeys().identity("auth"),
     loginLimits: { signUps: 10_000 },
     shutdownGraceMs: 1_000,
   });

@@ -10,7 +10,7 @@ const t = useTestAuth("sessions");
 async function watch() {
   const abort = new AbortController();
   const messages: WatchRevocationsResponse[] = [];
-  const iterator = t.client.watchRevocations({}, { signal: abort.signal })[Symbol.asyncIterator]();
+  const iterator = t.gateway.watchRevocations({}, { signal: abort.signal })[Symbol.asyncIterator]();
   const first = await iterator.next();
   expect(first.value?.snapshot).toBe(true);
   const pump = (async () => {
@@ -37,7 +37,7 @@ async function watch() {
 
 async function login(email: string) {
   const res = await t.client.login({ email, password: STRONG_PASSWORD });
-  const { identity } = await t.client.authenticate({ accessToken: res.tokens!.accessToken });
+  const { identity } = await t.gateway.authenticate({ accessToken: res.tokens!.accessToken });
   return { tokens: res.tokens!, sessionId: identity!.sessionId, user: res.user! };
 }
 
@@ -51,7 +51,7 @@ describe("refresh-token reuse", () => {
     expect(error.code).toBe(Code.Unauthenticated);
     expect(error.rawMessage).toContain("already used");
     expect(await codeOf(t.client.refresh({ refreshToken: next.tokens!.refreshToken }))).toBe(Code.Unauthenticated);
-    expect(await codeOf(t.client.authenticate({ accessToken: next.tokens!.accessToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: next.tokens!.accessToken }))).toBe(Code.Unauthenticated);
     await expect.poll(() => w.sessionIds()).toContain(sessionId);
     await w.stop();
   });
@@ -72,16 +72,16 @@ describe("LogoutAll and ChangePassword", () => {
     const { sessionsRevoked } = await t.as(identityOf(a.user, a.sessionId)).logoutAll({});
     expect(sessionsRevoked).toBe(2);
     for (const token of [a.tokens.accessToken, b.tokens.accessToken]) {
-      expect(await codeOf(t.client.authenticate({ accessToken: token }))).toBe(Code.Unauthenticated);
+      expect(await codeOf(t.gateway.authenticate({ accessToken: token }))).toBe(Code.Unauthenticated);
     }
     expect(await codeOf(t.client.refresh({ refreshToken: b.tokens.refreshToken }))).toBe(Code.Unauthenticated);
-    expect(await codeOf(t.client.authenticate({ accessToken: other.tokens.accessToken }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: other.tokens.accessToken }))).toBe("ok");
     await expect.poll(() => w.userIds()).toContain(a.user.id);
     expect(w.sessionIds()).toEqual(expect.arrayContaining([a.sessionId, b.sessionId]));
     const userMessage = w.messages.find((m) => m.userIds.includes(a.user.id));
     expect(Number(userMessage?.revokedBefore?.seconds)).toBeGreaterThan(Date.now() / 1000 - 60);
     // The user can log in again afterwards.
-    expect(await codeOf(t.client.authenticate({ accessToken: (await login(a.email)).tokens.accessToken }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: (await login(a.email)).tokens.accessToken }))).toBe("ok");
     await w.stop();
   });
 
@@ -94,9 +94,9 @@ describe("LogoutAll and ChangePassword", () => {
       newPassword,
     });
     expect(sessionsRevoked).toBe(1);
-    expect(await codeOf(t.client.authenticate({ accessToken: a.tokens.accessToken }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: a.tokens.accessToken }))).toBe("ok");
     expect(await codeOf(t.client.refresh({ refreshToken: a.tokens.refreshToken }))).toBe("ok");
-    expect(await codeOf(t.client.authenticate({ accessToken: b.tokens.accessToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: b.tokens.accessToken }))).toBe(Code.Unauthenticated);
     expect(await codeOf(t.client.login({ email: a.email, password: STRONG_PASSWORD }))).toBe(Code.Unauthenticated);
     expect(await codeOf(t.client.login({ email: a.email, password: newPassword }))).toBe("ok");
   });
@@ -129,10 +129,10 @@ describe("roles", () => {
 
     await grantAdmin(t.db, admin.email.toUpperCase());
     // The grant voids the admin's old token; a refresh carries the new role.
-    await expect.poll(() => codeOf(t.client.authenticate({ accessToken: admin.tokens.accessToken }))).toBe(Code.Unauthenticated);
+    await expect.poll(() => codeOf(t.gateway.authenticate({ accessToken: admin.tokens.accessToken }))).toBe(Code.Unauthenticated);
     const refreshed = await t.client.refresh({ refreshToken: admin.tokens.refreshToken });
     expect(refreshed.user?.roles).toEqual(["auth.admin"]);
-    const { identity } = await t.client.authenticate({ accessToken: refreshed.tokens!.accessToken });
+    const { identity } = await t.gateway.authenticate({ accessToken: refreshed.tokens!.accessToken });
     expect(identity?.roles).toEqual(["auth.admin"]);
     const adminNow = { ...admin, user: refreshed.user! };
 
@@ -140,13 +140,13 @@ describe("roles", () => {
     expect(promoted.user?.roles).toEqual(["beta", "greeter.admin"]);
     const targetRefreshed = await t.client.refresh({ refreshToken: target.tokens.refreshToken });
     const oldToken = targetRefreshed.tokens!.accessToken;
-    expect((await t.client.authenticate({ accessToken: oldToken })).identity?.roles).toEqual(["beta", "greeter.admin"]);
+    expect((await t.gateway.authenticate({ accessToken: oldToken })).identity?.roles).toEqual(["beta", "greeter.admin"]);
 
     // Demotion: the token with the old roles is refused once the revocation is seen.
     await setRoles(adminNow, []);
-    expect(await codeOf(t.client.authenticate({ accessToken: oldToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: oldToken }))).toBe(Code.Unauthenticated);
     const demoted = await t.client.refresh({ refreshToken: targetRefreshed.tokens!.refreshToken });
-    expect((await t.client.authenticate({ accessToken: demoted.tokens!.accessToken })).identity?.roles).toEqual([]);
+    expect((await t.gateway.authenticate({ accessToken: demoted.tokens!.accessToken })).identity?.roles).toEqual([]);
 
     const before = await storedState(t.db);
     expect(await codeOf(setRoles(adminNow, ["x"], "00000000-0000-4000-8000-000000000000"))).toBe(Code.NotFound);
@@ -168,7 +168,7 @@ describe("roles", () => {
     const w = await watch();
     const gone = await signUp(t);
     await t.db.query("delete from users where id = $1", [gone.user.id]);
-    await expect.poll(() => codeOf(t.client.authenticate({ accessToken: gone.tokens.accessToken }))).toBe(Code.Unauthenticated);
+    await expect.poll(() => codeOf(t.gateway.authenticate({ accessToken: gone.tokens.accessToken }))).toBe(Code.Unauthenticated);
     await expect.poll(() => w.userIds()).toContain(gone.user.id);
     expect(await codeOf(t.client.refresh({ refreshToken: gone.tokens.refreshToken }))).toBe(Code.Unauthenticated);
     expect(await codeOf(t.as(identityOf(gone.user, gone.sessionId)).getMe({}))).toBe(Code.Unauthenticated);
@@ -182,8 +182,8 @@ describe("durability", () => {
     const ended = await login(live.email);
     await t.client.logout({ refreshToken: ended.tokens.refreshToken });
     await t.restart();
-    expect(await codeOf(t.client.authenticate({ accessToken: live.tokens.accessToken }))).toBe("ok");
-    expect(await codeOf(t.client.authenticate({ accessToken: ended.tokens.accessToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: live.tokens.accessToken }))).toBe("ok");
+    expect(await codeOf(t.gateway.authenticate({ accessToken: ended.tokens.accessToken }))).toBe(Code.Unauthenticated);
     expect(await codeOf(t.client.refresh({ refreshToken: ended.tokens.refreshToken }))).toBe(Code.Unauthenticated);
     expect(await codeOf(t.client.refresh({ refreshToken: live.tokens.refreshToken }))).toBe("ok");
     expect(await codeOf(t.client.login({ email: live.email, password: STRONG_PASSWORD }))).toBe("ok");
@@ -193,7 +193,7 @@ describe("durability", () => {
   });
 
   it("a WatchRevocations subscriber is told the service is shutting down (unavailable) on restart", async () => {
-    const iterator = t.client.watchRevocations({})[Symbol.asyncIterator]();
+    const iterator = t.gateway.watchRevocations({})[Symbol.asyncIterator]();
     expect((await iterator.next()).value?.snapshot).toBe(true);
     const ended = (async () => {
       try {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import { createIdentityVerifier, type Database, type Logger, migrate, startServiceServer } from "@portico/kit";
+import { type Database, type Logger, migrate, type ServiceIdentity, startServiceServer } from "@portico/kit";
 import { createAccessTokens } from "./access-tokens.js";
 import { createAuthenticator, createAuthService } from "./auth-service.js";
 import { createAuthStore } from "./auth-store.js";
@@ -18,8 +18,8 @@ export interface AuthOptions {
   /** The auth service's own database; migrations are applied at start. */
   db: Database;
   logger: Logger;
-  /** Verifies the gateway's `x-portico-identity` assertions. */
-  identitySecret: string;
+  /** The auth service's key pair and the trust bundle (service `auth`): who may call what, per the .proto policy. */
+  identity: ServiceIdentity;
   /** `iss` of access tokens (default "portico-auth"). */
   issuer?: string;
   /** `aud` of access tokens (default "portico"). */
@@ -68,7 +68,8 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
   const rotation = check("keyRotationSeconds", options.keyRotationSeconds, 7 * 86_400, 60, 365 * 86_400);
   const pollMs = check("revocationPollMs", options.revocationPollMs, 1_000, 10, 60_000);
   const { db, logger } = options;
-  const identity = createIdentityVerifier({ secret: options.identitySecret });
+  const identity = options.identity;
+  if (identity?.service !== "auth") throw new Error(`startAuth: identity must be the auth service's, not ${identity?.service}`);
   const limiter = createLoginLimiter(options.loginLimits);
 
   const applied = await migrate(db, MIGRATIONS);
@@ -114,7 +115,11 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
       identity,
       shutdownGraceMs: options.shutdownGraceMs,
       httpHandlers: {
-        [AUTHENTICATE_PATH]: createAuthenticateFastPath({ authenticate: createAuthenticator(tokens, revocations), logger }),
+        [AUTHENTICATE_PATH]: createAuthenticateFastPath({
+          authenticate: createAuthenticator(tokens, revocations),
+          guard: identity.guard,
+          logger,
+        }),
         // The same document as GetJwks, for JWT libraries that fetch keys over plain HTTP.
         "/.well-known/jwks.json": (req, res) => {
           if (req.method !== "GET" && req.method !== "HEAD") {

@@ -1,15 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { type Client, type Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import {
-  createIdentitySigner,
-  createLogger,
-  type Database,
-  type Identity,
-  identityHeaders,
-  openTestDatabase,
-} from "@portico/kit";
+import { createLogger, type Database, type Identity, identityHeaders, openTestDatabase } from "@portico/kit";
+import { createTestKeys, type TestKeys } from "@portico/kit/testing";
 import { afterAll, beforeAll } from "vitest";
 import { type AuthOptions, type AuthServer, startAuth } from "./start-auth.js";
 
@@ -17,11 +10,18 @@ import { type AuthOptions, type AuthServer, startAuth } from "./start-auth.js";
 export interface TestAuth {
   auth: AuthServer;
   db: Database;
-  secret: string;
+  /** Every service's keys and the trust bundle the auth service trusts. */
+  keys: TestKeys;
   /** Connect client with no identity, as an anonymous caller through the gateway. */
   client: Client<typeof AuthService>;
-  /** A client whose calls carry a gateway assertion of `identity`, and optional extra headers. */
-  as(identity: Identity, headers?: Record<string, string>): Client<typeof AuthService>;
+  /** A client whose calls carry the gateway's assertion of `identity` for auth, and optional extra headers. */
+  as(identity: Omit<Identity, "clientAddress">, headers?: Record<string, string>): Client<typeof AuthService>;
+  /** A client whose calls carry `service`'s own token for auth. */
+  asService(service: string): Client<typeof AuthService>;
+  /** The gateway's client: its service token on every call (Authenticate, WatchRevocations, GetJwks answer only it). */
+  gateway: Client<typeof AuthService>;
+  /** The gateway's service token header for auth, for raw requests. */
+  gatewayHeaders(): Record<string, string>;
   /** A client sending `headers` on every call. */
   withHeaders(headers: Record<string, string>): Client<typeof AuthService>;
   /** Restarts the service on the same database and port. */
@@ -33,20 +33,19 @@ export const STRONG_PASSWORD = "correct horse battery staple";
 
 export async function startTestAuth(label: string, overrides: Partial<AuthOptions> = {}): Promise<TestAuth> {
   const db = await openTestDatabase(label);
-  const secret = randomBytes(32).toString("hex");
+  const keys = createTestKeys();
   const logger = createLogger({ service: "auth-test", level: "silent" });
   const options = (extra: Partial<AuthOptions>): AuthOptions => ({
     port: 0,
     db,
     logger,
-    identitySecret: secret,
+    identity: keys.identity("auth"),
     revocationPollMs: 50,
     loginLimits: { signUps: 10_000 },
     shutdownGraceMs: 1_000,
     ...overrides,
     ...extra,
   });
-  const signer = createIdentitySigner({ secret });
   const holder = { auth: await startAuth(options({})) };
   const transport = (interceptors: Interceptor[] = []) =>
     createConnectTransport({ baseUrl: holder.auth.url, httpVersion: "2", interceptors });
@@ -57,18 +56,29 @@ export async function startTestAuth(label: string, overrides: Partial<AuthOption
       for (const [k, v] of Object.entries(headers())) req.header.set(k, v);
       return next(req);
     };
+  const asService = (service: string) => {
+    const signer = keys.identity(service).signer;
+    return createClient(
+      AuthService,
+      transport([headerInterceptor(() => ({ [identityHeaders.service]: signer.serviceToken("auth") }))]),
+    );
+  };
+  const gatewaySigner = keys.identity("gateway").signer;
   return {
     get auth() {
       return holder.auth;
     },
     db,
-    secret,
+    keys,
     client: createClient(AuthService, transport()),
     as: (identity, headers = {}) =>
       createClient(
         AuthService,
-        transport([headerInterceptor(() => ({ ...headers, [identityHeaders.assertion]: signer.sign(identity).assertion }))]),
+        transport([headerInterceptor(() => ({ ...headers, [identityHeaders.assertion]: keys.assertion(identity, "auth") }))]),
       ),
+    asService,
+    gateway: asService("gateway"),
+    gatewayHeaders: () => ({ [identityHeaders.service]: gatewaySigner.serviceToken("auth") }),
     withHeaders: (headers) => createClient(AuthService, transport([headerInterceptor(() => headers)])),
     async restart(extra = {}) {
       await holder.auth.close();
@@ -81,9 +91,20 @@ export async function startTestAuth(label: string, overrides: Partial<AuthOption
   };
 }
 
-/** A gRPC client straight to the auth port. */
-export function grpcClient(url: string): Client<typeof AuthService> {
-  return createClient(AuthService, createGrpcTransport({ baseUrl: url }));
+/** A gRPC client straight to the auth port, sending `headers` (e.g. a service token) on every call. */
+export function grpcClient(url: string, headers: () => Record<string, string> = () => ({})): Client<typeof AuthService> {
+  return createClient(
+    AuthService,
+    createGrpcTransport({
+      baseUrl: url,
+      interceptors: [
+        (next) => (req) => {
+          for (const [k, v] of Object.entries(headers())) req.header.set(k, v);
+          return next(req);
+        },
+      ],
+    }),
+  );
 }
 
 let counter = 0;
@@ -115,13 +136,13 @@ export async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
 /** Signs up a fresh account through `t`. */
 export async function signUp(t: TestAuth, email = uniqueEmail()) {
   const res = await t.client.signUp({ email, password: STRONG_PASSWORD, displayName: "Ada" });
-  const { identity } = await t.client.authenticate({ accessToken: res.tokens!.accessToken });
+  const { identity } = await t.asService("gateway").authenticate({ accessToken: res.tokens!.accessToken });
   return { email, user: res.user!, tokens: res.tokens!, sessionId: identity!.sessionId };
 }
 
 /** The identity the gateway would assert for `user` in `sessionId`. */
 export function identityOf(user: { id: string; tier: string; roles: string[] }, sessionId: string): Identity {
-  return { userId: user.id, tier: user.tier, roles: user.roles, sessionId };
+  return { userId: user.id, tier: user.tier, roles: user.roles, sessionId, clientAddress: "203.0.113.7" };
 }
 
 /** Everything the auth service stores, to show a refused call changed nothing. */

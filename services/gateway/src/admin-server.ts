@@ -18,6 +18,8 @@ export interface AdminServerOptions {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** Connect/gRPC services on the admin port (GatewayService). */
   routes?: (router: ConnectRouter) => void;
+  /** `/.well-known/jwks.json`: the trust bundle (public keys) services may fetch instead of a file. */
+  jwks?: () => unknown;
 }
 
 export interface AdminServer {
@@ -57,6 +59,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       );
       return;
     }
+    if (req.method === "GET" && path === "/.well-known/jwks.json" && options.jwks) return json(res, 200, options.jwks());
     if (adapter) return adapter(req, res);
     json(res, 404, { status: "not found" });
   };

@@ -1,29 +1,30 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type Identity, type IdentitySigner, identityHeaders } from "@portico/kit";
+import { type Identity, identityHeaders, type TokenSigner } from "@portico/kit";
+
+/** The user as the auth service knows it (the client address is the gateway's, per call). */
+export type UserIdentity = Omit<Identity, "clientAddress">;
 
 /** What the auth service says about a token. */
 export interface VerifiedToken {
-  identity: Identity;
+  identity: UserIdentity;
   /** When the token expires (ms since epoch). */
   expiresAtMs: number;
 }
 
 /** A cached decision: the identity and the headers the gateway sets for it. */
 export interface AuthEntry {
-  readonly identity: Identity;
+  readonly identity: UserIdentity;
   readonly expiresAtMs: number;
   readonly verifiedAtMs: number;
-  /** Identity headers including a signed `x-portico-identity`, re-signed shortly before it expires. */
-  headers: Readonly<Record<string, string>>;
-  resignAtMs: number;
+  /** Identity headers with a signed `x-portico-identity`, per audience and client address, re-signed shortly before expiry. */
+  readonly signed: Map<string, { headers: Readonly<Record<string, string>>; resignAtMs: number }>;
 }
 
 export interface AuthCacheOptions {
   /** Asks the auth service; rejects with `unauthenticated` for a bad token, anything else when it cannot answer. */
   verify: (token: string) => Promise<VerifiedToken>;
-  signer: IdentitySigner;
-  /** Lifetime of a signed identity assertion, as configured in the signer (s). */
-  assertionTtlSeconds: number;
+  /** The gateway's signer: assertions are addressed to the service a call goes to. */
+  signer: TokenSigner;
   /** Longest a decision is trusted (ms). */
   ttlMs: number;
   /** The TTL while the revocation stream is down (ms). */
@@ -45,8 +46,11 @@ export interface AuthCache {
   get(token: string): AuthEntry | undefined;
   /** Asks the auth service (one call per token at a time) and caches the answer; throws ConnectError. */
   verify(token: string): Promise<AuthEntry>;
-  /** The identity headers of an entry, re-signing the assertion when it is close to expiry. */
-  headers(entry: AuthEntry): Readonly<Record<string, string>>;
+  /**
+   * The identity headers of an entry for a call to `audience` (a service name) from `clientAddress`:
+   * the assertion is signed once per (entry, audience, address) and reused until close to its expiry.
+   */
+  headers(entry: AuthEntry, audience: string, clientAddress: string): Readonly<Record<string, string>>;
   evictSessions(sessionIds: readonly string[]): void;
   evictUsers(userIds: readonly string[]): void;
   clear(): void;
@@ -81,7 +85,7 @@ function removeFromIndex(index: Map<string, Set<string>>, key: string, token: st
 export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const maxEntries = options.maxEntries ?? 100_000;
   const negativeTtlMs = options.negativeTtlMs ?? 1000;
-  const resignBeforeMs = Math.min(20_000, (options.assertionTtlSeconds * 1000) / 3);
+  const resignBeforeMs = Math.min(20_000, (options.signer.ttlSeconds * 1000) / 3);
   const entries = new Map<string, AuthEntry>();
   const bySession = new Map<string, Set<string>>();
   const byUser = new Map<string, Set<string>>();
@@ -102,14 +106,14 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     removeFromIndex(byUser, entry.identity.userId, token);
   };
 
-  const sign = (identity: Identity, now: number) => {
-    const { assertion, expiresAt } = options.signer.sign(identity, Math.floor(now / 1000));
+  const sign = (identity: UserIdentity, audience: string, clientAddress: string, now: number) => {
+    const { token, expiresAt } = options.signer.assertion({ ...identity, clientAddress }, audience, Math.floor(now / 1000));
     const headers: Record<string, string> = {
       [identityHeaders.userId]: identity.userId,
       [identityHeaders.tier]: identity.tier,
       [identityHeaders.roles]: identity.roles.join(","),
       [identityHeaders.sessionId]: identity.sessionId,
-      [identityHeaders.assertion]: assertion,
+      [identityHeaders.assertion]: token,
     };
     return { headers, resignAtMs: expiresAt * 1000 - resignBeforeMs };
   };
@@ -149,13 +153,11 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         (verified) => {
           inFlight.delete(token);
           const now = Date.now();
-          const { headers, resignAtMs } = sign(verified.identity, now);
           const entry: AuthEntry = {
             identity: verified.identity,
             expiresAtMs: verified.expiresAtMs,
             verifiedAtMs: now,
-            headers,
-            resignAtMs,
+            signed: new Map(),
           };
           if (verified.expiresAtMs <= now) throw new ConnectError("access token expired", Code.Unauthenticated);
           if (generation === startGeneration && ttlMs > 0) {
@@ -185,14 +187,17 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       inFlight.set(token, promise);
       return promise;
     },
-    headers(entry) {
+    headers(entry, audience, clientAddress) {
+      const key = `${audience} ${clientAddress}`;
       const now = Date.now();
-      if (now >= entry.resignAtMs) {
-        const { headers, resignAtMs } = sign(entry.identity, now);
-        entry.headers = headers;
-        entry.resignAtMs = resignAtMs;
+      let signed = entry.signed.get(key);
+      if (signed === undefined || now >= signed.resignAtMs) {
+        signed = sign(entry.identity, audience, clientAddress, now);
+        // One user behind many addresses keeps a bounded set.
+        if (entry.signed.size >= 32) entry.signed.clear();
+        entry.signed.set(key, signed);
       }
-      return entry.headers;
+      return signed.headers;
     },
     evictSessions(sessionIds) {
       generation++;

@@ -23,8 +23,8 @@ export interface AuthClientOptions {
   ca?: string | Buffer;
   /** Timeout of one Authenticate call (ms). */
   timeoutMs: number;
-  /** Headers for health checks (the kit's identity interceptor guards grpc.health.v1 too). */
-  healthHeaders?: () => Record<string, string>;
+  /** Headers of every call to auth: the gateway's own service token (Authenticate and WatchRevocations answer only it). */
+  callHeaders?: () => Record<string, string>;
 }
 
 export interface AuthClient {
@@ -40,7 +40,12 @@ export interface AuthClient {
 const authenticatePath = `/${AuthService.typeName}/${AuthService.method.authenticate.name}`;
 
 /** One Authenticate call as Connect unary binary: the request is a single string field, the answer an Identity. */
-function authenticate(target: UpstreamTarget, token: string, timeoutMs: number): Promise<VerifiedToken> {
+function authenticate(
+  target: UpstreamTarget,
+  token: string,
+  timeoutMs: number,
+  headers: Record<string, string> | undefined,
+): Promise<VerifiedToken> {
   return new Promise((resolve, reject) => {
     let stream: H2Stream;
     try {
@@ -51,6 +56,7 @@ function authenticate(target: UpstreamTarget, token: string, timeoutMs: number):
         "content-type": "application/proto",
         "connect-protocol-version": "1",
         "connect-timeout-ms": String(timeoutMs),
+        ...headers,
       });
     } catch (error) {
       reject(new ConnectError((error as Error).message, Code.Unavailable));
@@ -143,14 +149,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   };
   return {
     verify(token) {
-      return authenticate(authUpstream.pick(), token, options.timeoutMs);
+      return authenticate(authUpstream.pick(), token, options.timeoutMs, options.callHeaders?.());
     },
     watchRevocations(signal) {
-      return pick().watchRevocations({}, { signal });
+      return pick().watchRevocations({}, { signal, headers: options.callHeaders?.() });
     },
     async healthy(timeoutMs) {
       try {
-        const res = await health.check({ service: "" }, { timeoutMs, headers: options.healthHeaders?.() });
+        const res = await health.check({ service: "" }, { timeoutMs, headers: options.callHeaders?.() });
         return res.status === HealthCheckResponse_ServingStatus.SERVING;
       } catch {
         return false;

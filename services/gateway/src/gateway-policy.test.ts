@@ -145,7 +145,7 @@ describe("rate limits", () => {
         port: 0,
         adminPort: 0,
         host: "127.0.0.1",
-        identitySecret: platform.secret,
+        identity: platform.keys.identity("gateway"),
         logger,
         trustedProxies: ["127.0.0.1"],
         rateLimitKeyPrefix: prefix,

@@ -50,7 +50,7 @@ beforeAll(async () => {
     port: 0,
     adminPort: 0,
     host: "127.0.0.1",
-    identitySecret: platform.secret,
+    identity: platform.keys.identity("gateway"),
     logger: createLogger({ service: "gateway", level: "silent" }),
     shutdownGraceMs: 500,
     upstreams: platform.config.upstreams,

@@ -1,7 +1,7 @@
 import { readFileSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, createEnvReader, createLogger, readServiceConfig, runService } from "@portico/kit";
+import { ConfigError, createEnvReader, createLogger, loadServiceIdentity, readServiceConfig, runService } from "@portico/kit";
 import { createAccessLogger } from "./access-logger.js";
 import { type GatewayConfig, loadGatewayConfigFile, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
 import { defaultImagePath } from "./load-image.js";
@@ -49,7 +49,7 @@ runService("gateway", async () => {
     adminPort: read.port("ADMIN_PORT", 9090),
     adminHost: read.optionalString("ADMIN_HOST"),
     imagePath: read.string("GATEWAY_IMAGE", defaultImagePath()),
-    identitySecret: service.identitySecret,
+    identity: loadServiceIdentity("gateway", service.dataRoot, env),
     logger,
     accessLog: accessLog.logger,
     tls: cert && key ? { cert, key } : undefined,

@@ -393,7 +393,7 @@ export function createProxy(options: ProxyOptions): Proxy {
 
     const q = call.rawPath.indexOf("?");
     const path = translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q);
-    const identity = entry === undefined ? undefined : auth.headers(entry);
+    const identity = entry === undefined ? undefined : auth.headers(entry, route.audience, call.forwarded.clientIp);
     /** Opens the upstream stream of one attempt, on the best address other than `exclude`. */
     const open = (exclude?: UpstreamTarget): Attempt => {
       const target = upstream.pick(exclude);

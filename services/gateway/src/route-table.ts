@@ -1,5 +1,5 @@
 import type { DescMethod, DescService, FileRegistry } from "@bufbuild/protobuf";
-import { type EffectivePolicy, resolvePolicy } from "@portico/kit";
+import { type EffectivePolicy, resolvePolicy, serviceNameOf } from "@portico/kit";
 import type { Upstream } from "./upstream.js";
 
 /** One routable method: where it goes and the policy the gateway applies. */
@@ -16,6 +16,16 @@ export interface Route {
   readonly maxRequestBytes: number;
   /** Unset when the service has no upstream or the method is INTERNAL (listed, not routed). */
   readonly upstream: Upstream | undefined;
+  /** The service name the identity assertion is addressed to (`portico.greeter.v1` → `greeter`). */
+  readonly audience: string;
+}
+
+function audienceOf(service: DescService): string {
+  try {
+    return serviceNameOf(service.typeName);
+  } catch {
+    return service.typeName;
+  }
 }
 
 export interface RouteTableOptions {
@@ -47,6 +57,7 @@ export function createRouteTable(options: RouteTableOptions): RouteTable {
   const all: Route[] = [];
   for (const service of servicesOf(options.registry)) {
     const upstream = options.upstreams.get(service.typeName);
+    const audience = audienceOf(service);
     for (const method of service.methods) {
       const policy = resolvePolicy(method);
       const route: Route = {
@@ -58,6 +69,7 @@ export function createRouteTable(options: RouteTableOptions): RouteTable {
         timeoutMs: policy.timeoutMs ?? options.defaultTimeoutMs,
         maxRequestBytes: policy.maxRequestBytes ?? options.defaultMaxRequestBytes,
         upstream: policy.access === "internal" ? undefined : upstream,
+        audience,
       };
       all.push(route);
       if (route.upstream) routable.set(route.path, route);

@@ -1,6 +1,6 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
-import { createIdentitySigner, type Identity, identityHeaders, type Logger } from "@portico/kit";
+import { GATEWAY_SERVICE, identityHeaders, type Logger, type ServiceIdentity, serviceNameOf } from "@portico/kit";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
 import { createAuthClient } from "./auth-client.js";
@@ -34,8 +34,11 @@ export interface GatewayOptions extends GatewayConfig {
   adminHost?: string;
   /** The buf image (FileDescriptorSet with imports) the routes come from (default `gen/portico.binpb`). */
   imagePath?: string;
-  /** Signs `x-portico-identity` for backends (at least 32 bytes). */
-  identitySecret: string;
+  /**
+   * The gateway's key pair and the trust bundle (service `gateway`): it signs the user assertions
+   * (`x-portico-identity`, addressed to each backend) and its own service token for its calls to auth.
+   */
+  identity: ServiceIdentity;
   logger: Logger;
   /** PEM certificate and key: serve TLS with ALPN h2 and http/1.1. */
   tls?: { cert: string | Buffer; key: string | Buffer };
@@ -81,17 +84,16 @@ const defaults = {
   authTimeoutMs: 2_000,
 };
 
-/** The gateway's own identity on health checks (backends guard grpc.health.v1 like any method). */
-const gatewayIdentity: Identity = { userId: "system:gateway", tier: "system", roles: [], sessionId: "" };
-
 function peerAddress(address: string | undefined): string {
   if (address === undefined) return "";
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
 function validate(options: GatewayOptions): void {
-  if (typeof options.identitySecret !== "string" || Buffer.byteLength(options.identitySecret) < 32) {
-    throw new Error("startGateway: identitySecret must have at least 32 bytes");
+  if (options.identity?.service !== GATEWAY_SERVICE) {
+    throw new Error(
+      `startGateway: identity must be the gateway's (service "${GATEWAY_SERVICE}"), not ${options.identity?.service}`,
+    );
   }
   const authService = options.authService ?? "portico.auth.v1.AuthService";
   if (!options.upstreams[authService]) {
@@ -134,18 +136,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   let state = build(options, loadImage(imagePath));
 
-  const signer = createIdentitySigner({ secret: options.identitySecret, ttlSeconds: 60 });
+  const signer = options.identity.signer;
   const authTargets = options.upstreams[authService]?.targets ?? [];
+  const authAudience = serviceNameOf(authService);
   const authClient = createAuthClient({
     targets: authTargets,
     ca: options.upstreamCa,
     timeoutMs: options.authTimeoutMs ?? defaults.authTimeoutMs,
-    healthHeaders: () => ({ [identityHeaders.assertion]: signer.sign(gatewayIdentity).assertion }),
+    callHeaders: () => ({ [identityHeaders.service]: signer.serviceToken(authAudience) }),
   });
   const authCache = createAuthCache({
     verify: (token) => authClient.verify(token),
     signer,
-    assertionTtlSeconds: 60,
     ttlMs: options.authCacheTtlMs ?? defaults.authCacheTtlMs,
     degradedTtlMs: options.authDegradedTtlMs ?? defaults.authDegradedTtlMs,
   });
@@ -188,7 +190,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     upstreams: () => state.upstreams.values(),
     intervalMs: options.healthCheckIntervalMs ?? 5000,
     timeoutMs: 1000,
-    headers: () => ({ [identityHeaders.assertion]: signer.sign(gatewayIdentity).assertion }),
+    headers: () => ({}),
     logger,
   });
   const gatewayService = createGatewayService({ routes: () => state.table, upstreams: () => state.upstreams.values() });
@@ -271,6 +273,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
       metrics: () => metrics.text(),
       routes: (router) => router.service(GatewayService, gatewayService),
+      jwks: () => options.identity.trust.jwks(),
     });
   } catch (error) {
     await publicListener?.close();

@@ -8,6 +8,7 @@ import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { type GreeterServer, startGreeter } from "@portico/greeter";
 import { createLogger, type Database, openTestDatabase } from "@portico/kit";
+import { createTestKeys, type TestKeys } from "@portico/kit/testing";
 import type { GatewayConfig } from "./gateway-config.js";
 import { type Gateway, type GatewayOptions, startGateway } from "./start-gateway.js";
 
@@ -15,7 +16,8 @@ export interface TestPlatform {
   auth: AuthServer;
   greeter: GreeterServer;
   gateway: Gateway;
-  secret: string;
+  /** Every service's key pair and the trust bundle; `keys.identity("gateway")` for another gateway. */
+  keys: TestKeys;
   /** The config the gateway was started with (reload with a changed copy). */
   config: GatewayConfig;
   transports: { connect: Transport; grpc: Transport; grpcWeb: Transport; connectHttp1: Transport };
@@ -87,7 +89,7 @@ export async function startTestPlatform(
   label: string,
   overrides: Partial<GatewayOptions> = {},
 ): Promise<TestPlatform & { authDb: Database; greeterDb: Database }> {
-  const secret = randomBytes(32).toString("hex");
+  const keys = createTestKeys();
   const silent = (service: string) => createLogger({ service, level: "silent" });
   const authDb = await openTestDatabase(`${label}_auth`);
   const greeterDb = await openTestDatabase(`${label}_greeter`);
@@ -95,12 +97,12 @@ export async function startTestPlatform(
     port: 0,
     db: authDb,
     logger: silent("auth"),
-    identitySecret: secret,
+    identity: keys.identity("auth"),
     revocationPollMs: 50,
     loginLimits: { signUps: 10_000 },
     shutdownGraceMs: 1000,
   });
-  const greeter = await startGreeter({ port: 0, db: greeterDb, logger: silent("greeter"), identitySecret: secret });
+  const greeter = await startGreeter({ port: 0, db: greeterDb, logger: silent("greeter"), identity: keys.identity("greeter") });
   const config: GatewayConfig = {
     upstreams: {
       "portico.auth.v1.AuthService": { targets: [auth.url], protocol: "connect" },
@@ -112,7 +114,7 @@ export async function startTestPlatform(
     port: 0,
     adminPort: 0,
     host: "127.0.0.1",
-    identitySecret: secret,
+    identity: keys.identity("gateway"),
     logger: silent("gateway"),
     shutdownGraceMs: 1000,
     ...overrides,
@@ -131,7 +133,7 @@ export async function startTestPlatform(
     auth,
     greeter,
     gateway,
-    secret,
+    keys,
     config,
     authDb,
     greeterDb,
@@ -157,7 +159,7 @@ export async function startTestPlatform(
         port: 0,
         adminPort: 0,
         host: "127.0.0.1",
-        identitySecret: secret,
+        identity: keys.identity("gateway"),
         logger: silent("gateway"),
         shutdownGraceMs: 500,
         ...config,

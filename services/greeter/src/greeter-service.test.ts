@@ -3,21 +3,25 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "@portico/gen/grpc/health/v1/health_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
-import { createIdentitySigner, createLogger, type Database, type Identity, openTestDatabase } from "@portico/kit";
+import { createLogger, type Database, type Identity, openTestDatabase } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GreeterServer, startGreeter } from "./start-greeter.js";
 
-const secret = randomBytes(32).toString("hex");
-const signer = createIdentitySigner({ secret });
-const alice: Identity = { userId: "user-alice", tier: "free", roles: [], sessionId: "s-a" };
-const bob: Identity = { userId: "user-bob", tier: "free", roles: [], sessionId: "s-b" };
+const keys = createTestKeys();
+const alice: Identity = { userId: "user-alice", tier: "free", roles: [], sessionId: "s-a", clientAddress: "203.0.113.7" };
+const bob: Identity = { userId: "user-bob", tier: "free", roles: [], sessionId: "s-b", clientAddress: "203.0.113.8" };
 
 let db: Database;
 let server: GreeterServer;
 
 beforeAll(async () => {
   db = await openTestDatabase("greeter");
-  server = await startGreeter({ db, logger: createLogger({ service: "greeter", level: "silent" }), identitySecret: secret });
+  server = await startGreeter({
+    db,
+    logger: createLogger({ service: "greeter", level: "silent" }),
+    identity: keys.identity("greeter"),
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -26,7 +30,7 @@ afterAll(async () => {
 
 const client = () => createClient(GreeterService, createConnectTransport({ baseUrl: server.url, httpVersion: "2" }));
 const as = (who: Identity, extra: Record<string, string> = {}) => ({
-  headers: { "x-portico-identity": signer.sign(who).assertion, ...extra },
+  headers: { "x-portico-identity": keys.assertion(who, "greeter"), ...extra },
 });
 
 describe("GreeterService", () => {
@@ -61,10 +65,10 @@ describe("GreeterService", () => {
   });
 
   it("answers unauthenticated to a direct call with a forged x-user-id and no or a forged assertion", async () => {
-    const forgedSigner = createIdentitySigner({ secret: randomBytes(32).toString("hex") });
+    const forged = createTestKeys().assertion(alice, "greeter");
     for (const headers of [
       { "x-user-id": alice.userId },
-      { "x-user-id": alice.userId, "x-portico-identity": forgedSigner.sign(alice).assertion },
+      { "x-user-id": alice.userId, "x-portico-identity": forged },
       { "x-portico-identity": "garbage.garbage.garbage" },
     ]) {
       const err = await client()

@@ -1,9 +1,10 @@
-import { Code, ConnectError, createClient, type HandlerContext } from "@connectrpc/connect";
-import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { LanguageService, Phrase } from "@portico/gen/portico/lang/v1/lang_pb.js";
-import { identityHeaders, type Logger } from "@portico/kit";
+import { createServiceClient, type Logger, type TokenSigner } from "@portico/kit";
 
 export interface GreetingTranslatorOptions {
+  /** The greeter's own signer: every call to lang carries the greeter's token and the user it is for. */
+  signer: TokenSigner;
   /** The lang service (`http://host:port`, h2c). Unset: every greeting is English, flagged as a fallback. */
   langUrl?: string;
   /** How long a greeting waits for the lang service before it falls back to English (default 300 ms). */
@@ -32,9 +33,6 @@ export interface GreetingTranslator {
 
 const MAX_TIMEOUT_MS = 10_000;
 
-/** Headers of the incoming call that the call to lang carries on: the user, the request id, the trace. */
-const forwarded = [identityHeaders.assertion, "x-request-id", "traceparent"] as const;
-
 function reasonFor(error: ConnectError, timeoutMs: number): string {
   if (error.code === Code.DeadlineExceeded) return `the language service did not answer within ${timeoutMs} ms`;
   if (error.code === Code.Unavailable) return "the language service is unavailable";
@@ -42,9 +40,10 @@ function reasonFor(error: ConnectError, timeoutMs: number): string {
 }
 
 /**
- * The greeter's client of portico.lang.v1.LanguageService: one Translate call per greeting, made
- * for the calling user (their verified identity goes along), over one pooled HTTP/2 connection,
- * bounded by a short timeout so a slow or missing lang service costs a greeting milliseconds.
+ * The greeter's use of portico.lang.v1.LanguageService: one Translate call per greeting, made for
+ * the calling user with kit's service client (the user passed on, the trace and request id,
+ * pooled HTTP/2, a circuit breaker), bounded by a short timeout so that a slow or missing lang
+ * service costs a greeting milliseconds, never the greeting.
  */
 export function createGreetingTranslator(options: GreetingTranslatorOptions): GreetingTranslator {
   const timeoutMs = options.timeoutMs ?? 300;
@@ -54,9 +53,6 @@ export function createGreetingTranslator(options: GreetingTranslatorOptions): Gr
     );
   }
   const { logger, langUrl } = options;
-  if (langUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(langUrl)) {
-    throw new Error(`greeting translator: langUrl "${langUrl}" is not valid; expected http://host:port or https://host:port`);
-  }
   const english = (name: string, reason: string): TranslatedGreeting => ({
     greeting: `Hello, ${name}!`,
     language: "en",
@@ -67,30 +63,19 @@ export function createGreetingTranslator(options: GreetingTranslatorOptions): Gr
     return { greet: async (name) => english(name, "no language service is configured"), close() {} };
   }
 
-  const sessions = new Http2SessionManager(langUrl);
-  const lang = createClient(
-    LanguageService,
-    createConnectTransport({ baseUrl: langUrl, httpVersion: "2", useBinaryFormat: true, sessionManager: sessions }),
-  );
+  const lang = createServiceClient(LanguageService, { signer: options.signer, url: langUrl, timeoutMs });
   // Logged when the lang service stops answering and when it is back, not on every greeting.
   let failing = false;
   return {
     async greet(name, ctx) {
-      const headers = new Headers();
-      for (const header of forwarded) {
-        const value = ctx.requestHeader.get(header);
-        if (value !== null) headers.set(header, value);
-      }
       const remaining = ctx.timeoutMs();
       try {
-        const res = await lang.translate(
-          { phrase: Phrase.GREETING, name },
-          {
-            headers,
-            signal: ctx.signal,
-            timeoutMs: remaining === undefined ? timeoutMs : Math.max(1, Math.min(timeoutMs, remaining)),
-          },
-        );
+        const res = await lang
+          .for(ctx)
+          .translate(
+            { phrase: Phrase.GREETING, name },
+            { timeoutMs: remaining === undefined ? timeoutMs : Math.max(1, Math.min(timeoutMs, remaining)) },
+          );
         if (failing) {
           failing = false;
           logger.info("the language service answers again");
@@ -108,7 +93,7 @@ export function createGreetingTranslator(options: GreetingTranslatorOptions): Gr
       }
     },
     close() {
-      sessions.abort();
+      lang.close();
     },
   };
 }

@@ -1,12 +1,22 @@
-import { createEnvReader, createLogger, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
+import {
+  createEnvReader,
+  createLogger,
+  loadServiceIdentity,
+  openDatabase,
+  readServiceConfig,
+  redact,
+  runService,
+  serviceUrl,
+} from "@portico/kit";
 import { startGreeter } from "./start-greeter.js";
 
 runService("greeter", async () => {
   const config = readServiceConfig("greeter", 8082);
-  const env = createEnvReader();
-  // The lang service: LANG_URL, or the local one on LANG_PORT as `npm start` runs it.
-  const langUrl = env.url("LANG_URL", ["http:", "https:"])?.origin ?? `http://127.0.0.1:${env.port("LANG_PORT", 8083)}`;
-  const langTimeoutMs = env.int("GREETER_LANG_TIMEOUT_MS", 300, { min: 1, max: 10_000 });
+  // The lang service: LANG_URL, else 127.0.0.1 on LANG_PORT (8083), as `npm start` runs it.
+  const lang = {
+    url: serviceUrl("lang"),
+    timeoutMs: createEnvReader().int("GREETER_LANG_TIMEOUT_MS", 300, { min: 1, max: 10_000 }),
+  };
   const logger = createLogger({ service: "greeter", level: config.logLevel });
   const db = await openDatabase({
     url: config.databaseUrl,
@@ -19,8 +29,8 @@ runService("greeter", async () => {
     host: config.host,
     db,
     logger,
-    identitySecret: config.identitySecret,
-    lang: { url: langUrl, timeoutMs: langTimeoutMs },
+    identity: loadServiceIdentity("greeter", config.dataRoot),
+    lang,
   });
   return {
     async close() {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
-import { createIdentityVerifier, type Database, type Logger, migrate, startServiceServer } from "@portico/kit";
+import { type Database, type Logger, migrate, type ServiceIdentity, startServiceServer } from "@portico/kit";
 import { createGreeterService } from "./greeter-service.js";
 import { createGreetingTranslator } from "./greeting-translator.js";
 
@@ -10,11 +10,11 @@ export interface GreeterOptions {
   host?: string;
   db: Database;
   logger: Logger;
-  /** Verifies the gateway's x-portico-identity assertions. */
-  identitySecret: string;
+  /** The greeter's key pair and the trust bundle (service `greeter`). */
+  identity: ServiceIdentity;
   /** The lang service that puts greetings in the caller's language. Unset: every greeting is English. */
   lang?: {
-    /** `http://host:port` (h2c). */
+    /** `http://host:port` (h2c) or `https://host:port`. */
     url: string;
     /** How long a greeting waits for it before falling back to English (default 300 ms). */
     timeoutMs?: number;
@@ -32,6 +32,7 @@ export const greeterMigrations = fileURLToPath(new URL("../migrations", import.m
 /** Migrates the greeter database and serves GreeterService over h2c. */
 export async function startGreeter(options: GreeterOptions): Promise<GreeterServer> {
   const translator = createGreetingTranslator({
+    signer: options.identity.signer,
     langUrl: options.lang?.url,
     timeoutMs: options.lang?.timeoutMs,
     logger: options.logger,
@@ -42,7 +43,7 @@ export async function startGreeter(options: GreeterOptions): Promise<GreeterServ
     port: options.port ?? 0,
     host: options.host,
     logger: options.logger,
-    identity: createIdentityVerifier({ secret: options.identitySecret }),
+    identity: options.identity,
     routes: (router) => router.service(GreeterService, createGreeterService({ db: options.db, translator })),
   });
   server.health.set(GreeterService.typeName, true);

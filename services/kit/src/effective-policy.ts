@@ -15,6 +15,8 @@ export interface Rate {
 export interface EffectivePolicy {
   access: AccessLevel;
   permissions: readonly string[];
+  /** For INTERNAL methods: the services allowed to call (deny by default: none listed, none allowed). */
+  callers: readonly string[];
   perUser?: Rate;
   perIp?: Rate;
   /** Unset: the gateway's configured default applies. */
@@ -57,6 +59,7 @@ export function resolvePolicy(method: DescMethod): EffectivePolicy {
   const result: EffectivePolicy = {
     access: "authenticated",
     permissions: [],
+    callers: [],
     idempotent: level === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS || level === MethodOptions_IdempotencyLevel.IDEMPOTENT,
     noSideEffects: level === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS,
   };
@@ -64,6 +67,7 @@ export function resolvePolicy(method: DescMethod): EffectivePolicy {
     const access = accessNames[layer.access];
     if (access) result.access = access;
     if (layer.permissions.length > 0) result.permissions = [...layer.permissions];
+    if (layer.callers.length > 0) result.callers = [...layer.callers];
     if (layer.rateLimit?.perUser) result.perUser = parseRate(layer.rateLimit.perUser, where);
     if (layer.rateLimit?.perIp) result.perIp = parseRate(layer.rateLimit.perIp, where);
     if (layer.timeout) {

@@ -1,28 +1,18 @@
-import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { type AccessLevel, resolvePolicy } from "./effective-policy.js";
-import { type IdentityVerifier, identityHeaders, identityKey } from "./identity.js";
+import type { Interceptor } from "@connectrpc/connect";
+import type { CallGuard } from "./call-guard.js";
+import { callerKey, identityKey } from "./identity.js";
 
 /**
- * Verifies `x-portico-identity` on every call and puts the identity in the handler context.
- * Methods that are not PUBLIC or INTERNAL by their .proto policy need a valid assertion, so a
- * backend port reached directly, bypassing the gateway, authenticates nobody; the plain
- * `x-user-*` headers are never trusted. Health checks (`grpc.health.v1.Health`) need no identity:
- * load balancers and probes call them directly.
+ * Checks every call against its method's policy (see createCallGuard) and puts the caller in the
+ * handler context: `ctx.values.get(callerKey)` (user, calling service, chain) and
+ * `ctx.values.get(identityKey)` (the user), read with `requireIdentity(ctx)`. The plain `x-user-*`
+ * headers are never trusted, so a backend port reached directly authenticates nobody.
  */
-export function createIdentityInterceptor(verifier: IdentityVerifier): Interceptor {
-  const access = new Map<DescMethod, AccessLevel>();
+export function createIdentityInterceptor(guard: CallGuard): Interceptor {
   return (next) => async (req) => {
-    let level = access.get(req.method);
-    if (level === undefined) {
-      level = req.service.typeName === "grpc.health.v1.Health" ? "public" : resolvePolicy(req.method).access;
-      access.set(req.method, level);
-    }
-    const identity = verifier.verify(req.header.get(identityHeaders.assertion) ?? undefined);
-    if (!identity && level === "authenticated") {
-      throw new ConnectError("missing or invalid identity assertion: call this method through the gateway", Code.Unauthenticated);
-    }
-    req.contextValues.set(identityKey, identity);
+    const caller = await guard.check(req.method, req.header);
+    req.contextValues.set(callerKey, caller);
+    req.contextValues.set(identityKey, caller.user);
     return next(req);
   };
 }

@@ -1,3 +1,6 @@
+export { type CallGuard, createCallGuard } from "./call-guard.js";
+export { type CallVerifier, type CallVerifierOptions, createCallVerifier } from "./call-verifier.js";
+export { type CircuitBreaker, type CircuitBreakerOptions, createCircuitBreaker } from "./circuit-breaker.js";
 export { ConfigError } from "./config-error.js";
 export {
   type Database,
@@ -12,22 +15,40 @@ export { type AccessLevel, type EffectivePolicy, parseRate, type Rate, resolvePo
 export { createEnvReader, type Env, type EnvReader } from "./env-reader.js";
 export { createHealthStatus, type HealthStatus } from "./health-service.js";
 export {
-  createIdentitySigner,
-  createIdentityVerifier,
+  type Caller,
+  callerKey,
+  GATEWAY_SERVICE,
   type Identity,
-  type IdentityAssertionOptions,
-  type IdentitySigner,
-  type IdentityVerifier,
   identityHeaders,
   identityKey,
   requireIdentity,
+  tokenTypes,
 } from "./identity.js";
 export { createIdentityInterceptor } from "./identity-interceptor.js";
-export { loadIdentitySecret } from "./identity-secret.js";
+export { ensureLocalKeys, localKeyPaths } from "./local-keys.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
+export { createLruCache, type LruCache } from "./lru-cache.js";
 export { migrate } from "./migrate.js";
 export { type PrivatePostgres, startPrivatePostgres } from "./private-postgres.js";
 export { describeStartupError, runService, type Stoppable } from "./run-service.js";
+export { createServiceClient, type ServiceClient, type ServiceClientOptions } from "./service-client.js";
 export { readServiceConfig, type ServiceConfig } from "./service-config.js";
+export { checkServiceName, serviceNameOf, servicePorts, serviceUrl } from "./service-directory.js";
+export {
+  createServiceIdentity,
+  loadServiceIdentity,
+  type ServiceIdentity,
+  type ServiceIdentityOptions,
+} from "./service-identity.js";
+export {
+  generateServiceKey,
+  importServiceKey,
+  type Jwk,
+  type KeyAlgorithm,
+  type ServiceKey,
+  serviceOfKid,
+} from "./service-key.js";
 export { type ServiceServer, type ServiceServerOptions, startServiceServer } from "./service-server.js";
 export { openTestDatabase } from "./test-database.js";
+export { createTokenSigner, type SignedToken, type TokenSigner, type TokenSignerOptions } from "./token-signer.js";
+export { createTrustBundle, type TrustBundle, type TrustBundleOptions, type TrustedKey } from "./trust-bundle.js";

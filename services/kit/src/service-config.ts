@@ -1,6 +1,5 @@
 import { resolve } from "node:path";
 import { createEnvReader, type Env } from "./env-reader.js";
-import { loadIdentitySecret } from "./identity-secret.js";
 
 /** What every service reads from its environment. */
 export interface ServiceConfig {
@@ -11,7 +10,8 @@ export interface ServiceConfig {
   databaseUrl?: string;
   /** Where embedded data lives: `<PORTICO_DATA_DIR or .data>/<service>`. */
   dataDir: string;
-  identitySecret: string;
+  /** The platform's data directory (`PORTICO_DATA_DIR`, default `.data`): keys live in `<dataRoot>/keys`. */
+  dataRoot: string;
   logLevel: string;
 }
 
@@ -37,7 +37,7 @@ export function readServiceConfig(service: string, defaultPort: number, env: Env
     host: read.string(`${upper}_HOST`, "127.0.0.1"),
     databaseUrl,
     dataDir: resolve(dataRoot, service),
-    identitySecret: loadIdentitySecret(env, dataRoot),
+    dataRoot,
     logLevel: read.oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info"),
   };
 }

@@ -3,9 +3,9 @@ import type { AddressInfo, Socket } from "node:net";
 import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createHealthStatus, type HealthStatus } from "./health-service.js";
-import type { IdentityVerifier } from "./identity.js";
 import { createIdentityInterceptor } from "./identity-interceptor.js";
 import type { Logger } from "./logger.js";
+import type { ServiceIdentity } from "./service-identity.js";
 
 export interface ServiceServerOptions {
   /** Name used in logs. */
@@ -15,8 +15,11 @@ export interface ServiceServerOptions {
   host?: string;
   routes: (router: ConnectRouter) => void;
   logger: Logger;
-  /** Verifies `x-portico-identity`; without it no call carries an identity. */
-  identity?: IdentityVerifier;
+  /**
+   * The service's keys and trust bundle: every call is checked against its method's policy
+   * (createCallGuard). Required: a service without it would trust nobody and guard nothing.
+   */
+  identity: Pick<ServiceIdentity, "guard">;
   interceptors?: Interceptor[];
   /** How long calls in flight may take to finish on close (default 10 s). */
   shutdownGraceMs?: number;
@@ -53,11 +56,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       throw error;
     }
   };
-  const interceptors = [
-    logErrors,
-    ...(options.identity ? [createIdentityInterceptor(options.identity)] : []),
-    ...(options.interceptors ?? []),
-  ];
+  const interceptors = [logErrors, createIdentityInterceptor(options.identity.guard), ...(options.interceptors ?? [])];
   const adapter = connectNodeAdapter({
     routes(router) {
       options.routes(router);

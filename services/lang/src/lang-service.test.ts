@@ -1,22 +1,27 @@
-import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus } from "@portico/gen/grpc/health/v1/health_pb.js";
 import { LanguageService, Phrase } from "@portico/gen/portico/lang/v1/lang_pb.js";
-import { createIdentitySigner, createLogger, type Database, type Identity, openTestDatabase } from "@portico/kit";
+import { createLogger, type Database, type Identity, openTestDatabase } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LangServer, startLang } from "./start-lang.js";
 
-const secret = randomBytes(32).toString("hex");
-const signer = createIdentitySigner({ secret });
-const user = (userId: string): Identity => ({ userId, tier: "free", roles: [], sessionId: `s-${userId}` });
+const keys = createTestKeys();
+const user = (userId: string): Identity => ({
+  userId,
+  tier: "free",
+  roles: [],
+  sessionId: `s-${userId}`,
+  clientAddress: "203.0.113.7",
+});
 
 let db: Database;
 let server: LangServer;
 
 beforeAll(async () => {
   db = await openTestDatabase("lang");
-  server = await startLang({ db, logger: createLogger({ service: "lang", level: "silent" }), identitySecret: secret });
+  server = await startLang({ db, logger: createLogger({ service: "lang", level: "silent" }), identity: keys.identity("lang") });
 });
 afterAll(async () => {
   await server?.close();
@@ -24,7 +29,15 @@ afterAll(async () => {
 });
 
 const client = () => createClient(LanguageService, createConnectTransport({ baseUrl: server.url, httpVersion: "2" }));
-const as = (who: Identity) => ({ headers: { "x-portico-identity": signer.sign(who).assertion } });
+/** A call the gateway forwards for `who`. */
+const as = (who: Identity) => ({ headers: { "x-portico-identity": keys.assertion(who, "lang") } });
+/** A call from `service` on its own behalf, or for `who` who called it (the assertion addressed to that service). */
+const from = (service: string, who?: Identity) => ({
+  headers: {
+    "x-portico-service": keys.identity(service).signer.serviceToken("lang"),
+    ...(who ? { "x-portico-identity": keys.assertion(who, service) } : {}),
+  },
+});
 const failure = (call: Promise<unknown>) =>
   call.then(
     () => undefined,
@@ -70,7 +83,7 @@ describe("LanguageService", () => {
       ja: "こんにちは、Adaさん！",
     };
     for (const [language, text] of Object.entries(expected)) {
-      const res = await client().translate({ phrase: Phrase.GREETING, name: " Ada ", language });
+      const res = await client().translate({ phrase: Phrase.GREETING, name: " Ada ", language }, from("greeter"));
       expect(res).toMatchObject({ text, language });
     }
   });
@@ -78,12 +91,13 @@ describe("LanguageService", () => {
   it("translates into the preferred language of the user the call is made for", async () => {
     const dee = user("user-dee");
     await client().setLanguage({ language: "fr" }, as(dee));
-    expect(await client().translate({ phrase: Phrase.GREETING, name: "Dee" }, as(dee))).toMatchObject({
+    expect(await client().translate({ phrase: Phrase.GREETING, name: "Dee" }, from("greeter", dee))).toMatchObject({
       text: "Bonjour, Dee !",
       language: "fr",
     });
-    expect((await client().translate({ phrase: Phrase.GREETING, name: "Eve" }, as(user("user-eve")))).text).toBe("Hello, Eve!");
-    expect((await client().translate({ phrase: Phrase.GREETING, name: "Nobody" })).language).toBe("en");
+    const eve = user("user-eve");
+    expect((await client().translate({ phrase: Phrase.GREETING, name: "Eve" }, from("greeter", eve))).text).toBe("Hello, Eve!");
+    expect((await client().translate({ phrase: Phrase.GREETING, name: "Nobody" }, from("greeter"))).language).toBe("en");
   });
 
   it("refuses a bad phrase, name or language with invalid_argument", async () => {
@@ -93,8 +107,27 @@ describe("LanguageService", () => {
       { phrase: Phrase.GREETING, name: "x".repeat(101) },
       { phrase: Phrase.GREETING, name: "Ada", language: "klingon" },
     ]) {
-      expect((await failure(client().translate(req)))?.code).toBe(Code.InvalidArgument);
+      expect((await failure(client().translate(req, from("greeter"))))?.code).toBe(Code.InvalidArgument);
     }
+  });
+
+  it("answers Translate to the greeter only", async () => {
+    const ada = user("user-ada");
+    const req = { phrase: Phrase.GREETING, name: "Ada", language: "es" };
+    // No service token: a user's own call (even with a valid assertion for lang) is not enough.
+    for (const options of [{}, as(ada)]) {
+      expect((await failure(client().translate(req, options)))?.code).toBe(Code.Unauthenticated);
+    }
+    // A service not listed in the policy's callers.
+    expect((await failure(client().translate(req, from("auth"))))?.code).toBe(Code.PermissionDenied);
+    // The greeter passing on a user who never called it (an assertion addressed to auth).
+    const passedOn = {
+      headers: {
+        "x-portico-service": keys.identity("greeter").signer.serviceToken("lang"),
+        "x-portico-identity": keys.assertion(ada, "auth"),
+      },
+    };
+    expect((await failure(client().translate(req, passedOn)))?.code).toBe(Code.Unauthenticated);
   });
 
   it("needs a verified caller for its own language", async () => {

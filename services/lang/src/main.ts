@@ -1,4 +1,4 @@
-import { createLogger, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
+import { createLogger, loadServiceIdentity, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
 import { startLang } from "./start-lang.js";
 
 runService("lang", async () => {
@@ -11,7 +11,13 @@ runService("lang", async () => {
   });
   logger.info({ database: config.databaseUrl ? redact(config.databaseUrl) : `pglite:${config.dataDir}` }, "database open");
   try {
-    const server = await startLang({ port: config.port, host: config.host, db, logger, identitySecret: config.identitySecret });
+    const server = await startLang({
+      port: config.port,
+      host: config.host,
+      db,
+      logger,
+      identity: loadServiceIdentity("lang", config.dataRoot),
+    });
     return {
       async close() {
         await server.close();

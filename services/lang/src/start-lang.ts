@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { LanguageService } from "@portico/gen/portico/lang/v1/lang_pb.js";
-import { createIdentityVerifier, type Database, type Logger, migrate, startServiceServer } from "@portico/kit";
+import { type Database, type Logger, migrate, type ServiceIdentity, startServiceServer } from "@portico/kit";
 import { createLangService } from "./lang-service.js";
 
 export interface LangOptions {
@@ -9,8 +9,8 @@ export interface LangOptions {
   host?: string;
   db: Database;
   logger: Logger;
-  /** Verifies the x-portico-identity assertions of the users calls are made for. */
-  identitySecret: string;
+  /** The lang service's key pair and the trust bundle (service `lang`). */
+  identity: ServiceIdentity;
   /** How long calls in flight may take to finish on close (default 10 s). */
   shutdownGraceMs?: number;
 }
@@ -32,7 +32,7 @@ export async function startLang(options: LangOptions): Promise<LangServer> {
     host: options.host,
     logger: options.logger,
     shutdownGraceMs: options.shutdownGraceMs,
-    identity: createIdentityVerifier({ secret: options.identitySecret }),
+    identity: options.identity,
     routes: (router) => router.service(LanguageService, createLangService({ db: options.db })),
   });
   server.health.set(LanguageService.typeName, true);

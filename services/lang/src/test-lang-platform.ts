@@ -9,6 +9,7 @@ import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { LanguageService } from "@portico/gen/portico/lang/v1/lang_pb.js";
 import { type GreeterServer, startGreeter } from "@portico/greeter";
 import { createLogger, type Database, openTestDatabase } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import { type LangServer, startLang } from "./start-lang.js";
 
 export interface LangPlatformOptions {
@@ -34,7 +35,7 @@ export interface LangPlatform {
 }
 
 export async function startLangPlatform(label: string, options: LangPlatformOptions): Promise<LangPlatform> {
-  const identitySecret = randomBytes(32).toString("hex");
+  const keys = createTestKeys();
   const logger = createLogger({ service: label, level: "silent" });
   const databases: Database[] = [];
   const database = async (service: string) => {
@@ -46,18 +47,20 @@ export async function startLangPlatform(label: string, options: LangPlatformOpti
     port: 0,
     db: await database("auth"),
     logger,
-    identitySecret,
+    identity: keys.identity("auth"),
     loginLimits: { signUps: 10_000 },
     shutdownGraceMs: 500,
   });
   const langDb = await database("lang");
-  let langServer: LangServer | undefined = await startLang({ port: 0, db: langDb, logger, identitySecret, shutdownGraceMs: 500 });
+  const startLangOn = (port: number) =>
+    startLang({ port, db: langDb, logger, identity: keys.identity("lang"), shutdownGraceMs: 500 });
+  let langServer: LangServer | undefined = await startLangOn(0);
   const langPort = langServer.port;
   const greeterServer: GreeterServer = await startGreeter({
     port: 0,
     db: await database("greeter"),
     logger,
-    identitySecret,
+    identity: keys.identity("greeter"),
     lang: { url: langServer.url, timeoutMs: options.langTimeoutMs },
   });
   const gateway = await startGateway({
@@ -65,7 +68,7 @@ export async function startLangPlatform(label: string, options: LangPlatformOpti
     adminPort: 0,
     host: "127.0.0.1",
     logger,
-    identitySecret,
+    identity: keys.identity("gateway"),
     shutdownGraceMs: 500,
     upstreams: {
       "portico.auth.v1.AuthService": { targets: [authServer.url], protocol: "connect" },
@@ -94,7 +97,7 @@ export async function startLangPlatform(label: string, options: LangPlatformOpti
       langServer = undefined;
     },
     async startLangAgain() {
-      langServer ??= await startLang({ port: langPort, db: langDb, logger, identitySecret, shutdownGraceMs: 500 });
+      langServer ??= await startLangOn(langPort);
     },
     async close() {
       await gateway.close();

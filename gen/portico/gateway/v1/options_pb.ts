@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file portico/gateway/v1/options.proto.
  */
 export const file_portico_gateway_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("CiBwb3J0aWNvL2dhdGV3YXkvdjEvb3B0aW9ucy5wcm90bxIScG9ydGljby5nYXRld2F5LnYxIi0KCVJhdGVMaW1pdBIQCghwZXJfdXNlchgBIAEoCRIOCgZwZXJfaXAYAiABKAkiwwEKBlBvbGljeRIqCgZhY2Nlc3MYASABKA4yGi5wb3J0aWNvLmdhdGV3YXkudjEuQWNjZXNzEhMKC3Blcm1pc3Npb25zGAIgAygJEjEKCnJhdGVfbGltaXQYAyABKAsyHS5wb3J0aWNvLmdhdGV3YXkudjEuUmF0ZUxpbWl0EioKB3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWF4X3JlcXVlc3RfYnl0ZXMYBSABKA0qYgoGQWNjZXNzEhYKEkFDQ0VTU19VTlNQRUNJRklFRBAAEhEKDUFDQ0VTU19QVUJMSUMQARIYChRBQ0NFU1NfQVVUSEVOVElDQVRFRBACEhMKD0FDQ0VTU19JTlRFUk5BTBADOlQKBnBvbGljeRIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLmOAyABKAsyGi5wb3J0aWNvLmdhdGV3YXkudjEuUG9saWN5UgZwb2xpY3k6ZAoOZGVmYXVsdF9wb2xpY3kSHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMYuY4DIAEoCzIaLnBvcnRpY28uZ2F0ZXdheS52MS5Qb2xpY3lSDWRlZmF1bHRQb2xpY3liBnByb3RvMw", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
+  fileDesc("CiBwb3J0aWNvL2dhdGV3YXkvdjEvb3B0aW9ucy5wcm90bxIScG9ydGljby5nYXRld2F5LnYxIi0KCVJhdGVMaW1pdBIQCghwZXJfdXNlchgBIAEoCRIOCgZwZXJfaXAYAiABKAki1AEKBlBvbGljeRIqCgZhY2Nlc3MYASABKA4yGi5wb3J0aWNvLmdhdGV3YXkudjEuQWNjZXNzEhMKC3Blcm1pc3Npb25zGAIgAygJEjEKCnJhdGVfbGltaXQYAyABKAsyHS5wb3J0aWNvLmdhdGV3YXkudjEuUmF0ZUxpbWl0EioKB3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWF4X3JlcXVlc3RfYnl0ZXMYBSABKA0SDwoHY2FsbGVycxgGIAMoCSpiCgZBY2Nlc3MSFgoSQUNDRVNTX1VOU1BFQ0lGSUVEEAASEQoNQUNDRVNTX1BVQkxJQxABEhgKFEFDQ0VTU19BVVRIRU5USUNBVEVEEAISEwoPQUNDRVNTX0lOVEVSTkFMEAM6VAoGcG9saWN5Eh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYuY4DIAEoCzIaLnBvcnRpY28uZ2F0ZXdheS52MS5Qb2xpY3lSBnBvbGljeTpkCg5kZWZhdWx0X3BvbGljeRIfLmdvb2dsZS5wcm90b2J1Zi5TZXJ2aWNlT3B0aW9ucxi5jgMgASgLMhoucG9ydGljby5nYXRld2F5LnYxLlBvbGljeVINZGVmYXVsdFBvbGljeWIGcHJvdG8z", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
 
 /**
  * Token-bucket limits written as "<count>/<unit>", unit one of s, m, h (e.g. "60/m").
@@ -78,6 +78,14 @@ export type Policy = Message<"portico.gateway.v1.Policy"> & {
    * @generated from field: uint32 max_request_bytes = 5;
    */
   maxRequestBytes: number;
+
+  /**
+   * For ACCESS_INTERNAL: the services allowed to call the method (their names, e.g. "gateway"),
+   * each proving who it is with its own service token. None listed: no service may call it.
+   *
+   * @generated from field: repeated string callers = 6;
+   */
+  callers: string[];
 };
 
 /**

@@ -27,7 +27,7 @@ export const listLanguages = LanguageService.method.listLanguages;
 
 /**
  * Renders a phrase in a language: the one asked for, else the preferred language of the user
- * the call is made for. Service-to-service only (the greeter); never routed by the gateway.
+ * the call is made for. Only the greeter may call it, with its service token; never routed by the gateway.
  *
  * @generated from rpc portico.lang.v1.LanguageService.Translate
  */
