@@ -64,6 +64,9 @@ export function createGreetingTranslator(options: GreetingTranslatorOptions): Gr
   }
 
   const lang = createServiceClient(LanguageService, { signer: options.signer, url: langUrl, timeoutMs });
+  // Open the connection and sign the first token now, in the background: otherwise the first
+  // greeting after start-up pays for them and may miss its short timeout. Failing here is harmless.
+  lang.self.listLanguages({}).catch(() => {});
   // Logged when the lang service stops answering and when it is back, not on every greeting.
   let failing = false;
   return {
