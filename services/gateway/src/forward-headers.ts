@@ -22,6 +22,7 @@ const dropped = new Set([
   "x-user-roles",
   "x-session-id",
   "x-portico-identity",
+  "x-portico-service",
   "x-request-id",
   "x-client-request-id",
   "x-forwarded-for",

@@ -19,7 +19,7 @@ export interface TrustBundleOptions {
   file?: string;
   /** A JWKS endpoint, e.g. the gateway's `http://gateway:9090/.well-known/jwks.json`. */
   url?: string;
-  /** How often a file or URL is looked at again (default 30 000 ms); an unknown kid looks at once (at most every second). */
+  /** How often a file or URL is looked at again (default 30 000 ms); an unknown kid looks at once (at most every second, or every refreshMs if shorter). */
   refreshMs?: number;
 }
 
@@ -127,7 +127,7 @@ export function createTrustBundle(options: TrustBundleOptions): TrustBundle {
       await first;
       const known = keys.get(kid);
       if (known !== undefined || options.jwks) return known;
-      if (Date.now() - lastLoad >= 1000) await reload();
+      if (Date.now() - lastLoad >= Math.min(1000, refreshMs)) await reload();
       return keys.get(kid);
     },
     jwks: () => ({ keys: [...keys.values()].map(publicJwk) }),
