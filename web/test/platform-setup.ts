@@ -38,7 +38,8 @@ export default async function setup(project: TestProject) {
     db: greeterDb,
     logger,
     identity: keys.identity("greeter"),
-    lang: { url: lang.url },
+    // Generous for a loaded test machine: these tests expect the chosen language, not the fallback.
+    lang: { url: lang.url, timeoutMs: 2_000 },
   });
   const gateway = await startGateway({
     port: 0,

@@ -4,8 +4,9 @@ import { Phrase } from "@portico/gen/portico/lang/v1/lang_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LangPlatform, startLangPlatform } from "./test-lang-platform.js";
 
-// The greeter waits this long for lang; Greet's gateway timeout is 10 s.
-const langTimeoutMs = 300;
+// The greeter waits this long for lang (300 ms by default; more here, so that a loaded test machine
+// does not turn a slow answer into a fallback); Greet's gateway timeout is 10 s.
+const langTimeoutMs = 1_000;
 let platform: LangPlatform;
 
 beforeAll(async () => {
@@ -141,7 +142,7 @@ describe("greetings in the caller's language, through the gateway", () => {
       const res = await platform.greeter.greet({ name: "Ada" }, ada);
       const elapsed = Date.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(langTimeoutMs);
-      expect(elapsed).toBeLessThan(3_000);
+      expect(elapsed).toBeLessThan(5_000);
       expect(res).toMatchObject({
         greeting: "Hello, Ada!",
         languageFallback: true,
