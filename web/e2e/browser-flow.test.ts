@@ -1,7 +1,7 @@
 // The web app end to end, as a person uses it: the platform started the way `npm start` starts it
-// (auth, lang, greeter and gateway as separate processes, the gateway serving the built app at /), and
-// Debian's Chromium driven headless by playwright-core. Sign up, greet, watch the stream, see the
-// history, reload and stay signed in, switch to gRPC-Web, log out.
+// (auth, lang, greeter and gateway as separate processes, the gateway serving the built app at /),
+// and Debian's Chromium driven headless by playwright-core. Sign up, greet (also in Spanish), watch
+// the stream, see the history, reload and stay signed in, switch to gRPC-Web, log out.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,6 +56,8 @@ async function startPlatform(webRoot: string): Promise<Platform> {
       AUTH_PORT: String(auth),
       GREETER_PORT: String(greeter),
       LANG_PORT: String(lang),
+      // A loaded test machine must not turn a slow Translate into the English fallback.
+      GREETER_LANG_TIMEOUT_MS: "2000",
       GATEWAY_UPSTREAMS: [
         `portico.auth.v1.AuthService=http://127.0.0.1:${auth}`,
         `portico.greeter.v1.GreeterService=http://127.0.0.1:${greeter}`,
@@ -168,6 +170,18 @@ describe.skipIf(!hasBrowser)(`web app in headless Chromium (${chromiumPath})`, (
     await expect.poll(() => page.getByTestId("greeting").textContent(), patience).toContain("Browser");
     const history = page.getByRole("list", { name: "Greeting history" });
     await expect.poll(() => history.textContent(), patience).toContain("Browser");
+  });
+
+  it("greets in the language chosen in the setting", async () => {
+    const language = page.getByLabel("Greeting language");
+    await expect.poll(() => language.inputValue(), patience).toBe("en");
+    await language.selectOption("es");
+    // Disabled while SetLanguage runs and GetLanguage confirms it.
+    await expect.poll(async () => (await language.isEnabled()) && (await language.inputValue()), patience).toBe("es");
+    await page.getByLabel("Name").fill("Navegador");
+    await page.getByRole("button", { name: "Greet" }).click();
+    await expect.poll(() => page.getByTestId("greeting").textContent(), patience).toBe("Hola, Navegador!");
+    expect(await page.getByTestId("greeting").getAttribute("lang")).toBe("es");
   });
 
   it("shows GreetStream messages as they arrive", async () => {
