@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { LanguageService, Phrase } from "@portico/gen/portico/lang/v1/lang_pb.js";
-import { createServiceClient, type Logger, type TokenSigner } from "@portico/kit";
+import { ConfigError, createServiceClient, type Logger, type TokenSigner } from "@portico/kit";
 
 export interface GreetingTranslatorOptions {
   /** The greeter's own signer: every call to lang carries the greeter's token and the user it is for. */
