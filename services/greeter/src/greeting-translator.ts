@@ -48,7 +48,7 @@ function reasonFor(error: ConnectError, timeoutMs: number): string {
 export function createGreetingTranslator(options: GreetingTranslatorOptions): GreetingTranslator {
   const timeoutMs = options.timeoutMs ?? 300;
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new Error(
+    throw new ConfigError(
       `greeting translator: timeoutMs ${timeoutMs} is not valid; expected a whole number from 1 to ${MAX_TIMEOUT_MS}`,
     );
   }
