@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { createEnvReader, describeStartupError, ensureLocalKeys } from "@portico/kit";
+import { createEnvReader, describeStartupError, ensureLocalKeys, servicePorts } from "@portico/kit";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dev = process.argv.includes("--dev");
@@ -24,14 +24,29 @@ interface Child {
 
 function children(): Child[] {
   return [
-    { name: "auth", main: "services/auth", ports: [["AUTH_PORT", read.port("AUTH_PORT", 8081)]], color: 35 },
-    { name: "lang", main: "services/lang", ports: [["LANG_PORT", read.port("LANG_PORT", 8083)]], color: 32 },
-    { name: "greeter", main: "services/greeter", ports: [["GREETER_PORT", read.port("GREETER_PORT", 8082)]], color: 36 },
+    {
+      name: "auth",
+      main: "services/auth",
+      ports: [["AUTH_PORT", read.port("AUTH_PORT", servicePorts.auth)]],
+      color: 35,
+    },
+    {
+      name: "lang",
+      main: "services/lang",
+      ports: [["LANG_PORT", read.port("LANG_PORT", servicePorts.lang)]],
+      color: 32,
+    },
+    {
+      name: "greeter",
+      main: "services/greeter",
+      ports: [["GREETER_PORT", read.port("GREETER_PORT", servicePorts.greeter)]],
+      color: 36,
+    },
     {
       name: "gateway",
       main: "services/gateway",
       ports: [
-        ["GATEWAY_PORT", read.port("GATEWAY_PORT", 8080)],
+        ["GATEWAY_PORT", read.port("GATEWAY_PORT", servicePorts.gateway)],
         ["ADMIN_PORT", read.port("ADMIN_PORT", 9090)],
       ],
       color: 33,
@@ -49,9 +64,9 @@ function children(): Child[] {
 function upstreamsFor(list: Child[]): Record<string, string> {
   if (process.env.GATEWAY_UPSTREAMS) return {};
   const services: Record<string, [string, number]> = {
-    auth: ["portico.auth.v1.AuthService", 8081],
-    greeter: ["portico.greeter.v1.GreeterService", 8082],
-    lang: ["portico.lang.v1.LanguageService", 8083],
+    auth: ["portico.auth.v1.AuthService", servicePorts.auth],
+    greeter: ["portico.greeter.v1.GreeterService", servicePorts.greeter],
+    lang: ["portico.lang.v1.LanguageService", servicePorts.lang],
   };
   const entries = list.flatMap((child) => {
     const known = services[child.name];

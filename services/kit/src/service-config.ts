@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { createEnvReader, type Env } from "./env-reader.js";
+import { servicePorts } from "./service-directory.js";
 
 /** What every service reads from its environment. */
 export interface ServiceConfig {
@@ -18,9 +19,14 @@ export interface ServiceConfig {
 /**
  * Reads the settings shared by all services. `<SERVICE>_DATABASE_URL` wins; otherwise
  * `DATABASE_URL` with `_<service>` appended to its database name (`/portico` → `/portico_auth`),
- * so every service owns its database on one server.
+ * so every service owns its database on one server. The port defaults to the service's entry in
+ * `servicePorts` (kit's port table).
  */
-export function readServiceConfig(service: string, defaultPort: number, env: Env = process.env): ServiceConfig {
+export function readServiceConfig(
+  service: string,
+  defaultPort: number = servicePorts[service] ?? 0,
+  env: Env = process.env,
+): ServiceConfig {
   const read = createEnvReader(env);
   const upper = service.toUpperCase();
   const protocols = ["postgres:", "postgresql:"];

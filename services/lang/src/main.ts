@@ -2,7 +2,7 @@ import { createLogger, loadServiceIdentity, openDatabase, readServiceConfig, red
 import { startLang } from "./start-lang.js";
 
 runService("lang", async () => {
-  const config = readServiceConfig("lang", 8083);
+  const config = readServiceConfig("lang");
   const logger = createLogger({ service: "lang", level: config.logLevel });
   const db = await openDatabase({
     url: config.databaseUrl,
