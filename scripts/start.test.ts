@@ -91,6 +91,7 @@ async function platformPorts(): Promise<Record<string, string>> {
     ADMIN_PORT: String(await freePort()),
     AUTH_PORT: String(await freePort()),
     GREETER_PORT: String(await freePort()),
+    LANG_PORT: String(await freePort()),
   };
 }
 
@@ -142,12 +143,12 @@ describe("npm start", () => {
     const ready = await waitFor(() => platform.output().includes("Portico is ready"), 60_000);
     expect(ready, platform.output()).toBe(true);
     pids = servicePids(platform.proc.pid as number);
-    expect(Object.keys(pids).sort()).toEqual(["auth", "gateway", "greeter"]);
+    expect(Object.keys(pids).sort()).toEqual(["auth", "gateway", "greeter", "lang"]);
 
     client = gatewayClient(ports.GATEWAY_PORT as string);
     const token = await client.signUp(email);
     const greet = await client.greet(token);
-    expect(greet.json).toEqual({ greeting: "Hello, Ada!" });
+    expect(greet.json).toEqual({ greeting: "Hello, Ada!", language: "en" });
     const anonymous = await client.greet();
     expect(anonymous.status).toBe(401);
     expect(anonymous.json.code).toBe("unauthenticated");
@@ -165,7 +166,7 @@ describe("npm start", () => {
     ).toBe(true);
     // auth is down (the restart waits 0.5 s, then the process needs its database).
     const whileDown = await client.greet(cached);
-    expect(whileDown.json).toEqual({ greeting: "Hello, Ada!" });
+    expect(whileDown.json).toEqual({ greeting: "Hello, Ada!", language: "en" });
     const refused = await client.greet(unseen);
     expect(refused.status, JSON.stringify(refused.json)).toBe(503);
     expect(refused.json.code).toBe("unavailable");
@@ -191,7 +192,7 @@ describe("npm start", () => {
     expect(down.ms).toBeLessThan(2_000);
 
     expect(await waitFor(async () => (await client.greet(token)).status === 200, 30_000), platform.output()).toBe(true);
-    expect((await client.greet(token)).json).toEqual({ greeting: "Hello, Ada!" });
+    expect((await client.greet(token)).json).toEqual({ greeting: "Hello, Ada!", language: "en" });
     pids = servicePids(platform.proc.pid as number);
   }, 60_000);
 
@@ -205,7 +206,7 @@ describe("npm start", () => {
     const run = startPlatform(ports);
     expect(await waitFor(() => run.output().includes("Portico is ready"), 60_000), run.output()).toBe(true);
     const children = Object.values(servicePids(run.proc.pid as number));
-    expect(children.length).toBe(3);
+    expect(children.length).toBe(4);
     run.proc.kill("SIGKILL");
     await run.exited;
     expect(await waitFor(() => children.every((pid) => !alive(pid)), 15_000)).toBe(true);

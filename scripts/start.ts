@@ -1,4 +1,4 @@
-// npm start: runs auth, greeter and gateway as separate processes from their compiled JavaScript
+// npm start: runs auth, lang, greeter and gateway as separate processes from their compiled JavaScript
 // (embedded PGlite under .data/ unless DATABASE_URL is set), prefixes their logs, prints the URL
 // when the gateway is ready, restarts a service that exits unexpectedly (scripts/supervisor.ts),
 // and stops them all on Ctrl-C. A service that fails before the platform is ready, or keeps
@@ -32,6 +32,12 @@ function children(): Child[] {
       color: 35,
     },
     {
+      name: "lang",
+      main: "services/lang",
+      ports: [["LANG_PORT", read.port("LANG_PORT", servicePorts.lang)]],
+      color: 32,
+    },
+    {
       name: "greeter",
       main: "services/greeter",
       ports: [["GREETER_PORT", read.port("GREETER_PORT", servicePorts.greeter)]],
@@ -53,7 +59,7 @@ function children(): Child[] {
 }
 
 /**
- * When auth or greeter run on other ports than the gateway's committed config expects, tell the
+ * When auth, greeter or lang run on other ports than the gateway's committed config expects, tell the
  * gateway through GATEWAY_UPSTREAMS (unless the user already set it).
  */
 function upstreamsFor(list: Child[]): Record<string, string> {
@@ -61,6 +67,7 @@ function upstreamsFor(list: Child[]): Record<string, string> {
   const services: Record<string, [string, number]> = {
     auth: ["portico.auth.v1.AuthService", servicePorts.auth],
     greeter: ["portico.greeter.v1.GreeterService", servicePorts.greeter],
+    lang: ["portico.lang.v1.LanguageService", servicePorts.lang],
   };
   const entries = list.flatMap((child) => {
     const known = services[child.name];

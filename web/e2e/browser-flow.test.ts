@@ -1,7 +1,7 @@
 // The web app end to end, as a person uses it: the platform started the way `npm start` starts it
-// (auth, greeter and gateway as separate processes, the gateway serving the built app at /), and
-// Debian's Chromium driven headless by playwright-core. Sign up, greet, watch the stream, see the
-// history, reload and stay signed in, switch to gRPC-Web, log out.
+// (auth, lang, greeter and gateway as separate processes, the gateway serving the built app at /),
+// and Debian's Chromium driven headless by playwright-core. Sign up, greet (also in Spanish), watch
+// the stream, see the history, reload and stay signed in, switch to gRPC-Web, log out.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,7 +37,13 @@ interface Platform {
 
 /** `npm start` with free ports, its own data directory and the freshly built app as WEB_ROOT. */
 async function startPlatform(webRoot: string): Promise<Platform> {
-  const [gateway, admin, auth, greeter] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [gateway, admin, auth, greeter, lang] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const dataDir = mkdtempSync(join(tmpdir(), "portico-e2e-data-"));
   const proc: ChildProcess = spawn("npm", ["start", "--silent"], {
     cwd: repoRoot,
@@ -49,7 +55,14 @@ async function startPlatform(webRoot: string): Promise<Platform> {
       ADMIN_PORT: String(admin),
       AUTH_PORT: String(auth),
       GREETER_PORT: String(greeter),
-      GATEWAY_UPSTREAMS: `portico.auth.v1.AuthService=http://127.0.0.1:${auth},portico.greeter.v1.GreeterService=http://127.0.0.1:${greeter}`,
+      LANG_PORT: String(lang),
+      // A loaded test machine must not turn a slow Translate into the English fallback.
+      GREETER_LANG_TIMEOUT_MS: "2000",
+      GATEWAY_UPSTREAMS: [
+        `portico.auth.v1.AuthService=http://127.0.0.1:${auth}`,
+        `portico.greeter.v1.GreeterService=http://127.0.0.1:${greeter}`,
+        `portico.lang.v1.LanguageService=http://127.0.0.1:${lang}`,
+      ].join(","),
       PORTICO_DATA_DIR: dataDir,
       WEB_ROOT: webRoot,
       LOG_LEVEL: "warn",
@@ -157,6 +170,18 @@ describe.skipIf(!hasBrowser)(`web app in headless Chromium (${chromiumPath})`, (
     await expect.poll(() => page.getByTestId("greeting").textContent(), patience).toContain("Browser");
     const history = page.getByRole("list", { name: "Greeting history" });
     await expect.poll(() => history.textContent(), patience).toContain("Browser");
+  });
+
+  it("greets in the language chosen in the setting", async () => {
+    const language = page.getByLabel("Greeting language");
+    await expect.poll(() => language.inputValue(), patience).toBe("en");
+    await language.selectOption("es");
+    // Disabled while SetLanguage runs and GetLanguage confirms it.
+    await expect.poll(async () => (await language.isEnabled()) && (await language.inputValue()), patience).toBe("es");
+    await page.getByLabel("Name").fill("Navegador");
+    await page.getByRole("button", { name: "Greet" }).click();
+    await expect.poll(() => page.getByTestId("greeting").textContent(), patience).toBe("Hola, Navegador!");
+    expect(await page.getByTestId("greeting").getAttribute("lang")).toBe("es");
   });
 
   it("shows GreetStream messages as they arrive", async () => {

@@ -1,6 +1,7 @@
 // Property-based tests of the gateway's public port: HTTP/1.1 framing and hostile h2c (`npm run fuzz` runs them longer).
 import * as net from "node:net";
 import { createLogger } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { CLIENT_PREFACE, settingsFrame } from "./h2/index.js";
@@ -24,7 +25,7 @@ beforeAll(async () => {
     host: "127.0.0.1",
     adminPort: 0,
     adminHost: "127.0.0.1",
-    identitySecret: "fuzzing-secret-fuzzing-secret-fuzzing-secret",
+    identity: createTestKeys().identity("gateway"),
     logger: createLogger({ service: "gateway", level: "silent" }),
     accessLog: false,
     shutdownGraceMs: 100,

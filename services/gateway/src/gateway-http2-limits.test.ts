@@ -1,5 +1,6 @@
 import * as net from "node:net";
 import { createLogger } from "@portico/kit";
+import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { CLIENT_PREFACE, FrameType, SettingId, settingsFrame } from "./h2/index.js";
 import { type Gateway, type GatewayOptions, startGateway } from "./start-gateway.js";
@@ -15,7 +16,7 @@ const base: GatewayOptions = {
   port: 0,
   adminPort: 0,
   host: "127.0.0.1",
-  identitySecret: "http2-limits-identity-secret-of-32-bytes!",
+  identity: createTestKeys().identity("gateway"),
   logger: createLogger({ service: "gateway", level: "silent" }),
   shutdownGraceMs: 200,
   accessLog: false,

@@ -4,10 +4,13 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { type GreeterService, GreetingSchema } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { type Queryable, requireIdentity } from "@portico/kit";
+import type { GreetingTranslator } from "./greeting-translator.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 
 export interface GreeterServiceOptions {
   db: Queryable;
+  /** Puts greetings in the caller's language (the lang service), English when it cannot. */
+  translator: GreetingTranslator;
 }
 
 const MAX_NAME = 100;
@@ -42,14 +45,21 @@ const sleep = (ms: number, signal: AbortSignal) =>
     );
   });
 
-/** The GreeterService handlers: greetings are kept per caller, read from the verified identity. */
-export function createGreeterService({ db }: GreeterServiceOptions): ServiceImpl<typeof GreeterService> {
+/**
+ * The GreeterService handlers: greetings in the caller's language, kept per caller, read from the
+ * verified identity.
+ */
+export function createGreeterService({ db, translator }: GreeterServiceOptions): ServiceImpl<typeof GreeterService> {
   return {
     async greet(req, ctx) {
       const { userId } = requireIdentity(ctx);
-      const greeting = `Hello, ${validName(req.name)}!`;
-      await db.query("insert into greetings (id, user_id, message) values ($1, $2, $3)", [randomUUID(), userId, greeting]);
-      return { greeting };
+      const translated = await translator.greet(validName(req.name), ctx);
+      await db.query("insert into greetings (id, user_id, message) values ($1, $2, $3)", [
+        randomUUID(),
+        userId,
+        translated.greeting,
+      ]);
+      return translated;
     },
 
     async *greetStream(req, ctx) {
@@ -57,9 +67,11 @@ export function createGreeterService({ db }: GreeterServiceOptions): ServiceImpl
       const name = validName(req.name);
       const count = inRange("count", req.count, 1, MAX_STREAM);
       const interval = inRange("interval_ms", req.intervalMs, 0, MAX_INTERVAL_MS);
+      // One language for the whole stream, asked once.
+      const { greeting, ...language } = await translator.greet(name, ctx);
       for (let index = 0; index < count; index++) {
         if (index > 0 && interval > 0) await sleep(interval, ctx.signal);
-        yield { greeting: `Hello, ${name}! (${index + 1} of ${count})`, index };
+        yield { greeting: `${greeting} (${index + 1}/${count})`, index, ...language };
       }
     },
 

@@ -1,8 +1,22 @@
-import { createLogger, loadServiceIdentity, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
+import {
+  createEnvReader,
+  createLogger,
+  loadServiceIdentity,
+  openDatabase,
+  readServiceConfig,
+  redact,
+  runService,
+  serviceUrl,
+} from "@portico/kit";
 import { startGreeter } from "./start-greeter.js";
 
 runService("greeter", async () => {
   const config = readServiceConfig("greeter", 8082);
+  // The lang service: LANG_URL, else 127.0.0.1 on LANG_PORT (8083), as `npm start` runs it.
+  const lang = {
+    url: serviceUrl("lang"),
+    timeoutMs: createEnvReader().int("GREETER_LANG_TIMEOUT_MS", 300, { min: 1, max: 10_000 }),
+  };
   const logger = createLogger({ service: "greeter", level: config.logLevel });
   const db = await openDatabase({
     url: config.databaseUrl,
@@ -16,6 +30,7 @@ runService("greeter", async () => {
     db,
     logger,
     identity: loadServiceIdentity("greeter", config.dataRoot),
+    lang,
   });
   return {
     async close() {

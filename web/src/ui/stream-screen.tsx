@@ -94,7 +94,7 @@ export function StreamScreen({ defaultName = "" }: { defaultName?: string }) {
         ) : (
           <ol className="stream" aria-label="Streamed greetings" aria-live="polite">
             {stream.messages.map((m) => (
-              <li key={m.index}>
+              <li key={m.index} lang={m.language || undefined}>
                 <span className="badge">#{m.index + 1}</span> {m.greeting}
               </li>
             ))}

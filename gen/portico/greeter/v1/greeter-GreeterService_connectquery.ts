@@ -5,7 +5,7 @@
 import { GreeterService } from "./greeter_pb.js";
 
 /**
- * Greets the caller and records the greeting in their history.
+ * Greets the caller in their preferred language and records the greeting in their history.
  *
  * @generated from rpc portico.greeter.v1.GreeterService.Greet
  */

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file portico/greeter/v1/greeter.proto.
  */
 export const file_portico_greeter_v1_greeter: GenFile = /*@__PURE__*/
-  fileDesc("CiBwb3J0aWNvL2dyZWV0ZXIvdjEvZ3JlZXRlci5wcm90bxIScG9ydGljby5ncmVldGVyLnYxIlcKCEdyZWV0aW5nEgoKAmlkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHAoMR3JlZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiIQoNR3JlZXRSZXNwb25zZRIQCghncmVldGluZxgBIAEoCSJGChJHcmVldFN0cmVhbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgVjb3VudBgCIAEoDRITCgtpbnRlcnZhbF9tcxgDIAEoDSI2ChNHcmVldFN0cmVhbVJlc3BvbnNlEhAKCGdyZWV0aW5nGAEgASgJEg0KBWluZGV4GAIgASgNIj0KFExpc3RHcmVldGluZ3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJImEKFUxpc3RHcmVldGluZ3NSZXNwb25zZRIvCglncmVldGluZ3MYASADKAsyHC5wb3J0aWNvLmdyZWV0ZXIudjEuR3JlZXRpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhcKFVB1cmdlR3JlZXRpbmdzUmVxdWVzdCIpChZQdXJnZUdyZWV0aW5nc1Jlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAQiHgoLRWNob1JlcXVlc3QSDwoHcGF5bG9hZBgBIAEoDCIfCgxFY2hvUmVzcG9uc2USDwoHcGF5bG9hZBgBIAEoDCIzChFFY2hvU3RyZWFtUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMEg0KBWNvdW50GAIgASgNIjQKEkVjaG9TdHJlYW1SZXNwb25zZRIPCgdwYXlsb2FkGAEgASgMEg0KBWluZGV4GAIgASgNMpUFCg5HcmVldGVyU2VydmljZRJeCgVHcmVldBIgLnBvcnRpY28uZ3JlZXRlci52MS5HcmVldFJlcXVlc3QaIS5wb3J0aWNvLmdyZWV0ZXIudjEuR3JlZXRSZXNwb25zZSIQyvMYDBoHCgU2MDAvbSiAIBJtCgtHcmVldFN0cmVhbRImLnBvcnRpY28uZ3JlZXRlci52MS5HcmVldFN0cmVhbVJlcXVlc3QaJy5wb3J0aWNvLmdyZWV0ZXIudjEuR3JlZXRTdHJlYW1SZXNwb25zZSILyvMYByICCHgogCAwARJpCg1MaXN0R3JlZXRpbmdzEigucG9ydGljby5ncmVldGVyLnYxLkxpc3RHcmVldGluZ3NSZXF1ZXN0GikucG9ydGljby5ncmVldGVyLnYxLkxpc3RHcmVldGluZ3NSZXNwb25zZSIDkAIBEnwKDlB1cmdlR3JlZXRpbmdzEikucG9ydGljby5ncmVldGVyLnYxLlB1cmdlR3JlZXRpbmdzUmVxdWVzdBoqLnBvcnRpY28uZ3JlZXRlci52MS5QdXJnZUdyZWV0aW5nc1Jlc3BvbnNlIhPK8xgPEg1ncmVldGVyLmFkbWluElYKBEVjaG8SHy5wb3J0aWNvLmdyZWV0ZXIudjEuRWNob1JlcXVlc3QaIC5wb3J0aWNvLmdyZWV0ZXIudjEuRWNob1Jlc3BvbnNlIguQAgHK8xgEKICAQBJnCgpFY2hvU3RyZWFtEiUucG9ydGljby5ncmVldGVyLnYxLkVjaG9TdHJlYW1SZXF1ZXN0GiYucG9ydGljby5ncmVldGVyLnYxLkVjaG9TdHJlYW1SZXNwb25zZSIIyvMYBCiAgEAwARoKyvMYBggCIgIICmIGcHJvdG8z", [file_google_protobuf_timestamp, file_portico_gateway_v1_options]);
+  fileDesc("CiBwb3J0aWNvL2dyZWV0ZXIvdjEvZ3JlZXRlci5wcm90bxIScG9ydGljby5ncmVldGVyLnYxIlcKCEdyZWV0aW5nEgoKAmlkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHAoMR3JlZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkicAoNR3JlZXRSZXNwb25zZRIQCghncmVldGluZxgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIZChFsYW5ndWFnZV9mYWxsYmFjaxgDIAEoCBIgChhsYW5ndWFnZV9mYWxsYmFja19yZWFzb24YBCABKAkiRgoSR3JlZXRTdHJlYW1SZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFY291bnQYAiABKA0SEwoLaW50ZXJ2YWxfbXMYAyABKA0ihQEKE0dyZWV0U3RyZWFtUmVzcG9uc2USEAoIZ3JlZXRpbmcYASABKAkSDQoFaW5kZXgYAiABKA0SEAoIbGFuZ3VhZ2UYAyABKAkSGQoRbGFuZ3VhZ2VfZmFsbGJhY2sYBCABKAgSIAoYbGFuZ3VhZ2VfZmFsbGJhY2tfcmVhc29uGAUgASgJIj0KFExpc3RHcmVldGluZ3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJImEKFUxpc3RHcmVldGluZ3NSZXNwb25zZRIvCglncmVldGluZ3MYASADKAsyHC5wb3J0aWNvLmdyZWV0ZXIudjEuR3JlZXRpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhcKFVB1cmdlR3JlZXRpbmdzUmVxdWVzdCIpChZQdXJnZUdyZWV0aW5nc1Jlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAQiHgoLRWNob1JlcXVlc3QSDwoHcGF5bG9hZBgBIAEoDCIfCgxFY2hvUmVzcG9uc2USDwoHcGF5bG9hZBgBIAEoDCIzChFFY2hvU3RyZWFtUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMEg0KBWNvdW50GAIgASgNIjQKEkVjaG9TdHJlYW1SZXNwb25zZRIPCgdwYXlsb2FkGAEgASgMEg0KBWluZGV4GAIgASgNMpUFCg5HcmVldGVyU2VydmljZRJeCgVHcmVldBIgLnBvcnRpY28uZ3JlZXRlci52MS5HcmVldFJlcXVlc3QaIS5wb3J0aWNvLmdyZWV0ZXIudjEuR3JlZXRSZXNwb25zZSIQyvMYDBoHCgU2MDAvbSiAIBJtCgtHcmVldFN0cmVhbRImLnBvcnRpY28uZ3JlZXRlci52MS5HcmVldFN0cmVhbVJlcXVlc3QaJy5wb3J0aWNvLmdyZWV0ZXIudjEuR3JlZXRTdHJlYW1SZXNwb25zZSILyvMYByICCHgogCAwARJpCg1MaXN0R3JlZXRpbmdzEigucG9ydGljby5ncmVldGVyLnYxLkxpc3RHcmVldGluZ3NSZXF1ZXN0GikucG9ydGljby5ncmVldGVyLnYxLkxpc3RHcmVldGluZ3NSZXNwb25zZSIDkAIBEnwKDlB1cmdlR3JlZXRpbmdzEikucG9ydGljby5ncmVldGVyLnYxLlB1cmdlR3JlZXRpbmdzUmVxdWVzdBoqLnBvcnRpY28uZ3JlZXRlci52MS5QdXJnZUdyZWV0aW5nc1Jlc3BvbnNlIhPK8xgPEg1ncmVldGVyLmFkbWluElYKBEVjaG8SHy5wb3J0aWNvLmdyZWV0ZXIudjEuRWNob1JlcXVlc3QaIC5wb3J0aWNvLmdyZWV0ZXIudjEuRWNob1Jlc3BvbnNlIguQAgHK8xgEKICAQBJnCgpFY2hvU3RyZWFtEiUucG9ydGljby5ncmVldGVyLnYxLkVjaG9TdHJlYW1SZXF1ZXN0GiYucG9ydGljby5ncmVldGVyLnYxLkVjaG9TdHJlYW1SZXNwb25zZSIIyvMYBCiAgEAwARoKyvMYBggCIgIICmIGcHJvdG8z", [file_google_protobuf_timestamp, file_portico_gateway_v1_options]);
 
 /**
  * @generated from message portico.greeter.v1.Greeting
@@ -67,6 +67,29 @@ export type GreetResponse = Message<"portico.greeter.v1.GreetResponse"> & {
    * @generated from field: string greeting = 1;
    */
   greeting: string;
+
+  /**
+   * The greeting's language: the caller's preferred one (portico.lang.v1.LanguageService), or
+   * "en" when the language service could not say.
+   *
+   * @generated from field: string language = 2;
+   */
+  language: string;
+
+  /**
+   * True when the greeting is in English because the language service did not answer (down,
+   * too slow or failing); the greeting itself never fails for that.
+   *
+   * @generated from field: bool language_fallback = 3;
+   */
+  languageFallback: boolean;
+
+  /**
+   * Why, when language_fallback is set.
+   *
+   * @generated from field: string language_fallback_reason = 4;
+   */
+  languageFallbackReason: string;
 };
 
 /**
@@ -116,6 +139,23 @@ export type GreetStreamResponse = Message<"portico.greeter.v1.GreetStreamRespons
    * @generated from field: uint32 index = 2;
    */
   index: number;
+
+  /**
+   * As in GreetResponse: decided once for the whole stream.
+   *
+   * @generated from field: string language = 3;
+   */
+  language: string;
+
+  /**
+   * @generated from field: bool language_fallback = 4;
+   */
+  languageFallback: boolean;
+
+  /**
+   * @generated from field: string language_fallback_reason = 5;
+   */
+  languageFallbackReason: string;
 };
 
 /**
@@ -284,7 +324,7 @@ export const EchoStreamResponseSchema: GenMessage<EchoStreamResponse> = /*@__PUR
  */
 export const GreeterService: GenService<{
   /**
-   * Greets the caller and records the greeting in their history.
+   * Greets the caller in their preferred language and records the greeting in their history.
    *
    * @generated from rpc portico.greeter.v1.GreeterService.Greet
    */
@@ -294,7 +334,7 @@ export const GreeterService: GenService<{
     output: typeof GreetResponseSchema;
   },
   /**
-   * Streams `count` greetings, one every `interval_ms`.
+   * Streams `count` greetings in the caller's language, one every `interval_ms`.
    *
    * @generated from rpc portico.greeter.v1.GreeterService.GreetStream
    */
