@@ -54,6 +54,8 @@ interface Running {
   policy: RestartPolicy;
   proc?: ChildProcess;
   startedAt: number;
+  /** This run answered ready (the platform's first start): when it ends, it was no failed start. */
+  answeredReady: boolean;
   /** The last line the service wrote on stderr, or why the supervisor could not start it. */
   lastError: string;
   restartTimer?: NodeJS.Timeout;
@@ -72,6 +74,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     spec,
     policy: createRestartPolicy(options.restart),
     startedAt: 0,
+    answeredReady: false,
     lastError: "",
   }));
 
@@ -86,6 +89,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const proc = spawn(process.execPath, s.spec.args, { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"] });
     s.proc = proc;
     s.startedAt = Date.now();
+    s.answeredReady = false;
     // stdin stays open: the service stops when it closes, i.e. when the supervisor is gone.
     proc.stdin.on("error", () => {});
     prefixLines({ name: s.spec.name, color: s.spec.color, input: proc.stdout, output: process.stdout });
@@ -104,7 +108,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     proc.on("exit", (code, signal) => {
       proc.stdin.destroy();
       if (stopping) return finishIfStopped();
-      exited(s, `${s.spec.name} exited (${signal ?? `exit code ${code}`})`, Date.now() - s.startedAt);
+      // A run that served (answered ready) was a start that worked, however short it was.
+      const uptimeMs = Date.now() - s.startedAt;
+      const counted = s.answeredReady ? Math.max(uptimeMs, options.restart.startupMs) : uptimeMs;
+      exited(s, `${s.spec.name} exited (${signal ?? `exit code ${code}`})`, counted);
     });
   };
 
@@ -157,6 +164,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       for (const s of waiting) if (await answers200(s.spec.readyUrl)) answered.add(s.spec.name);
       if (answered.size === services.length) {
         ready = true;
+        for (const s of services) s.answeredReady = true;
         return { ready: true };
       }
       if (Date.now() > deadline)
