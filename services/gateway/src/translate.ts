@@ -78,7 +78,7 @@ const framingHeaders = new Set([
 ]);
 
 function metadataOf(headers: H2Headers | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  const out = Object.create(null) as Record<string, string | string[]>;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || framingHeaders.has(name) || name.charCodeAt(0) === 58) continue;
@@ -465,7 +465,7 @@ export function runTranslated(options: TranslateOptions): void {
     if (life.done || ended) return;
     if ((flags & 0x80) !== 0) {
       // gRPC-Web trailer frame.
-      const parsed: Record<string, string> = {};
+      const parsed = Object.create(null) as Record<string, string>;
       for (const line of data.toString("utf8").split("\r\n")) {
         const i = line.indexOf(":");
         if (i > 0) parsed[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
