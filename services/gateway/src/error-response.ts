@@ -42,7 +42,7 @@ export function connectEndStream(
   const json: Record<string, unknown> = {};
   if (error) json.error = errorToJson(error, undefined);
   if (trailers) {
-    const metadata: Record<string, string[]> = {};
+    const metadata = Object.create(null) as Record<string, string[]>;
     for (const key in trailers) {
       const value = trailers[key];
       if (value === undefined || key.startsWith(":")) continue;

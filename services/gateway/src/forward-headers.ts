@@ -212,7 +212,7 @@ export function forwardedFor(headers: IncomingHttpHeaders, peer: Peer, trustedPr
 
 /**
  * The headers of the upstream request: the caller's, minus hop-by-hop and gateway-owned ones,
- * plus identity, request id, forwarding and trace context.
+ * plus identity, request id, forwarding and trace context. The map has no prototype.
  */
 export function upstreamRequestHeaders(
   headers: IncomingHttpHeaders,
@@ -220,11 +220,11 @@ export function upstreamRequestHeaders(
   forwarded: ForwardedFor,
   identity: Readonly<Record<string, string>> | undefined,
 ): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {
-    ":method": pseudo.method,
-    ":path": pseudo.path,
-    ":authority": pseudo.authority,
-  };
+  // Without a prototype: a header named `__proto__` or `constructor` is just a header.
+  const out = Object.create(null) as OutgoingHttpHeaders;
+  out[":method"] = pseudo.method;
+  out[":path"] = pseudo.path;
+  out[":authority"] = pseudo.authority;
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 /* ":" */ || dropped.has(name)) continue;
     out[name] = headers[name];

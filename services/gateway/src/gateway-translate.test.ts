@@ -46,6 +46,17 @@ describe("a gRPC-only upstream behind the gateway", () => {
     expect(upstream.seen.get("Greet")?.get("x-portico-identity")[0]).toBeTruthy();
   });
 
+  it("hands every caller the upstream's response metadata in its headers", async () => {
+    for (const [name, transport] of Object.entries(transports())) {
+      let upstreamHeader: string | null = null;
+      await createClient(GreeterService, transport).greet(
+        { name: "Ada" },
+        { headers: bearer(token), onHeader: (h) => (upstreamHeader = h.get("x-upstream")) },
+      );
+      expect(upstreamHeader, name).toBe("grpc-js");
+    }
+  });
+
   it("sends the backend a request id, forwarding headers and the continued trace context", async () => {
     const trace = "0af7651916cd43dd8448eb211c80319c";
     await createClient(GreeterService, createGrpcTransport({ baseUrl: gateway.url })).greet(

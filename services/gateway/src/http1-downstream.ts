@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./downstream.js";
 
 function withoutPseudo(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+  const out = Object.create(null) as OutgoingHttpHeaders;
   for (const name in headers) if (name.charCodeAt(0) !== 58) out[name] = headers[name];
   return out;
 }
@@ -82,15 +82,17 @@ class Http1Downstream extends EventEmitter implements Downstream {
   }
 }
 
-/** The request's headers with HTTP/2 pseudo-headers added, as the proxy expects them. */
+/**
+ * The request's headers with HTTP/2 pseudo-headers added, as the proxy expects them; without a
+ * prototype, as the HTTP/2 engine's (node's HTTP/1.1 parser itself drops a field named `__proto__`).
+ */
 export function http1Headers(req: IncomingMessage): IncomingHttpHeaders {
-  return {
-    ...req.headers,
-    ":method": req.method,
-    ":path": req.url,
-    ":authority": req.headers.host,
-    ":scheme": "http",
-  } as IncomingHttpHeaders;
+  const out = Object.assign(Object.create(null) as IncomingHttpHeaders, req.headers);
+  out[":method"] = req.method;
+  out[":path"] = req.url;
+  out[":authority"] = req.headers.host;
+  out[":scheme"] = "http";
+  return out;
 }
 
 export function createHttp1Downstream(req: IncomingMessage, res: ServerResponse): Downstream {

@@ -160,17 +160,17 @@ export function createServerReflection(image: Image, table: RouteTable): ServerR
         );
       } catch (error) {
         failure = new ConnectError(`bad reflection request: ${(error as Error).message}`, Code.InvalidArgument);
-        writer.end(failure, {}, {});
+        writer.end(failure, {});
       }
     });
     down.on("data", (chunk: Buffer) => {
       if (!failure && !reader.push(chunk)) {
         failure = new ConnectError("reflection request too large", Code.ResourceExhausted);
-        writer.end(failure, {}, {});
+        writer.end(failure, {});
       }
     });
     const onEnd = () => {
-      if (!failure && !down.writableEnded) writer.end(undefined, {}, {});
+      if (!failure && !down.writableEnded) writer.end(undefined, {});
     };
     if (down.readableEnded) onEnd();
     else down.on("end", onEnd);

@@ -78,7 +78,7 @@ const framingHeaders = new Set([
 ]);
 
 function metadataOf(headers: H2Headers | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  const out = Object.create(null) as Record<string, string | string[]>;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || framingHeaders.has(name) || name.charCodeAt(0) === 58) continue;
@@ -130,15 +130,13 @@ export function translatedRequestHeaders(
   out["grpc-accept-encoding"] = "identity";
 }
 
-/** Writes an upstream's messages and status to the caller in the caller's own protocol. */
+/** Writes an upstream's metadata, messages and status to the caller in the caller's own protocol. */
 export interface CallerWriter {
+  /** The upstream's response metadata (its headers): sent in the caller's response headers, before the first message. */
+  metadata(metadata: Record<string, string | string[]>): void;
   /** Writes one message; false when the caller's buffer is full (wait for its 'drain'). */
   message(data: Buffer): boolean;
-  end(
-    error: ConnectError | undefined,
-    metadata: Record<string, string | string[]>,
-    trailers: Record<string, string | string[]>,
-  ): void;
+  end(error: ConnectError | undefined, trailers: Record<string, string | string[]>): void;
 }
 
 export function createCallerWriter(down: Downstream, caller: CallProtocol, life: Pick<CallLife, "failure">): CallerWriter {
@@ -149,7 +147,7 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
     if (down.destroyed) return;
     down.respond({ ":status": 200, "content-type": caller.contentType, ...metadata, ...extra }, options);
   };
-  const withMetadata = (m: Record<string, string | string[]>) => {
+  const setMetadata = (m: Record<string, string | string[]>) => {
     metadata = m;
   };
   switch (caller.protocol) {
@@ -157,18 +155,20 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
       let trailers: OutgoingHttpHeaders = {};
       down.on("wantTrailers", () => down.sendTrailers(life.failure ? grpcStatusTrailers(life.failure) : trailers));
       return {
+        metadata: setMetadata,
         message(data) {
           if (!started) start({}, { waitForTrailers: true });
           return down.write(envelope(0, data));
         },
-        end(error, m, t) {
+        end(error, t) {
           const status = grpcStatusTrailers(error);
-          if (!started) {
-            withMetadata(m);
-            start({ ...t, ...status }, { endStream: true });
+          trailers = { ...t, ...status };
+          // As grpc does, trailers-only only without metadata: in one header block, a trailer would replace a metadata entry of its name.
+          if (!started && !hasAny(metadata)) {
+            start(trailers, { endStream: true });
             return;
           }
-          trailers = { ...t, ...status };
+          if (!started) start({}, { waitForTrailers: true });
           down.end();
         },
       };
@@ -177,15 +177,13 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
       const base64 = caller.text ? createBase64Encoder() : undefined;
       const write = (bytes: Buffer) => down.write(base64 ? base64.push(bytes) : bytes);
       return {
+        metadata: setMetadata,
         message(data) {
           if (!started) start();
           return write(envelope(0, data));
         },
-        end(error, m, t) {
-          if (!started) {
-            withMetadata(m);
-            start();
-          }
+        end(error, t) {
+          if (!started) start();
           const frame = grpcWebTrailerFrame({ ...t, ...grpcStatusTrailers(error) });
           if (base64) down.end(Buffer.concat([base64.push(frame), base64.end()]));
           else down.end(frame);
@@ -195,15 +193,13 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
     default: {
       if (caller.enveloped) {
         return {
+          metadata: setMetadata,
           message(data) {
             if (!started) start();
             return down.write(envelope(0, data));
           },
-          end(error, m, t) {
-            if (!started) {
-              withMetadata(m);
-              start();
-            }
+          end(error, t) {
+            if (!started) start();
             down.end(connectEndStream(error, t));
           },
         };
@@ -211,13 +207,14 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
       // Connect unary: the one message waits for the status.
       let body: Buffer | undefined;
       return {
+        metadata: setMetadata,
         message(data) {
           body = body === undefined ? data : Buffer.concat([body, data]);
           return true;
         },
-        end(error, m, t) {
+        end(error, t) {
           if (down.destroyed) return;
-          const headers: OutgoingHttpHeaders = { ...m };
+          const headers: OutgoingHttpHeaders = { ...metadata };
           for (const name in t) headers[`trailer-${name}`] = t[name];
           if (error) {
             headers[":status"] = codeToHttpStatus(error.code);
@@ -234,6 +231,11 @@ export function createCallerWriter(down: Downstream, caller: CallProtocol, life:
       };
     }
   }
+}
+
+function hasAny(record: object): boolean {
+  for (const _ in record) return true;
+  return false;
 }
 
 function codeName(error: ConnectError | undefined): string {
@@ -435,7 +437,6 @@ export function runTranslated(options: TranslateOptions): void {
 
   // ---- Response: upstream envelopes, trailers and status → caller protocol, paused while the caller cannot take more.
   const writer = createCallerWriter(down, caller, life);
-  let metadata: Record<string, string | string[]> = {};
   let trailers: Record<string, string | string[] | undefined> | undefined;
   let upstreamEncoding: string | undefined;
   let ended = false;
@@ -457,14 +458,14 @@ export function runTranslated(options: TranslateOptions): void {
       if (life.done || ended) return;
       ended = true;
       life.finish(codeName(error));
-      writer.end(error, metadata, metadataOf(t));
+      writer.end(error, metadataOf(t));
     });
   };
   const reader = createEnvelopeReader(maxResponseBytes, (flags, data) => {
     if (life.done || ended) return;
     if ((flags & 0x80) !== 0) {
       // gRPC-Web trailer frame.
-      const parsed: Record<string, string> = {};
+      const parsed = Object.create(null) as Record<string, string>;
       for (const line of data.toString("utf8").split("\r\n")) {
         const i = line.indexOf(":");
         if (i > 0) parsed[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
@@ -497,11 +498,12 @@ export function runTranslated(options: TranslateOptions): void {
       life.reached();
       responded = true;
       upstreamEncoding = h["grpc-encoding"] as string | undefined;
-      metadata = metadataOf(h);
       if ((flags & h2.NGHTTP2_FLAG_END_STREAM) !== 0 || h["grpc-status"] !== undefined) {
-        // Trailers-only.
-        end(findTrailerError(toHeaders(h)), {});
+        // Trailers-only: its one header block is the trailers (as grpc clients read it).
+        end(findTrailerError(toHeaders(h)), h);
+        return;
       }
+      writer.metadata(metadataOf(h));
     });
     stream.on("data", (chunk: Buffer) => {
       if (life.done || stream !== up) return;
