@@ -160,7 +160,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       }
       const displayName = checkDisplayName(req.displayName, email, violations);
       if (violations.length > 0) throw invalidArgument(violations);
-      limiter.checkSignUp(clientAddress(ctx.requestHeader));
+      limiter.checkSignUp(clientAddress(ctx));
       const passwordHash = await hasher.hash(req.password);
       let created: Awaited<ReturnType<AuthStore["createAccount"]>>;
       try {
@@ -177,7 +177,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const email = checkEmail(req.email, violations);
       checkPasswordSize("password", req.password, violations);
       if (violations.length > 0) throw invalidArgument(violations);
-      const ip = clientAddress(ctx.requestHeader);
+      const ip = clientAddress(ctx);
       limiter.checkLogin(email, ip);
       // Unknown email and wrong password cost the same hash and get the same answer.
       const user = await store.findUserByEmail(email);
@@ -246,7 +246,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const user = await currentUser(ctx);
       const problem = passwordProblem(req.newPassword, user.email);
       if (problem) throw invalidArgument([{ field: "new_password", description: problem }]);
-      const ip = clientAddress(ctx.requestHeader);
+      const ip = clientAddress(ctx);
       limiter.checkLogin(user.email, ip);
       if (!(await hasher.verify(user.password_hash, req.currentPassword))) {
         limiter.recordFailure(user.email, ip);

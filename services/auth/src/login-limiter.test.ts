@@ -1,4 +1,5 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
+import { identityHeaders } from "@portico/kit";
 import { describe, expect, it } from "vitest";
 import { RetryInfoSchema } from "./error-details.js";
 import { codeOf, errorOf, STRONG_PASSWORD, uniqueEmail, useTestAuth } from "./test-auth.js";
@@ -15,10 +16,13 @@ const t = useTestAuth("login_limiter", {
 });
 
 let ipCounter = 0;
-/** A client that the limiter sees as a fresh IP address (the gateway's x-portico-client-address). */
+/**
+ * A client that the limiter sees as a fresh IP address: calls as the gateway forwards them for no
+ * user, its service token next to the x-portico-client-address it decided.
+ */
 function fromNewAddress() {
   const ip = `203.0.113.${++ipCounter}`;
-  return { ip, client: t.withHeaders({ "x-portico-client-address": ip }) };
+  return { ip, client: t.withHeaders(() => ({ ...t.gatewayHeaders(), "x-portico-client-address": ip })) };
 }
 
 function retryDelaySeconds(error: ConnectError): number {
@@ -72,6 +76,27 @@ describe("failed logins", () => {
     expect(error.code).toBe(Code.ResourceExhausted);
     expect(retryDelaySeconds(error)).toBeGreaterThan(30);
     expect(await codeOf(fromNewAddress().client.login({ email, password: STRONG_PASSWORD }))).toBe("ok");
+  });
+
+  it("believe the client address only from the gateway: another service or a direct caller cannot choose it", async () => {
+    const { ip, client } = fromNewAddress();
+    for (let i = 0; i < 6; i++) {
+      expect(await codeOf(client.login({ email: uniqueEmail("spray"), password: "wrong password here" }))).toBe(
+        Code.Unauthenticated,
+      );
+    }
+    const email = await account();
+    expect(await codeOf(client.login({ email, password: STRONG_PASSWORD }))).toBe(Code.ResourceExhausted);
+    // The same header from the greeter's own token, or with no token at all, names no address:
+    // such calls share the "direct" bucket, so they can neither lock out nor escape that address.
+    const greeter = t.keys.identity("greeter").signer;
+    const fromGreeter = t.withHeaders(() => ({
+      [identityHeaders.service]: greeter.serviceToken("auth"),
+      "x-portico-client-address": ip,
+    }));
+    expect(await codeOf(fromGreeter.login({ email, password: STRONG_PASSWORD }))).toBe("ok");
+    const direct = t.withHeaders({ "x-portico-client-address": ip });
+    expect(await codeOf(direct.login({ email, password: STRONG_PASSWORD }))).toBe("ok");
   });
 });
 

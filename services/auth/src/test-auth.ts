@@ -22,8 +22,8 @@ export interface TestAuth {
   gateway: Client<typeof AuthService>;
   /** The gateway's service token header for auth, for raw requests. */
   gatewayHeaders(): Record<string, string>;
-  /** A client sending `headers` on every call. */
-  withHeaders(headers: Record<string, string>): Client<typeof AuthService>;
+  /** A client sending `headers` on every call (a function is asked again for each call). */
+  withHeaders(headers: Record<string, string> | (() => Record<string, string>)): Client<typeof AuthService>;
   /** Restarts the service on the same database and port. */
   restart(overrides?: Partial<AuthOptions>): Promise<void>;
   close(): Promise<void>;
@@ -79,7 +79,8 @@ export async function startTestAuth(label: string, overrides: Partial<AuthOption
     asService,
     gateway: asService("gateway"),
     gatewayHeaders: () => ({ [identityHeaders.service]: gatewaySigner.serviceToken("auth") }),
-    withHeaders: (headers) => createClient(AuthService, transport([headerInterceptor(() => headers)])),
+    withHeaders: (headers) =>
+      createClient(AuthService, transport([headerInterceptor(typeof headers === "function" ? headers : () => headers)])),
     async restart(extra = {}) {
       await holder.auth.close();
       holder.auth = await startAuth(options({ port: holder.auth.port, ...extra }));

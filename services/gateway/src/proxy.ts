@@ -15,6 +15,12 @@ export interface ProxyOptions {
   /** The current route table (swapped on reload). */
   routes: () => RouteTable;
   auth: AuthCache;
+  /**
+   * Headers of a call forwarded for no user (a PUBLIC method called without a token): the gateway's
+   * own service token addressed to `audience`, so the service can believe the client address the
+   * gateway hands on. Calls for a user carry the user's assertion instead (`auth.headers`).
+   */
+  anonymousHeaders?: (audience: string) => Readonly<Record<string, string>>;
   /** Peers whose x-forwarded-* are believed (current config). */
   trustedProxies: () => TrustedProxies;
   logger: Logger;

@@ -189,6 +189,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     rateLimiter,
     routes: () => state.table,
     auth: authCache,
+    anonymousHeaders: (audience) => ({ [identityHeaders.service]: signer.serviceToken(audience) }),
     trustedProxies: () => state.trustedProxies,
     cors: () => state.cors,
     reflection: () => state.reflection,

@@ -61,7 +61,10 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
 
   const q = call.rawPath.indexOf("?");
   const path = translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q);
-  const identity = entry === undefined ? undefined : ctx.options.auth.headers(entry, route.audience, call.forwarded.clientIp);
+  const identity =
+    entry === undefined
+      ? ctx.options.anonymousHeaders?.(route.audience)
+      : ctx.options.auth.headers(entry, route.audience, call.forwarded.clientIp);
   /** Opens the upstream stream of one attempt, on the best address other than `exclude`. */
   const open = (exclude?: UpstreamTarget): Attempt => {
     const target = upstream.pick(exclude);
