@@ -63,10 +63,16 @@ export function checkHealth(
     let status: string | undefined;
     const reader = createEnvelopeReader(1 << 20, (flags, data) => {
       if ((flags & 0x80) !== 0) {
-        const match = /grpc-status:\s*(\d+)/i.exec(data.toString("utf8"));
+        // The grpc-status field itself, not a field that ends with its name (x-grpc-status).
+        const match = /(?:^|\r\n)grpc-status:\s*(\d+)/i.exec(data.toString("utf8"));
         status = match?.[1];
       } else {
-        serving = fromBinary(HealthCheckResponseSchema, data).status;
+        try {
+          serving = fromBinary(HealthCheckResponseSchema, data).status;
+        } catch (error) {
+          // An upstream's bad answer is its failed check, never the gateway's crash.
+          done(`health check answered no HealthCheckResponse: ${(error as Error).message}`);
+        }
       }
     });
     stream.on("response", (h) => {
