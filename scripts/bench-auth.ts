@@ -18,6 +18,8 @@ export interface AuthBenchOptions {
   auth: BenchProcess;
   user: BenchUser;
   accessToken: string;
+  /** The gateway's service token for auth: Authenticate answers only the gateway (its `callers`). */
+  gatewayServiceToken: () => string;
   workDir: string;
   options: BenchOptions;
 }
@@ -95,7 +97,7 @@ async function measureAuthCall(load: AuthLoad, { auth, workDir, options }: AuthB
 }
 
 export async function benchAuthService(options: AuthBenchOptions): Promise<AuthRun[]> {
-  const { authOrigin, user, accessToken } = options;
+  const { authOrigin, user, accessToken, gatewayServiceToken } = options;
   const logins = options.options.smoke ? 6 : 60;
   return [
     await measureAuthCall(
@@ -106,7 +108,7 @@ export async function benchAuthService(options: AuthBenchOptions): Promise<AuthR
           origin: authOrigin,
           path: authPath("Authenticate"),
           protocol: "grpc",
-          headers: { "content-type": "application/grpc", te: "trailers" },
+          headers: { "content-type": "application/grpc", te: "trailers", "x-portico-service": gatewayServiceToken() },
           body: grpcEnvelope(AuthenticateRequestSchema, create(AuthenticateRequestSchema, { accessToken })),
         },
         clients: 16,

@@ -211,7 +211,17 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     if (wants("AUTH")) {
       await freshToken();
       console.log("\nauth service, called directly");
-      auth.push(...(await benchAuthService({ authOrigin, auth: platform.auth, user, accessToken, workDir, options })));
+      auth.push(
+        ...(await benchAuthService({
+          authOrigin,
+          auth: platform.auth,
+          user,
+          accessToken,
+          gatewayServiceToken: () => gatewayIdentity.signer.serviceToken("auth"),
+          workDir,
+          options,
+        })),
+      );
       for (const a of auth) console.log(`  ${a.name.padEnd(13)} ${a.rps.toFixed(0).padStart(7)} calls/s  errors ${a.errors}`);
     }
 
