@@ -90,14 +90,36 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     );
     const peer = await rawPeer(server.port);
     const encoder = createHpackEncoder();
+    // One stream held open (requests reach the application once their read is parsed), then 500
+    // more beyond the limit of 1.
+    peer.socket.write(request(encoder, 1, "/a.B/C", false));
+    for (let i = 0; i < 100 && started === 0; i++) await sleep(10);
     const wire: Buffer[] = [];
-    // One stream held open, then 500 more beyond the limit of 1.
-    for (let i = 0; i < 501; i++) wire.push(request(encoder, 1 + 2 * i, "/a.B/C", false));
+    for (let i = 1; i < 501; i++) wire.push(request(encoder, 1 + 2 * i, "/a.B/C", false));
     peer.socket.write(Buffer.concat(wire));
     await closesWithin(peer.closed, 3000);
     expect(goawayCode(peer)).toBe(H2Error.enhanceYourCalm);
     expect(started).toBe(1);
     expect(received(peer, FrameType.rstStream).length).toBeLessThanOrEqual(50);
+  });
+
+  it("never hands the application a request the client reset in the same read (HEADERS+RST_STREAM pairs)", async () => {
+    let started = 0;
+    const server = await engineServer({ resetBudget: { burst: 1000, perSecond: 1000 } }, (stream) => {
+      started++;
+      stream.on("data", () => {});
+    });
+    const peer = await rawPeer(server.port);
+    const encoder = createHpackEncoder();
+    const wire: Buffer[] = [];
+    for (let i = 0; i < 50; i++) wire.push(request(encoder, 1 + 2 * i, "/a.B/C", false), rst(1 + 2 * i, H2Error.cancel));
+    // And one request the client keeps: it is served.
+    wire.push(request(encoder, 101, "/a.B/C", false));
+    peer.socket.write(Buffer.concat(wire));
+    for (let i = 0; i < 100 && started === 0; i++) await sleep(10);
+    await sleep(50);
+    expect(started).toBe(1);
+    expect(goawayCode(peer)).toBeUndefined();
   });
 
   it("lets a client cancel streams at a modest rate without a GOAWAY", async () => {

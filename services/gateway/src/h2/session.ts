@@ -582,6 +582,13 @@ export class H2Session extends EventEmitter {
   /** @internal Server role: streams answered in full whose request is still open. */ lingering = new Map<H2Stream, number>();
   /** @internal Bytes this connection holds (queued to send, received and unread). */ buffered = 0;
   private readonly streams = new Map<number, H2Stream>();
+  /**
+   * Server role: requests whose HEADERS came in the read being parsed, handed to `onStream` once the
+   * whole read is parsed, so a stream the client resets in the same read (rapid reset,
+   * CVE-2023-44487: HEADERS and RST_STREAM in pairs) never reaches the application or an upstream.
+   * What arrives for them meanwhile waits in the stream, as for any stream not yet read.
+   */
+  private readonly arrived: [H2Stream, IncomingHttpHeaders][] = [];
   private readonly decoder = createHpackDecoder();
   private readonly encoder = createHpackEncoder();
   private readonly maxHeaderListSize: number;
@@ -939,7 +946,10 @@ export class H2Session extends EventEmitter {
     const len = buf.length;
     while (len - off >= 9) {
       const length = (buf[off] as number) * 65_536 + ((buf[off + 1] as number) << 8) + (buf[off + 2] as number);
-      if (length > DEFAULT_MAX_FRAME) return this.fail(H2Error.frameSizeError, `frame of ${length} bytes`);
+      if (length > DEFAULT_MAX_FRAME) {
+        this.arrived.length = 0;
+        return this.fail(H2Error.frameSizeError, `frame of ${length} bytes`);
+      }
       if (len - off < 9 + length) break;
       const type = buf[off + 3] as number;
       const flags = buf[off + 4] as number;
@@ -947,8 +957,12 @@ export class H2Session extends EventEmitter {
       const payload = buf.subarray(off + 9, off + 9 + length);
       off += 9 + length;
       this.onFrame(type, flags, id, payload);
-      if (this.destroyed) return;
+      if (this.destroyed) {
+        this.arrived.length = 0;
+        return;
+      }
     }
+    this.dispatchArrived();
     // Several reads may come in one event-loop turn: replies piling up in it pause reading until they are written.
     if (this.outBytes > 262_144) this.pauseReading();
     if (off < len) {
@@ -1212,7 +1226,18 @@ export class H2Session extends EventEmitter {
       if (stream.expectedLength < 0 || (endStream && stream.expectedLength !== 0)) return stream.close(H2Error.protocolError);
     }
     if (endStream) stream.receiveEnd();
-    this.onStream?.(stream, headers);
+    this.arrived.push([stream, headers]);
+  }
+
+  /** Hands the requests of the read just parsed to the application, but those already reset. */
+  private dispatchArrived(): void {
+    const arrived = this.arrived;
+    if (arrived.length === 0) return;
+    for (let i = 0; i < arrived.length; i++) {
+      const [stream, headers] = arrived[i] as [H2Stream, IncomingHttpHeaders];
+      if (!stream.closed && !this.destroyed) this.onStream?.(stream, headers);
+    }
+    arrived.length = 0;
   }
 
   /**
