@@ -1,9 +1,8 @@
 import * as net from "node:net";
-import { createLogger } from "@portico/kit";
-import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { CLIENT_PREFACE, FrameType, SettingId, settingsFrame } from "./h2/index.js";
-import { type Gateway, type GatewayOptions, startGateway } from "./start-gateway.js";
+import type { Gateway, GatewayOptions } from "./start-gateway.js";
+import { startLoneGateway } from "./test-platform.js";
 
 // The public port's HTTP/2 limits come from the gateway's options (engine defaults otherwise).
 
@@ -12,20 +11,9 @@ afterAll(async () => {
   for (const gateway of gateways) await gateway.close();
 });
 
-const base: GatewayOptions = {
-  port: 0,
-  adminPort: 0,
-  host: "127.0.0.1",
-  identity: createTestKeys().identity("gateway"),
-  logger: createLogger({ service: "gateway", level: "silent" }),
-  shutdownGraceMs: 200,
-  accessLog: false,
-  // Requests to `/` are answered by the gateway itself: the auth upstream may be a closed port.
-  upstreams: { "portico.auth.v1.AuthService": { targets: ["http://127.0.0.1:9"], protocol: "connect" } },
-};
-
 async function gatewayWith(options: Partial<GatewayOptions>): Promise<Gateway> {
-  const gateway = await startGateway({ ...base, ...options });
+  // Requests to `/` are answered by the gateway itself: nothing needs to stand behind it.
+  const gateway = await startLoneGateway({ shutdownGraceMs: 200, ...options });
   gateways.push(gateway);
   return gateway;
 }

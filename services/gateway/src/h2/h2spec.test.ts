@@ -6,11 +6,10 @@ import { join, resolve } from "node:path";
 import * as tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { createLogger } from "@portico/kit";
-import { createTestKeys } from "@portico/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "../start-gateway.js";
+import type { Gateway } from "../start-gateway.js";
 import { createTestCertificate } from "../test-certificate.js";
+import { startLoneGateway } from "../test-platform.js";
 import { FrameType } from "./frame.js";
 
 /*
@@ -48,20 +47,9 @@ beforeAll(async () => {
   const created = await createTestCertificate(dir);
   cert = created.cert;
   const key = created.key;
-  // h2spec asks for `/`: the gateway answers it itself (no route), so no backend is needed; the
-  // auth upstream is a closed port.
-  const options = {
-    port: 0,
-    adminPort: 0,
-    host: "127.0.0.1",
-    identity: createTestKeys().identity("gateway"),
-    logger: createLogger({ service: "gateway", level: "silent" }),
-    shutdownGraceMs: 200,
-    accessLog: false,
-    upstreams: { "portico.auth.v1.AuthService": { targets: ["http://127.0.0.1:9"], protocol: "connect" as const } },
-  };
-  h2c = await startGateway(options);
-  h2 = await startGateway({ ...options, tls: { cert, key } });
+  // h2spec asks for `/`: the gateway answers it itself (no route), so no backend is needed.
+  h2c = await startLoneGateway({ shutdownGraceMs: 200 });
+  h2 = await startLoneGateway({ shutdownGraceMs: 200, tls: { cert, key } });
 });
 afterAll(async () => {
   await h2c?.close();
