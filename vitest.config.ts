@@ -10,7 +10,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "services", include: ["services/*/src/**/*.test.ts", "scripts/**/*.test.ts"] },
+        test: { name: "services", include: ["services/*/test/**/*.test.ts", "scripts/**/*.test.ts"] },
       },
       // React component tests in jsdom against a real platform (web/vitest.config.ts).
       "web/vitest.config.ts",

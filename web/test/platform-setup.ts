@@ -1,8 +1,8 @@
 import { startAuth } from "@portico/auth";
 import { startGateway } from "@portico/gateway";
 import { startGreeter } from "@portico/greeter";
-import { createLogger, openTestDatabase } from "@portico/kit";
-import { createTestKeys } from "@portico/kit/testing";
+import { createLogger } from "@portico/kit";
+import { createTestKeys, openTestDatabase } from "@portico/kit/testing";
 import { startLang } from "@portico/lang";
 import type { TestProject } from "vitest/node";
 

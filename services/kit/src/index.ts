@@ -49,6 +49,5 @@ export {
   serviceOfKid,
 } from "./service-key.js";
 export { type ServiceServer, type ServiceServerOptions, startServiceServer } from "./service-server.js";
-export { openTestDatabase } from "./test-database.js";
 export { createTokenSigner, type SignedToken, type TokenSigner, type TokenSignerOptions } from "./token-signer.js";
 export { createTrustBundle, type TrustBundle, type TrustBundleOptions, type TrustedKey } from "./trust-bundle.js";

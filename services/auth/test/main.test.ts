@@ -1,0 +1,128 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { createTokenSigner, ensureLocalKeys, identityHeaders, importServiceKey, localKeyPaths } from "@portico/kit";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { codeOf, STRONG_PASSWORD, uniqueEmail } from "./test-auth.js";
+
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+const dataDir = mkdtempSync(join(tmpdir(), "portico-auth-main-"));
+const dbName = `portico_test_auth_main_${randomBytes(4).toString("hex")}`;
+const databaseUrl = process.env.DATABASE_URL
+  ? Object.assign(new URL(process.env.DATABASE_URL), { pathname: `/${dbName}` }).toString()
+  : undefined;
+
+// The keys `npm start` would create; the test calls as the gateway (Authenticate answers only it).
+ensureLocalKeys(dataDir, ["gateway", "auth"]);
+const gatewayKeyFile = localKeyPaths(dataDir, "gateway").key;
+const gateway = createTokenSigner({ key: importServiceKey(JSON.parse(readFileSync(gatewayKeyFile, "utf8")), gatewayKeyFile) });
+
+afterAll(async () => {
+  rmSync(dataDir, { recursive: true, force: true });
+  if (databaseUrl) {
+    const admin = new pg.Client({ connectionString: Object.assign(new URL(databaseUrl), { pathname: "/postgres" }).toString() });
+    await admin.connect();
+    await admin.query(`drop database if exists "${dbName}" with (force)`).finally(() => admin.end());
+  }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `node src/main.ts` as `npm start` would, and waits until it serves. */
+async function startProcess(port: number, extraEnv: Record<string, string> = {}) {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AUTH_PORT: String(port),
+    PORTICO_DATA_DIR: dataDir,
+    LOG_LEVEL: "warn",
+    ...extraEnv,
+  };
+  delete env.DATABASE_URL;
+  if (databaseUrl) env.AUTH_DATABASE_URL = databaseUrl;
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const client = createClient(
+    AuthService,
+    createConnectTransport({
+      baseUrl: `http://127.0.0.1:${port}`,
+      httpVersion: "2",
+      interceptors: [
+        (next) => (req) => {
+          req.header.set(identityHeaders.service, gateway.serviceToken("auth"));
+          return next(req);
+        },
+      ],
+    }),
+  );
+  return { child, client, exited, stderr: () => stderr };
+}
+
+async function ready(proc: Awaited<ReturnType<typeof startProcess>>) {
+  await expect
+    .poll(() => codeOf(proc.client.authenticate({ accessToken: "x" })), {
+      timeout: 50_000,
+      interval: 200,
+      message: proc.stderr(),
+    })
+    .toBe(Code.Unauthenticated);
+}
+
+async function stop(child: ChildProcess, exited: Promise<number | null>, signal: NodeJS.Signals) {
+  child.kill(signal);
+  return exited;
+}
+
+describe("main.ts", () => {
+  it("keeps every acknowledged account and session across a crash (SIGKILL) and a graceful restart", async () => {
+    const port = await freePort();
+    const first = await startProcess(port);
+    await ready(first);
+    const email = uniqueEmail("durable");
+    const signedUp = await first.client.signUp({ email, password: STRONG_PASSWORD, displayName: "Durable" });
+    const loggedIn = await first.client.login({ email, password: STRONG_PASSWORD });
+    await first.client.logout({ refreshToken: loggedIn.tokens!.refreshToken });
+    await stop(first.child, first.exited, "SIGKILL");
+
+    const second = await startProcess(port);
+    await ready(second);
+    expect((await second.client.login({ email, password: STRONG_PASSWORD })).user?.id).toBe(signedUp.user?.id);
+    expect(await codeOf(second.client.authenticate({ accessToken: signedUp.tokens!.accessToken }))).toBe("ok");
+    expect(await codeOf(second.client.authenticate({ accessToken: loggedIn.tokens!.accessToken }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(second.client.refresh({ refreshToken: loggedIn.tokens!.refreshToken }))).toBe(Code.Unauthenticated);
+    const refreshed = await second.client.refresh({ refreshToken: signedUp.tokens!.refreshToken });
+    expect(await stop(second.child, second.exited, "SIGTERM")).toBe(0);
+
+    const third = await startProcess(port);
+    await ready(third);
+    expect(await codeOf(third.client.refresh({ refreshToken: refreshed.tokens!.refreshToken }))).toBe("ok");
+    expect(await stop(third.child, third.exited, "SIGTERM")).toBe(0);
+  }, 180_000);
+
+  it("ends with a one-line reason for a bad setting", { timeout: 60_000 }, async () => {
+    const proc = await startProcess(await freePort(), { AUTH_ACCESS_TOKEN_TTL_SECONDS: "forever" });
+    expect(await proc.exited).toBe(1);
+    expect(proc.stderr().trim(), proc.stderr()).toBe(
+      'auth: AUTH_ACCESS_TOKEN_TTL_SECONDS="forever" is not valid: expected a whole number from 10 to 3600',
+    );
+  });
+});

@@ -1,0 +1,194 @@
+import { createHash } from "node:crypto";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { CLIENT_PREFACE, FrameType, settingsFrame } from "../../src/h2/frame.js";
+import { type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "../../src/h2/session.js";
+
+// Test helper (not a test): engine servers on free ports, node:http2 clients and raw-socket peers.
+
+export const MiB = 1024 * 1024;
+
+// Everything a test opens is closed after it, pass or fail.
+export const cleanups: Array<() => void> = [];
+/** For afterEach: closes what the test opened. */
+export function closeAll(): void {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+}
+
+export const sha256 = (data: Buffer): string => createHash("sha256").update(data).digest("hex");
+export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+export async function until(condition: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves with the event's arguments, rejects after `ms`. */
+export function waitFor<T extends unknown[] = unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms = 3000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
+    emitter.once(event, (...args: unknown[]) => {
+      clearTimeout(timer);
+      resolve(args as T);
+    });
+  });
+}
+
+// --- server role: the engine serves, node:http2 (or a raw socket) calls ---
+
+export interface EngineServer {
+  port: number;
+  sessions: H2Session[];
+}
+
+export async function engineServer(
+  options: Partial<H2ServerOptions> = {},
+  onStream: H2ServerOptions["onStream"] = echo,
+): Promise<EngineServer> {
+  const sessions: H2Session[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    const session = serveH2(socket, { ...options, onStream });
+    session.on("error", () => {});
+    sessions.push(session);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  return { port: (server.address() as net.AddressInfo).port, sessions };
+}
+
+/** Answers 200 with the request body; trailers when the request has `x-trailers`. */
+export function echo(stream: H2Stream, headers: http2.IncomingHttpHeaders): void {
+  const trailers = headers["x-trailers"] !== undefined;
+  if (trailers) {
+    const send = () => stream.sendTrailers({ "x-echo": "done", "x-path": headers[":path"] });
+    stream.on("wantTrailers", () => (headers["x-trailers"] === "later" ? setTimeout(send, 20) : send()));
+  }
+  stream.respond({ ":status": 200, "x-path": headers[":path"] }, { waitForTrailers: trailers });
+  stream.on("data", (chunk: Buffer) => {
+    if (!stream.write(chunk)) {
+      stream.pause();
+      stream.once("drain", () => stream.resume());
+    }
+  });
+  stream.on("end", () => stream.end());
+}
+
+export function nodeClient(port: number, options: http2.ClientSessionOptions = {}): http2.ClientHttp2Session {
+  const client = http2.connect(`http://127.0.0.1:${port}`, options);
+  client.on("error", () => {});
+  cleanups.push(() => client.destroy());
+  return client;
+}
+
+export interface Reply {
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  trailers: http2.IncomingHttpHeaders | undefined;
+}
+
+/** One request from a node client; rejects on a stream error or an early close (with the stream's rstCode). */
+export function nodeCall(
+  client: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer | string,
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = client.request(
+      { ":method": body === undefined ? "GET" : "POST", ...headers },
+      {
+        endStream: body === undefined,
+      },
+    );
+    const chunks: Buffer[] = [];
+    let response: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    req.on("response", (h) => {
+      response = h;
+    });
+    req.on("trailers", (t) => {
+      trailers = t;
+    });
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve({ headers: response, body: Buffer.concat(chunks), trailers }));
+    req.on("error", (error) => reject(Object.assign(error, { rstCode: req.rstCode })));
+    req.on("close", () => reject(Object.assign(new Error(`closed early (rstCode ${req.rstCode})`), { rstCode: req.rstCode })));
+    if (body !== undefined) req.end(body);
+  });
+}
+
+// --- raw sockets: a few hand-made frames, and the frames that come back ---
+
+export interface RawFrame {
+  type: number;
+  flags: number;
+  id: number;
+  payload: Buffer;
+}
+
+export interface RawPeer {
+  socket: net.Socket;
+  frames: RawFrame[];
+  closed: Promise<void>;
+}
+
+/** A raw TCP client that opens with `opening` (default: the preface and an empty SETTINGS) and parses what comes back. */
+export async function rawPeer(
+  port: number,
+  opening: Buffer = Buffer.concat([CLIENT_PREFACE, settingsFrame([])]),
+): Promise<RawPeer> {
+  const socket = net.connect({ port, host: "127.0.0.1" });
+  cleanups.push(() => socket.destroy());
+  const frames: RawFrame[] = [];
+  let inbuf = Buffer.alloc(0);
+  socket.on("data", (chunk: Buffer) => {
+    inbuf = Buffer.concat([inbuf, chunk]);
+    while (inbuf.length >= 9) {
+      const length = inbuf.readUIntBE(0, 3);
+      if (inbuf.length < 9 + length) break;
+      frames.push({
+        type: inbuf[3] as number,
+        flags: inbuf[4] as number,
+        id: inbuf.readUInt32BE(5) & 0x7fffffff,
+        payload: inbuf.subarray(9, 9 + length),
+      });
+      inbuf = inbuf.subarray(9 + length);
+    }
+  });
+  socket.on("error", () => {});
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  await waitFor(socket, "connect");
+  if (opening.length > 0) socket.write(opening);
+  return { socket, frames, closed };
+}
+
+export const goawayCode = (peer: RawPeer): number | undefined => {
+  const goaway = peer.frames.find((f) => f.type === FrameType.goaway);
+  return goaway?.payload.readUInt32BE(4);
+};
+
+export async function closesWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

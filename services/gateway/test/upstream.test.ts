@@ -1,0 +1,109 @@
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import type { H2Session } from "../src/h2/index.js";
+import { createUpstream, type Upstream } from "../src/upstream.js";
+
+interface CountingServer {
+  url: string;
+  /** Connections the server accepted. */
+  sessions: number;
+  /** Requests answered, per connection (in accept order). */
+  perSession: number[];
+  close(): Promise<void>;
+}
+
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** An h2c server that answers every request after `delayMs`, counting connections. */
+async function countingServer(settings: http2.Settings = {}, delayMs = 0): Promise<CountingServer> {
+  const server = http2.createServer({ settings });
+  const counts: number[] = [];
+  const sessions = new Map<http2.ServerHttp2Session, number>();
+  server.on("session", (session) => {
+    sessions.set(session, counts.length);
+    counts.push(0);
+  });
+  server.on("stream", (stream) => {
+    const index = sessions.get(stream.session as http2.ServerHttp2Session) ?? -1;
+    stream.resume();
+    setTimeout(() => {
+      counts[index] = (counts[index] ?? 0) + 1;
+      if (!stream.closed) stream.respond({ ":status": 200 }, { endStream: true });
+    }, delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const result: CountingServer = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get sessions() {
+      return counts.length;
+    },
+    perSession: counts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const session of sessions.keys()) session.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  closers.push(result.close);
+  return result;
+}
+
+function upstreamOf(url: string, connections?: number): Upstream {
+  const upstream = createUpstream({ service: "test.v1.Svc", targets: [url], protocol: "connect", connections });
+  closers.push(() => upstream.close());
+  return upstream;
+}
+
+/** One request through the pool; resolves with the session it went over once answered. */
+function call(upstream: Upstream): Promise<H2Session> {
+  const session = upstream.pick().session();
+  const stream = session.request({ ":method": "POST", ":path": "/test.v1.Svc/Call" }, { endStream: true });
+  return new Promise((resolve, reject) => {
+    stream.on("response", (headers) => {
+      if (headers[":status"] !== 200) reject(new Error(`HTTP ${headers[":status"]}`));
+    });
+    stream.on("error", reject);
+    stream.on("close", () => (stream.rstCode === 0 ? resolve(session) : reject(new Error(`reset ${stream.rstCode}`))));
+    stream.resume();
+  });
+}
+
+describe("upstream connection pool", () => {
+  it("uses one connection per address by default, for every call", async () => {
+    const server = await countingServer();
+    const upstream = upstreamOf(server.url);
+    for (let i = 0; i < 5; i++) await call(upstream);
+    await Promise.all(Array.from({ length: 10 }, () => call(upstream)));
+    expect(server.sessions).toBe(1);
+    expect(server.perSession).toEqual([15]);
+  });
+
+  it("keeps the configured number of connections and spreads calls over them", async () => {
+    const server = await countingServer();
+    const upstream = upstreamOf(server.url, 3);
+    for (let i = 0; i < 9; i++) await call(upstream);
+    expect(server.sessions).toBe(3);
+    expect(server.perSession).toEqual([3, 3, 3]);
+  });
+
+  it("adds a connection when every one is at the upstream's concurrent-stream limit, instead of queueing", async () => {
+    const server = await countingServer({ maxConcurrentStreams: 2 }, 150);
+    const upstream = upstreamOf(server.url);
+    // The first call learns the limit (the server's SETTINGS).
+    await call(upstream);
+    // Two streams fill the first connection; the rest go to a new one (whose limit is not known
+    // until its SETTINGS arrive, so they wait there rather than open a connection each).
+    const first = new Set(await Promise.all(Array.from({ length: 6 }, () => call(upstream))));
+    expect(first.size).toBe(2);
+    expect(server.sessions).toBe(2);
+    // Both limits known: four calls fill them, the fifth and sixth open a third connection.
+    const second = new Set(await Promise.all(Array.from({ length: 6 }, () => call(upstream))));
+    expect(second.size).toBe(3);
+    expect(server.sessions).toBe(3);
+    expect(server.perSession.reduce((a, b) => a + b, 0)).toBe(13);
+  });
+});
