@@ -1,9 +1,11 @@
 // npm run generate: lint the protos, regenerate gen/ and the binary image, and write the
-// access matrix (every method with its effective gateway policy) for review.
+// access matrix (every method with its effective gateway policy) for review; then the files
+// derived from the platform definition (scripts/generate-platform.ts).
 import { execFileSync } from "node:child_process";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { generatePlatform } from "./generate-platform.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const buf = join(root, "node_modules", ".bin", "buf");
@@ -22,3 +24,6 @@ if (existsSync(matrixModule)) {
   writeFileSync(join(root, "gen/access-matrix.md"), renderAccessMatrix(join(root, "gen/portico.binpb")));
   console.log("wrote gen/access-matrix.md");
 }
+
+// docker-compose.yml, the Dockerfile and the README's port table, from portico.services.json.
+for (const file of generatePlatform(root)) console.log(`wrote ${file}`);

@@ -1,11 +1,11 @@
-// npm start: runs auth, lang, greeter and gateway as separate processes from their compiled JavaScript
-// (embedded PGlite under .data/ unless DATABASE_URL is set), prefixes their logs, prints the URL
+// npm start: runs every service of portico.services.json and the gateway as separate processes
+// from their compiled JavaScript (embedded PGlite under .data/ unless DATABASE_URL is set), prefixes their logs, prints the URL
 // when the gateway is ready, restarts a service that exits unexpectedly (scripts/supervisor.ts),
 // and stops them all on Ctrl-C. A service that fails before the platform is ready, or keeps
 // failing to start after a crash, ends the whole platform with its one-line reason.
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createEnvReader, describeStartupError, ensureLocalKeys, servicePorts } from "@portico/kit";
+import { createEnvReader, describeStartupError, ensureLocalKeys, platform } from "@portico/kit";
 import { checkPortFree } from "./check-port-free.js";
 import { defaultRestartPolicy } from "./restart-policy.js";
 import { createSupervisor } from "./supervisor.js";
@@ -23,32 +23,25 @@ interface Child {
   nodeFlags?: string[];
 }
 
+/** Log prefix colours (ANSI), one per backend in the definition's order; the gateway's is yellow. */
+const palette = [35, 32, 36, 34, 31, 95, 96, 92, 94, 91];
+
+/** The backends of the platform definition (portico.services.json) in its order, then the gateway. */
 function children(): Child[] {
+  const envName = (name: string) => name.toUpperCase().replaceAll("-", "_");
   return [
-    {
-      name: "auth",
-      main: "services/auth",
-      ports: [["AUTH_PORT", read.port("AUTH_PORT", servicePorts.auth)]],
-      color: 35,
-    },
-    {
-      name: "lang",
-      main: "services/lang",
-      ports: [["LANG_PORT", read.port("LANG_PORT", servicePorts.lang)]],
-      color: 32,
-    },
-    {
-      name: "greeter",
-      main: "services/greeter",
-      ports: [["GREETER_PORT", read.port("GREETER_PORT", servicePorts.greeter)]],
-      color: 36,
-    },
+    ...platform.services.map((service, i) => ({
+      name: service.name,
+      main: `services/${service.name}`,
+      ports: [[`${envName(service.name)}_PORT`, read.port(`${envName(service.name)}_PORT`, service.port)]] as [string, number][],
+      color: palette[i % palette.length] as number,
+    })),
     {
       name: "gateway",
       main: "services/gateway",
       ports: [
-        ["GATEWAY_PORT", read.port("GATEWAY_PORT", servicePorts.gateway)],
-        ["ADMIN_PORT", read.port("ADMIN_PORT", 9090)],
+        ["GATEWAY_PORT", read.port("GATEWAY_PORT", platform.gateway.port)],
+        ["ADMIN_PORT", read.port("ADMIN_PORT", platform.gateway.adminPort)],
       ],
       color: 33,
       // Per-call garbage is young and short-lived: V8's parallel GC helper threads cost the
@@ -56,25 +49,6 @@ function children(): Child[] {
       nodeFlags: ["--single-threaded-gc"],
     },
   ];
-}
-
-/**
- * When auth, greeter or lang run on other ports than the gateway's committed config expects, tell the
- * gateway through GATEWAY_UPSTREAMS (unless the user already set it).
- */
-function upstreamsFor(list: Child[]): Record<string, string> {
-  if (process.env.GATEWAY_UPSTREAMS) return {};
-  const services: Record<string, [string, number]> = {
-    auth: ["portico.auth.v1.AuthService", servicePorts.auth],
-    greeter: ["portico.greeter.v1.GreeterService", servicePorts.greeter],
-    lang: ["portico.lang.v1.LanguageService", servicePorts.lang],
-  };
-  const entries = list.flatMap((child) => {
-    const known = services[child.name];
-    const port = child.ports[0]?.[1];
-    return known && port !== known[1] ? [`${known[0]}=http://127.0.0.1:${port}`] : [];
-  });
-  return entries.length > 0 ? { GATEWAY_UPSTREAMS: entries.join(",") } : {};
 }
 
 async function main(): Promise<void> {
@@ -109,7 +83,13 @@ async function main(): Promise<void> {
       };
     }),
     cwd: root,
-    env: { ...process.env, ...upstreamsFor(list), PORTICO_SUPERVISED: "1" },
+    // Every child sees every <SERVICE>_PORT: the gateway's default upstreams and the service
+    // clients (kit's serviceUrl) find a service moved to another port.
+    env: {
+      ...process.env,
+      ...Object.fromEntries(list.flatMap((c) => c.ports.map(([env, port]) => [env, String(port)]))),
+      PORTICO_SUPERVISED: "1",
+    },
     restart: { ...defaultRestartPolicy, maxFailedStarts: restartLimit },
     onStopped: (code) => process.exit(code),
   });

@@ -9,7 +9,7 @@ async function main(args: string[]): Promise<string> {
   if (process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
   const [email, ...rest] = args;
   if (!email || rest.length > 0) throw new ConfigError("usage: npm run grant-admin -w services/auth -- <email>");
-  const config = readServiceConfig("auth", 8081);
+  const config = readServiceConfig("auth");
   if (!config.databaseUrl && (await listening(config.host, config.port))) {
     throw new ConfigError(
       `the auth service is running on ${config.host}:${config.port}; stop it first: its embedded database (${config.dataDir}) takes one process at a time`,

@@ -2,7 +2,7 @@ import { createEnvReader, createLogger, loadServiceIdentity, openDatabase, readS
 import { startAuth } from "./start-auth.js";
 
 runService("auth", async () => {
-  const config = readServiceConfig("auth", 8081);
+  const config = readServiceConfig("auth");
   const env = createEnvReader();
   const logger = createLogger({ service: "auth", level: config.logLevel });
   const db = await openDatabase({

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import { type Database, type Logger, migrate, type ServiceIdentity, startServiceServer } from "@portico/kit";
+import { type Database, type Logger, migrate, type ServiceIdentity, servicePorts, startServiceServer } from "@portico/kit";
 import { createAccessTokens } from "./access-tokens.js";
 import { createAuthenticator, createAuthService } from "./auth-service.js";
 import { createAuthStore } from "./auth-store.js";
@@ -11,7 +11,7 @@ import { createRevocationSet } from "./revocation-set.js";
 import { createSigningKeys, type SigningKey } from "./signing-keys.js";
 
 export interface AuthOptions {
-  /** h2c port; 0 picks a free one (default 8081). */
+  /** h2c port; 0 picks a free one (default: its port in portico.services.json). */
   port?: number;
   /** Default 127.0.0.1: the auth service is internal. */
   host?: string;
@@ -109,7 +109,7 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
   try {
     server = await startServiceServer({
       name: "auth",
-      port: options.port ?? 8081,
+      port: options.port ?? servicePorts.auth,
       host: options.host,
       logger,
       identity,

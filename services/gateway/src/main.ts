@@ -1,10 +1,19 @@
 import { readFileSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, createEnvReader, createLogger, loadServiceIdentity, readServiceConfig, runService } from "@portico/kit";
+import {
+  ConfigError,
+  createEnvReader,
+  createLogger,
+  loadServiceIdentity,
+  platform,
+  readServiceConfig,
+  runService,
+} from "@portico/kit";
 import { createAccessLogger } from "./access-logger.js";
 import { type GatewayConfig, loadGatewayConfigFile, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
 import { defaultImagePath } from "./load-image.js";
+import { platformUpstreams } from "./platform-upstreams.js";
 import { startGateway } from "./start-gateway.js";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
@@ -13,12 +22,17 @@ const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 runService("gateway", async () => {
   const env = process.env;
   const read = createEnvReader(env);
-  const service = readServiceConfig("gateway", 8080, env);
+  const service = readServiceConfig("gateway", platform.gateway.port, env);
   const configPath = read.string("GATEWAY_CONFIG", `${packageDir}gateway.config.json`);
   const readConfig = (): GatewayConfig => {
     const config = loadGatewayConfigFile(configPath);
+    // The platform definition's services, then the file's upstreams, then GATEWAY_UPSTREAMS.
     const override = read.optionalString("GATEWAY_UPSTREAMS");
-    if (override) config.upstreams = { ...config.upstreams, ...parseUpstreamsEnv(override) };
+    config.upstreams = {
+      ...platformUpstreams(env),
+      ...config.upstreams,
+      ...(override ? parseUpstreamsEnv(override) : {}),
+    };
     const proxies = read.optionalString("GATEWAY_TRUSTED_PROXIES");
     if (proxies !== undefined) config.trustedProxies = parseTrustedProxiesEnv(proxies);
     if (read.optionalString("RATE_LIMIT_FAILURE")) {
@@ -46,7 +60,7 @@ runService("gateway", async () => {
     ...readConfig(),
     port: service.port,
     host: read.string("GATEWAY_HOST", "0.0.0.0"),
-    adminPort: read.port("ADMIN_PORT", 9090),
+    adminPort: read.port("ADMIN_PORT", platform.gateway.adminPort),
     adminHost: read.optionalString("ADMIN_HOST"),
     imagePath: read.string("GATEWAY_IMAGE", defaultImagePath()),
     identity: loadServiceIdentity("gateway", service.dataRoot, env),

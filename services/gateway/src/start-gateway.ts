@@ -1,6 +1,6 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
-import { GATEWAY_SERVICE, identityHeaders, type Logger, type ServiceIdentity, serviceNameOf } from "@portico/kit";
+import { GATEWAY_SERVICE, identityHeaders, type Logger, platform, type ServiceIdentity, serviceNameOf } from "@portico/kit";
 import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
@@ -269,7 +269,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let admin: AdminServer | undefined;
   try {
     publicListener = await listenDual({
-      port: options.port ?? 8080,
+      port: options.port ?? platform.gateway.port,
       host: options.host ?? "0.0.0.0",
       h2,
       h1,
@@ -277,7 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       firstBytesTimeoutMs: options.headersTimeoutMs ?? 10_000,
     });
     admin = await startAdminServer({
-      port: options.adminPort ?? 9090,
+      port: options.adminPort ?? platform.gateway.adminPort,
       host: options.adminHost ?? "127.0.0.1",
       ready: async () => {
         const authUp = await authClient.healthy(1000);

@@ -29,11 +29,18 @@ export { ensureLocalKeys, localKeyPaths } from "./local-keys.js";
 export { createLogger, type Logger, type LoggerOptions } from "./logger.js";
 export { createLruCache, type LruCache } from "./lru-cache.js";
 export { migrate } from "./migrate.js";
+export {
+  type PlatformDefinition,
+  type PlatformService,
+  parsePlatformDefinition,
+  platformDefinitionPath,
+  readPlatformDefinition,
+} from "./platform-definition.js";
 export { type PrivatePostgres, startPrivatePostgres } from "./private-postgres.js";
 export { describeStartupError, runService, type Stoppable } from "./run-service.js";
 export { createServiceClient, type ServiceClient, type ServiceClientOptions } from "./service-client.js";
 export { readServiceConfig, type ServiceConfig } from "./service-config.js";
-export { checkServiceName, serviceNameOf, servicePorts, serviceUrl } from "./service-directory.js";
+export { checkServiceName, platform, serviceNameOf, servicePorts, serviceUrl } from "./service-directory.js";
 export {
   createServiceIdentity,
   loadServiceIdentity,

@@ -1,11 +1,19 @@
 import { ConfigError } from "./config-error.js";
 import { createEnvReader, type Env } from "./env-reader.js";
+import { type PlatformDefinition, readPlatformDefinition } from "./platform-definition.js";
+
+/** The platform definition (`portico.services.json`), read once. */
+export const platform: PlatformDefinition = readPlatformDefinition();
 
 /**
- * The default port of each service of the platform: the one table `npm start`, the services'
- * own settings and the service client fall back on. `<SERVICE>_PORT` and `<SERVICE>_URL` override.
+ * The default port of each service of the platform, from `portico.services.json`: the one table
+ * `npm start`, the services' own settings and the service client fall back on. `<SERVICE>_PORT`
+ * and `<SERVICE>_URL` override.
  */
-export const servicePorts: Readonly<Record<string, number>> = { gateway: 8080, auth: 8081, greeter: 8082, lang: 8083 };
+export const servicePorts: Readonly<Record<string, number>> = Object.freeze({
+  gateway: platform.gateway.port,
+  ...Object.fromEntries(platform.services.map((s) => [s.name, s.port])),
+});
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -41,6 +49,6 @@ export function serviceUrl(name: string, env: Env = process.env): string {
   if (url) return url.origin;
   const fallback = servicePorts[name];
   const port = read.port(`${upper}_PORT`, fallback ?? 0);
-  if (port === 0) throw new ConfigError(`no address for service "${name}": set ${upper}_URL (e.g. http://${name}:8080)`);
+  if (port === 0) throw new ConfigError(`no address for service "${name}": set ${upper}_URL (e.g. http://${name}:9000)`);
   return `http://127.0.0.1:${port}`;
 }

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { parsePlatformDefinition, platform, servicePorts, serviceUrl } from "../src/index.js";
+
+const valid = {
+  gateway: { port: 7000, adminPort: 7001 },
+  services: {
+    auth: { port: 7002, protoServices: ["portico.auth.v1.AuthService"], database: "auth" },
+    shop: { port: 7003, protoServices: ["acme.shop.v1.ShopService"], calls: ["auth"] },
+  },
+};
+
+describe("the platform definition", () => {
+  it("is the repository's portico.services.json: every service's default port and address come from it", () => {
+    expect(servicePorts.gateway).toBe(platform.gateway.port);
+    for (const service of platform.services) {
+      expect(servicePorts[service.name]).toBe(service.port);
+      expect(serviceUrl(service.name, {})).toBe(`http://127.0.0.1:${service.port}`);
+    }
+    expect(platform.services.map((s) => s.name)).toEqual(expect.arrayContaining(["auth", "greeter", "lang"]));
+  });
+
+  it("keeps the file's order and fills in what is optional", () => {
+    const definition = parsePlatformDefinition(valid);
+    expect(definition.services).toEqual([
+      { name: "auth", port: 7002, protoServices: ["portico.auth.v1.AuthService"], database: "auth", calls: [] },
+      { name: "shop", port: 7003, protoServices: ["acme.shop.v1.ShopService"], calls: ["auth"] },
+    ]);
+  });
+
+  it.each([
+    [{ ...valid, gateway: { port: 7000, adminPort: 70000 } }, /gateway\.adminPort: 70000 is not a port/],
+    [
+      { ...valid, services: { ...valid.services, shop: { port: 7002 } } },
+      /services\.shop\.port: port 7002 is already services\.auth\.port's/,
+    ],
+    [{ ...valid, services: { "Bad-Name": { port: 7005 } } }, /services\.Bad-Name: a service name is lower-case/],
+    [
+      { ...valid, services: { shop: { port: 7005, protoServices: ["ShopService"] } } },
+      /"ShopService" is not a fully-qualified proto service/,
+    ],
+    [
+      { ...valid, services: { shop: { port: 7005, calls: ["billing"] } } },
+      /services\.shop\.calls: "billing" is not a service of the platform/,
+    ],
+  ])("refuses a bad definition with a message naming the field (%#)", (json, message) => {
+    expect(() => parsePlatformDefinition(json, "portico.services.json")).toThrow(message);
+  });
+});
