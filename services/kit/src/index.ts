@@ -37,6 +37,7 @@ export {
   readPlatformDefinition,
 } from "./platform-definition.js";
 export { type PrivatePostgres, startPrivatePostgres } from "./private-postgres.js";
+export { type BackendContext, runBackend } from "./run-backend.js";
 export { describeStartupError, runService, type Stoppable } from "./run-service.js";
 export { createServiceClient, type ServiceClient, type ServiceClientOptions } from "./service-client.js";
 export { readServiceConfig, type ServiceConfig } from "./service-config.js";
@@ -56,5 +57,13 @@ export {
   serviceOfKid,
 } from "./service-key.js";
 export { type ServiceServer, type ServiceServerOptions, startServiceServer } from "./service-server.js";
+export {
+  type Backend,
+  type BackendDependencies,
+  type BackendOptions,
+  type ServiceHandlers,
+  serviceHandlers,
+  startBackend,
+} from "./start-backend.js";
 export { createTokenSigner, type SignedToken, type TokenSigner, type TokenSignerOptions } from "./token-signer.js";
 export { createTrustBundle, type TrustBundle, type TrustBundleOptions, type TrustedKey } from "./trust-bundle.js";

@@ -1,0 +1,44 @@
+import { openDatabase, redact } from "./database.js";
+import { createLogger } from "./logger.js";
+import { runService, type Stoppable } from "./run-service.js";
+import { readServiceConfig, type ServiceConfig } from "./service-config.js";
+import { loadServiceIdentity } from "./service-identity.js";
+import type { BackendDependencies } from "./start-backend.js";
+
+/** What `runBackend` hands the service's start function: its dependencies and the settings they came from. */
+export interface BackendContext extends BackendDependencies {
+  port: number;
+  host: string;
+  config: ServiceConfig;
+}
+
+/**
+ * A backend service's `main`: reads its settings (`<NAME>_PORT`, its database, `LOG_LEVEL`…),
+ * opens its database, loads its keys, calls `start` and runs it as a process (runService: one
+ * line on a bad setting, graceful stop on SIGTERM). The database closes after the service.
+ */
+export function runBackend(name: string, start: (context: BackendContext) => Promise<Stoppable>): void {
+  runService(name, async () => {
+    const config = readServiceConfig(name);
+    const logger = createLogger({ service: name, level: config.logLevel });
+    const db = await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      onError: (err) => logger.warn({ err }, "idle database connection failed"),
+    });
+    logger.info({ database: config.databaseUrl ? redact(config.databaseUrl) : `pglite:${config.dataDir}` }, "database open");
+    try {
+      const identity = loadServiceIdentity(name, config.dataRoot);
+      const server = await start({ port: config.port, host: config.host, db, logger, identity, config });
+      return {
+        async close() {
+          await server.close();
+          await db.close();
+        },
+      };
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  });
+}
