@@ -1,0 +1,9 @@
+// @portico/testing: the test harness. Tests import it; no production package does.
+export {
+  startTestPlatform,
+  type TestBackendDependencies,
+  type TestBackendStart,
+  type TestPlatform,
+  type TestPlatformOptions,
+  type TestUser,
+} from "./start-test-platform.js";

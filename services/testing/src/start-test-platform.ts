@@ -1,0 +1,225 @@
+import { randomBytes } from "node:crypto";
+import type { DescService } from "@bufbuild/protobuf";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { type AuthOptions, startAuth } from "@portico/auth";
+import { type Gateway, type GatewayOptions, startGateway } from "@portico/gateway";
+import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import {
+  type Backend,
+  type BackendDependencies,
+  createLogger,
+  type Database,
+  GATEWAY_SERVICE,
+  type PlatformDefinition,
+  platform as repositoryPlatform,
+} from "@portico/kit";
+import { createTestKeys, openTestDatabase, type TestKeys } from "@portico/kit/testing";
+
+/** What a backend's start function gets in a test: a free port, its own fresh database, its keys. */
+export interface TestBackendDependencies extends BackendDependencies {
+  port: number;
+  /** Where another backend of this test platform answers (started before this one). */
+  urlOf(name: string): string;
+}
+
+/** A backend's start function, e.g. `startGreeter` or `(deps) => startGreeter({ ...deps, lang: … })`. */
+export type TestBackendStart = (deps: TestBackendDependencies) => Promise<Backend>;
+
+export interface TestPlatformOptions {
+  /**
+   * The backends, by their name in portico.services.json (which says what proto services the
+   * gateway routes to each), started in this order.
+   */
+  services: Record<string, TestBackendStart>;
+  /** Prefix of the test databases' names (default: the services' names). */
+  label?: string;
+  /** Options of the auth service (sign-ups are not rate-limited unless set here). */
+  auth?: Partial<Omit<AuthOptions, "db" | "logger" | "identity">>;
+  /** Options of the gateway; `upstreams` entries are added to the platform's. */
+  gateway?: Partial<GatewayOptions>;
+  /** Log level of every service (default silent). */
+  logLevel?: string;
+  /** The platform definition (default: the repository's portico.services.json). */
+  definition?: PlatformDefinition;
+}
+
+/** A signed-up user; pass it as a call's options to call as them: `client.hello(req, user)`. */
+export interface TestUser {
+  userId: string;
+  email: string;
+  token: string;
+  refreshToken: string;
+  headers: { authorization: string };
+}
+
+export interface TestPlatform {
+  readonly gateway: Gateway;
+  /** The gateway's public URL. */
+  readonly url: string;
+  /** Connect over HTTP/2 to the gateway. */
+  readonly transport: Transport;
+  /** Every service's key pair and the trust bundle. */
+  readonly keys: TestKeys;
+  /** A client of `service` through the gateway (`transport` by default). */
+  client<T extends DescService>(service: T, transport?: Transport): Client<T>;
+  /** Signs up a fresh user through the gateway. */
+  signUp(name?: string): Promise<TestUser>;
+  /** The database of a backend (or of `auth`). */
+  db(name: string): Database;
+  /** Where a backend answers directly (not through the gateway). */
+  urlOf(name: string): string;
+  /** Stops a backend; its port and database stay for {@link TestPlatform.start}. */
+  stop(name: string): Promise<void>;
+  /** Starts a stopped backend again, on its port and database. */
+  start(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Running {
+  start: TestBackendStart;
+  db: Database;
+  port: number;
+  url: string;
+  server?: Backend;
+}
+
+/**
+ * The real auth service, the given backends and a real gateway in front of them, all on free
+ * ports, each service with its own fresh database (PGlite, or on the server of `DATABASE_URL`)
+ * and keys, in a few lines:
+ *
+ * ```ts
+ * const platform = await startTestPlatform({ services: { greeter: startGreeter } });
+ * const ada = await platform.signUp("ada");
+ * await platform.client(GreeterService).greet({ name: "Ada" }, ada);
+ * ```
+ */
+export async function startTestPlatform(options: TestPlatformOptions): Promise<TestPlatform> {
+  const definition = options.definition ?? repositoryPlatform;
+  const names = Object.keys(options.services);
+  const protoServices = (name: string): string[] => {
+    const service = definition.services.find((s) => s.name === name);
+    if (!service) {
+      const known = definition.services.map((s) => s.name).join(", ");
+      throw new Error(`startTestPlatform: "${name}" is not a service of portico.services.json (known: ${known})`);
+    }
+    return service.protoServices;
+  };
+  for (const name of names) protoServices(name);
+  const label = options.label ?? names.join("_");
+  const keys = createTestKeys([GATEWAY_SERVICE, "auth", ...names]);
+  const logger = (service: string) => createLogger({ service, level: options.logLevel ?? "silent" });
+  const closers: (() => Promise<void>)[] = [];
+  const running = new Map<string, Running>();
+  const urlOf = (name: string): string => {
+    const url = running.get(name)?.url;
+    if (!url) throw new Error(`urlOf: "${name}" is not started (started: ${[...running.keys()].join(", ") || "none"})`);
+    return url;
+  };
+  const database = async (name: string) => {
+    const db = await openTestDatabase(`${label}_${name}`);
+    closers.unshift(() => db.close());
+    return db;
+  };
+  const startOne = async (name: string, entry: Running) => {
+    entry.server = await entry.start({
+      port: entry.port,
+      db: entry.db,
+      logger: logger(name),
+      identity: keys.identity(name),
+      shutdownGraceMs: 500,
+      urlOf,
+    });
+    entry.port = entry.server.port;
+    entry.url = entry.server.url;
+  };
+
+  try {
+    const authDb = await database("auth");
+    const auth = await startAuth({
+      port: 0,
+      db: authDb,
+      logger: logger("auth"),
+      identity: keys.identity("auth"),
+      shutdownGraceMs: 500,
+      ...options.auth,
+      loginLimits: { signUps: 10_000, ...options.auth?.loginLimits },
+    });
+    closers.unshift(() => auth.close());
+    running.set("auth", { start: async () => auth, db: authDb, port: auth.port, url: auth.url, server: auth });
+    for (const name of names) {
+      const entry: Running = { start: options.services[name] as TestBackendStart, db: await database(name), port: 0, url: "" };
+      running.set(name, entry);
+      await startOne(name, entry);
+      closers.unshift(async () => {
+        await entry.server?.close();
+        entry.server = undefined;
+      });
+    }
+    const upstreams: GatewayOptions["upstreams"] = {};
+    for (const service of protoServices("auth")) upstreams[service] = { targets: [auth.url], protocol: "connect" };
+    for (const name of names) {
+      for (const service of protoServices(name)) upstreams[service] = { targets: [urlOf(name)], protocol: "connect" };
+    }
+    const gateway = await startGateway({
+      port: 0,
+      adminPort: 0,
+      host: "127.0.0.1",
+      identity: keys.identity(GATEWAY_SERVICE),
+      logger: logger(GATEWAY_SERVICE),
+      accessLog: false,
+      shutdownGraceMs: 500,
+      ...options.gateway,
+      upstreams: { ...upstreams, ...options.gateway?.upstreams },
+    });
+    closers.unshift(() => gateway.close());
+    const transport = createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" });
+    const authClient = createClient(AuthService, transport);
+    const backend = (name: string): Running => {
+      const entry = running.get(name);
+      if (!entry || name === "auth") throw new Error(`"${name}" is not a backend of this test platform (${names.join(", ")})`);
+      return entry;
+    };
+    return {
+      gateway,
+      url: gateway.url,
+      transport,
+      keys,
+      client: (service, via = transport) => createClient(service, via),
+      async signUp(name = "user") {
+        const email = `${name.toLowerCase().replace(/[^a-z0-9]/g, "") || "user"}-${randomBytes(4).toString("hex")}@example.com`;
+        const res = await authClient.signUp({ email, password: "correct horse battery staple", displayName: name });
+        const token = res.tokens?.accessToken ?? "";
+        return {
+          userId: res.user?.id ?? "",
+          email,
+          token,
+          refreshToken: res.tokens?.refreshToken ?? "",
+          headers: { authorization: `Bearer ${token}` },
+        };
+      },
+      db: (name) => {
+        const entry = running.get(name);
+        if (!entry) throw new Error(`no database for "${name}" (${["auth", ...names].join(", ")})`);
+        return entry.db;
+      },
+      urlOf,
+      async stop(name) {
+        const entry = backend(name);
+        await entry.server?.close();
+        entry.server = undefined;
+      },
+      async start(name) {
+        const entry = backend(name);
+        if (!entry.server) await startOne(name, entry);
+      },
+      async close() {
+        for (const close of closers.splice(0)) await close().catch(() => {});
+      },
+    };
+  } catch (error) {
+    for (const close of closers.splice(0)) await close().catch(() => {});
+    throw error;
+  }
+}
