@@ -101,13 +101,19 @@ function scaffold(name: string, install: boolean): void {
   writeFileSync(join(root, "services", name, "package.json"), `${JSON.stringify(packageJson, null, 2)}\n`);
   written.push(join(root, "services", name, "package.json"));
 
-  editJson(join(root, "portico.services.json"), (json) => {
-    (json.services as Record<string, unknown>)[name] = {
-      port,
-      protoServices: [`portico.${name}.v1.${Name}Service`],
-      database: name,
-    };
-  });
+  const definitionPath = join(root, "portico.services.json");
+  const definition = JSON.parse(readFileSync(definitionPath, "utf8")) as Record<string, unknown>;
+  const services = definition.services as Record<string, unknown>;
+  services[name] = { port, protoServices: [`portico.${name}.v1.${Name}Service`], database: name };
+  // One line per service, as the file is written by hand (biome then spaces it).
+  const entries = Object.entries(definition).map(([key, value]) =>
+    key === "services"
+      ? `  "services": {\n${Object.entries(services)
+          .map(([n, s]) => `    ${JSON.stringify(n)}: ${JSON.stringify(s)}`)
+          .join(",\n")}\n  }`
+      : `  ${JSON.stringify(key)}: ${JSON.stringify(value)}`,
+  );
+  writeFileSync(definitionPath, `{\n${entries.join(",\n")}\n}\n`);
   editJson(join(root, "package.json"), (json) => {
     insertBefore(json.workspaces as string[], `services/${name}`, (w) => w === "services/gateway" || w === "web");
   });
@@ -118,9 +124,10 @@ function scaffold(name: string, install: boolean): void {
   for (const file of written) console.log(`created ${relative(root, file)}`);
   console.log(`registered ${name} in portico.services.json (port ${port}), the root workspaces and tsconfig.json references`);
 
-  const run = (command: string, args: string[]) => execFileSync(command, args, { cwd: root, stdio: "inherit" });
+  const run = (command: string, args: string[], stdout: "inherit" | "ignore" = "inherit") =>
+    execFileSync(command, args, { cwd: root, stdio: ["ignore", stdout, "inherit"] });
   const biome = join(root, "node_modules/.bin/biome");
-  run(biome, ["check", "--write", "portico.services.json", "package.json", "tsconfig.json", `services/${name}`]);
+  run(biome, ["check", "--write", "portico.services.json", "package.json", "tsconfig.json", `services/${name}`], "ignore");
   if (install) run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"]);
   run("npm", ["run", "generate", "--silent"]);
   console.log(`
