@@ -9,6 +9,7 @@ COPY services/auth/package.json services/auth/
 COPY services/greeter/package.json services/greeter/
 COPY services/lang/package.json services/lang/
 COPY services/gateway/package.json services/gateway/
+COPY services/testing/package.json services/testing/
 COPY web/package.json web/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json portico.services.json ./

@@ -158,7 +158,7 @@ export function renderPortTable(platform: PlatformDefinition): string {
       return `| ${s.name} service (h2c, 127.0.0.1): ${serves || "no proto service"} | ${s.port} | \`${e}_PORT\`, \`${e}_HOST\`; its callers: \`${e}_URL\` |`;
     }),
   ];
-  return `${portsBegin}\n${rows.join("\n")}\n${portsEnd}`;
+  return `${portsBegin}\n\n${rows.join("\n")}\n\n${portsEnd}`;
 }
 
 /** Replaces the block between the markers; a README without them is an error naming them. */

@@ -63,8 +63,11 @@ export interface TestPlatform {
   readonly keys: TestKeys;
   /** A client of `service` through the gateway (`transport` by default). */
   client<T extends DescService>(service: T, transport?: Transport): Client<T>;
-  /** Signs up a fresh user through the gateway. */
-  signUp(name?: string): Promise<TestUser>;
+  /**
+   * Signs up a fresh user through the gateway; with `roles`, sets them in the auth database and
+   * refreshes, so the user's token carries them (e.g. a permission a policy requires).
+   */
+  signUp(name?: string, options?: { roles?: string[] }): Promise<TestUser>;
   /** The database of a backend (or of `auth`). */
   db(name: string): Database;
   /** Where a backend answers directly (not through the gateway). */
@@ -187,15 +190,20 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
       transport,
       keys,
       client: (service, via = transport) => createClient(service, via),
-      async signUp(name = "user") {
+      async signUp(name = "user", { roles } = {}) {
         const email = `${name.toLowerCase().replace(/[^a-z0-9]/g, "") || "user"}-${randomBytes(4).toString("hex")}@example.com`;
-        const res = await authClient.signUp({ email, password: "correct horse battery staple", displayName: name });
-        const token = res.tokens?.accessToken ?? "";
+        let { user, tokens } = await authClient.signUp({ email, password: "correct horse battery staple", displayName: name });
+        if (roles) {
+          await authDb.query("update users set roles = $2 where id = $1", [user?.id, roles]);
+          // The change voids the user's tokens; a refresh carries the roles.
+          ({ tokens } = await authClient.refresh({ refreshToken: tokens?.refreshToken ?? "" }));
+        }
+        const token = tokens?.accessToken ?? "";
         return {
-          userId: res.user?.id ?? "",
+          userId: user?.id ?? "",
           email,
           token,
-          refreshToken: res.tokens?.refreshToken ?? "",
+          refreshToken: tokens?.refreshToken ?? "",
           headers: { authorization: `Bearer ${token}` },
         };
       },
