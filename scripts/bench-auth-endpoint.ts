@@ -2,7 +2,7 @@
 // access token with jose against the auth service's JWKS on every call (no cache, as a
 // ForwardAuth endpoint does) and answers the identity assertion for nginx to forward.
 //
-//   BENCH_AUTH_URL=http://127.0.0.1:8081 PORTICO_DATA_DIR=.data BENCH_VERIFIER_PORT=0 \
+//   BENCH_AUTH_URL=http://127.0.0.1:<auth port> PORTICO_DATA_DIR=.data BENCH_VERIFIER_PORT=0 \
 //     node --import tsx scripts/bench-auth-endpoint.ts
 //
 // It plays the gateway's part for nginx: the assertion is signed with the gateway's key (from the
@@ -11,10 +11,10 @@
 // Prints `listening <port>` once ready. 200 + x-portico-identity for a valid token, 401 otherwise.
 import { createServer } from "node:http";
 import * as http2 from "node:http2";
-import { loadServiceIdentity } from "@portico/kit";
+import { loadServiceIdentity, serviceUrl } from "@portico/kit";
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
 
-const authUrl = process.env.BENCH_AUTH_URL ?? "http://127.0.0.1:8081";
+const authUrl = process.env.BENCH_AUTH_URL ?? serviceUrl("auth");
 // What the auth service pins (services/auth/src/access-tokens.ts): issuer, audience, RFC 9068 typ, ES256.
 const verifyOptions = {
   issuer: process.env.AUTH_ISSUER || "portico-auth",
