@@ -1,15 +1,18 @@
-import { createEnvReader, createLogger, loadServiceIdentity, openDatabase, readServiceConfig, runService } from "@portico/kit";
+import {
+  createEnvReader,
+  createLogger,
+  loadServiceIdentity,
+  openServiceDatabase,
+  readServiceConfig,
+  runService,
+} from "@portico/kit";
 import { startAuth } from "./start-auth.js";
 
 runService("auth", async () => {
   const config = readServiceConfig("auth", 8081);
   const env = createEnvReader();
   const logger = createLogger({ service: "auth", level: config.logLevel });
-  const db = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: config.dataDir,
-    onError: (error) => logger.warn({ err: error }, "idle database connection failed"),
-  });
+  const db = await openServiceDatabase("auth", config, logger);
   try {
     const auth = await startAuth({
       port: config.port,

@@ -2,9 +2,8 @@ import {
   createEnvReader,
   createLogger,
   loadServiceIdentity,
-  openDatabase,
+  openServiceDatabase,
   readServiceConfig,
-  redact,
   runService,
   serviceUrl,
 } from "@portico/kit";
@@ -18,12 +17,7 @@ runService("greeter", async () => {
     timeoutMs: createEnvReader().int("GREETER_LANG_TIMEOUT_MS", 300, { min: 1, max: 10_000 }),
   };
   const logger = createLogger({ service: "greeter", level: config.logLevel });
-  const db = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: config.dataDir,
-    onError: (err) => logger.warn({ err }, "idle database connection failed"),
-  });
-  logger.info({ database: config.databaseUrl ? redact(config.databaseUrl) : `pglite:${config.dataDir}` }, "database open");
+  const db = await openServiceDatabase("greeter", config, logger);
   const server = await startGreeter({
     port: config.port,
     host: config.host,

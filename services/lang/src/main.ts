@@ -1,15 +1,10 @@
-import { createLogger, loadServiceIdentity, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
+import { createLogger, loadServiceIdentity, openServiceDatabase, readServiceConfig, runService } from "@portico/kit";
 import { startLang } from "./start-lang.js";
 
 runService("lang", async () => {
   const config = readServiceConfig("lang");
   const logger = createLogger({ service: "lang", level: config.logLevel });
-  const db = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: config.dataDir,
-    onError: (err) => logger.warn({ err }, "idle database connection failed"),
-  });
-  logger.info({ database: config.databaseUrl ? redact(config.databaseUrl) : `pglite:${config.dataDir}` }, "database open");
+  const db = await openServiceDatabase("lang", config, logger);
   try {
     const server = await startLang({
       port: config.port,
