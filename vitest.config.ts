@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // One embedded PostgreSQL server for the run (unless DATABASE_URL is set); each test file makes its own databases.
+    globalSetup: ["services/kit/testing/postgres-global-setup.ts"],
     projects: [
       {
         extends: true,

@@ -40,7 +40,7 @@ export const benchUsage = `npm run bench -- [options]
   --help            this text
 
 Needs h2load (Debian: apt-get install nghttp2-client); nginx (apt-get install nginx) for the peers.
-DATABASE_URL selects PostgreSQL; PGlite in a temporary directory otherwise.`;
+DATABASE_URL selects a PostgreSQL server; otherwise npm start's embedded PostgreSQL, in a temporary directory.`;
 
 const workloadNames = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "AUTH"];
 

@@ -138,6 +138,8 @@ export interface PlatformOptions {
   root: string;
   dataDir: string;
   logDir: string;
+  /** The services' PostgreSQL server (each appends its name to the database): DATABASE_URL or the bench's embedded one. */
+  databaseUrl: string;
 }
 
 export interface Platform {
@@ -156,6 +158,7 @@ export function platformEnv(options: PlatformOptions, ports: PlatformPorts): Nod
     NODE_ENV: "production",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     PORTICO_DATA_DIR: options.dataDir,
+    DATABASE_URL: options.databaseUrl,
     AUTH_PORT: String(ports.auth),
     GREETER_PORT: String(ports.greeter),
     GATEWAY_PORT: String(ports.gateway),

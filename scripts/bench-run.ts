@@ -1,8 +1,8 @@
 // The benchmark itself, loaded by scripts/bench.ts once the build is done (it imports the build).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { loadServiceIdentity } from "@portico/kit";
+import { loadServiceIdentity, startEmbeddedPostgres } from "@portico/kit";
 import { decodeJwt } from "jose";
 import { type BenchUser, connectJson, mintAccessTokens, NotReadyError, signUp } from "./bench-accounts.js";
 import { benchAuthService } from "./bench-auth.js";
@@ -50,9 +50,18 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
   let keepWorkDir = false;
 
   try {
-    const database = process.env.DATABASE_URL ? "PostgreSQL (DATABASE_URL)" : "PGlite (embedded, in a temporary directory)";
+    const database = process.env.DATABASE_URL
+      ? "PostgreSQL (DATABASE_URL)"
+      : "embedded PostgreSQL (npm start's, in a temporary directory)";
     console.log(`starting auth, greeter and gateway from the build (${database}); logs in ${workDir}`);
-    const platformOptions: PlatformOptions = { root, dataDir: join(workDir, "data"), logDir: workDir };
+    let databaseUrl = process.env.DATABASE_URL;
+    if (!databaseUrl) {
+      chmodSync(workDir, 0o755); // the server runs as the postgres user when the bench runs as root
+      const embedded = await startEmbeddedPostgres({ dataDir: join(workDir, "postgres"), port: 0 });
+      stops.push(embedded.stop);
+      databaseUrl = Object.assign(new URL(embedded.url), { pathname: "/portico" }).toString();
+    }
+    const platformOptions: PlatformOptions = { root, dataDir: join(workDir, "data"), logDir: workDir, databaseUrl };
     const platform = await startPlatform(platformOptions);
     stops.push(platform.stop);
     const gatewayUrl = `http://127.0.0.1:${platform.ports.gateway}`;

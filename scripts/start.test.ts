@@ -1,8 +1,10 @@
-// npm start as a user runs it: the compiled services as separate processes, ready within 60 s,
-// one authenticated call from sign-up to backend, a killed service restarted while the rest keeps
-// serving what it can, Ctrl-C leaves nothing behind, and start-up problems end it with one line.
+// npm start as a user runs it: one embedded PostgreSQL server and the compiled services as separate
+// processes, ready within 60 s with one line per service, one authenticated call from sign-up to
+// backend, a killed service or database restarted while the rest keeps serving what it can, Ctrl-C
+// leaves nothing behind (no server, no postmaster.pid), a killed run's lock file is recovered, and
+// start-up problems end it with one line.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,11 +28,14 @@ interface Started {
 
 // One data directory for every run: only the first pays for creating the embedded databases.
 const dataDir = mkdtempSync(join(tmpdir(), "portico-start-"));
+chmodSync(dataDir, 0o755); // the embedded server runs as the postgres user when the tests run as root
+const pidFile = join(dataDir, "postgres", "postmaster.pid");
 
 function startPlatform(env: Record<string, string>): Started {
   const proc = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
     cwd: root,
-    env: { ...process.env, PORTICO_DATA_DIR: dataDir, DATABASE_URL: "", ...env },
+    // A loaded test machine must not turn a slow first Translate into the English fallback.
+    env: { ...process.env, PORTICO_DATA_DIR: dataDir, DATABASE_URL: "", GREETER_LANG_TIMEOUT_MS: "5000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -49,7 +54,7 @@ async function waitFor(check: () => boolean | Promise<boolean>, ms: number): Pro
   return check();
 }
 
-/** The supervisor's services by name (auth, greeter, gateway) → pid; other children (tsx's esbuild) left out. */
+/** The supervisor's children by name (postgres, auth, greeter, lang, gateway) → pid; others (tsx's esbuild) left out. */
 function servicePids(supervisor: number): Record<string, number> {
   let pids: number[] = [];
   try {
@@ -63,8 +68,10 @@ function servicePids(supervisor: number): Record<string, number> {
   const services: Record<string, number> = {};
   for (const pid of pids) {
     try {
-      const match = /services\/(\w+)\/dist\/main\.js/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const match = /services\/(\w+)\/dist\/main\.js/.exec(cmdline);
       if (match?.[1]) services[match[1]] = pid;
+      else if (cmdline.includes(`native/bin/postgres\0-D\0${dataDir}/postgres`)) services.postgres = pid;
     } catch {
       // gone meanwhile
     }
@@ -143,7 +150,20 @@ describe("npm start", () => {
     const ready = await waitFor(() => platform.output().includes("Portico is ready"), 60_000);
     expect(ready, platform.output()).toBe(true);
     pids = servicePids(platform.proc.pid as number);
-    expect(Object.keys(pids).sort()).toEqual(["auth", "gateway", "greeter", "lang"]);
+    expect(Object.keys(pids).sort()).toEqual(["auth", "gateway", "greeter", "lang", "postgres"]);
+    // One line per process with its address as it answered ready, the gateway's last, then the public URL.
+    const lines = platform.output().split("\n");
+    const readyLines = lines.filter((line) => / ready {2}/.test(line));
+    expect(readyLines[0]).toMatch(/^postgres {2}ready {2}postgres:\/\/127\.0\.0\.1:\d+ {2}\(.*postgres\)$/);
+    expect(readyLines.slice(1, 4).sort()).toEqual([
+      `auth      ready  http://127.0.0.1:${ports.AUTH_PORT}`,
+      `greeter   ready  http://127.0.0.1:${ports.GREETER_PORT}`,
+      `lang      ready  http://127.0.0.1:${ports.LANG_PORT}`,
+    ]);
+    expect(readyLines[4]).toBe(
+      `gateway   ready  http://127.0.0.1:${ports.GATEWAY_PORT}  (admin http://127.0.0.1:${ports.ADMIN_PORT})`,
+    );
+    expect(lines.indexOf(readyLines[4] as string)).toBeLessThan(lines.findIndex((l) => l.startsWith("Portico is ready")));
 
     client = gatewayClient(ports.GATEWAY_PORT as string);
     const token = await client.signUp(email);
@@ -196,20 +216,69 @@ describe("npm start", () => {
     pids = servicePids(platform.proc.pid as number);
   }, 60_000);
 
-  it("Ctrl-C stops every process, the restarted ones too", async () => {
+  it("restarts PostgreSQL killed with SIGKILL; every acknowledged sign-up is still there", async () => {
+    const before = await client.login(email);
+    process.kill(pids.postgres as number, "SIGKILL");
+    expect(
+      await waitFor(
+        () => platform.output().includes("portico: postgres exited (SIGKILL); restarting in 0.5s (restart 1)"),
+        5_000,
+      ),
+      platform.output(),
+    ).toBe(true);
+    // Back: the account made before the crash logs in again (a query on auth's database), and greets.
+    let after = "";
+    expect(
+      await waitFor(async () => {
+        after = await client
+          .call("/portico.auth.v1.AuthService/Login", { email, password: "correct horse battery staple" })
+          .then((res) => (res.json as { tokens?: { accessToken: string } }).tokens?.accessToken ?? "");
+        return after !== "";
+      }, 30_000),
+      platform.output(),
+    ).toBe(true);
+    expect(after).not.toBe(before);
+    expect((await client.greet(after)).json).toEqual({ greeting: "Hello, Ada!", language: "en" });
+    const restarted = servicePids(platform.proc.pid as number);
+    expect(restarted.postgres).toBeDefined();
+    expect(restarted.postgres).not.toBe(pids.postgres);
+    expect(restarted.auth).toBe(pids.auth); // the services kept running: their pools reconnected
+    pids = restarted;
+  }, 60_000);
+
+  it("Ctrl-C stops every process, the restarted ones too, and the database leaves no postmaster.pid", async () => {
     platform.proc.kill("SIGINT");
     expect(await platform.exited).toBe(0);
     expect(await waitFor(() => Object.values(pids).every((pid) => !alive(pid)), 5_000)).toBe(true);
+    expect(Object.keys(pids)).toContain("postgres");
+    expect(existsSync(pidFile)).toBe(false); // removed by the server's own clean shutdown
   });
+
+  it("starts again over a stale postmaster.pid left by a killed run, whose pid now belongs to someone else", async () => {
+    // As after a power cut: the lock file names a process that is alive but is no PostgreSQL of ours.
+    writeFileSync(pidFile, `${process.pid}\n${dataDir}/postgres\n1764800000\n5432\n\n127.0.0.1\n  1234567   7\nready   \n`);
+    const run = startPlatform(ports);
+    try {
+      expect(await waitFor(() => run.output().includes("Portico is ready"), 60_000), run.output()).toBe(true);
+      const token = await gatewayClient(ports.GATEWAY_PORT as string).login(email);
+      expect((await gatewayClient(ports.GATEWAY_PORT as string).greet(token)).status).toBe(200);
+    } finally {
+      run.proc.kill("SIGINT");
+      expect(await run.exited).toBe(0);
+    }
+    expect(existsSync(pidFile)).toBe(false);
+  }, 90_000);
 
   it("leaves no service behind when the supervisor itself is killed outright", async () => {
     const run = startPlatform(ports);
     expect(await waitFor(() => run.output().includes("Portico is ready"), 60_000), run.output()).toBe(true);
     const children = Object.values(servicePids(run.proc.pid as number));
-    expect(children.length).toBe(4);
+    expect(children.length).toBe(5);
     run.proc.kill("SIGKILL");
     await run.exited;
     expect(await waitFor(() => children.every((pid) => !alive(pid)), 15_000)).toBe(true);
+    // The database, told by the kernel that its parent died, shut down cleanly: the next start needs no recovery.
+    expect(existsSync(pidFile)).toBe(false);
   }, 90_000);
 
   it("ends with the reason when a crashed service cannot start again", async () => {

@@ -1,13 +1,16 @@
-// npm start: runs every service of portico.services.json and the gateway as separate processes
-// from their compiled JavaScript (embedded PGlite under .data/ unless DATABASE_URL is set), prefixes their logs, prints the URL
-// when the gateway is ready, restarts a service that exits unexpectedly (scripts/supervisor.ts),
-// and stops them all on Ctrl-C. A service that fails before the platform is ready, or keeps
+// npm start: runs one embedded PostgreSQL server under .data/postgres (unless DATABASE_URL is set), then
+// every service of portico.services.json and the gateway as separate processes from their compiled JavaScript, each on its own
+// database; prefixes their logs, prints one line per service with its URL as it answers ready, then the
+// gateway's public URL; restarts a process that exits unexpectedly (scripts/supervisor.ts), and stops
+// them all on Ctrl-C, the database last. A process that fails before the platform is ready, or keeps
 // failing to start after a crash, ends the whole platform with its one-line reason.
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createEnvReader, describeStartupError, ensureLocalKeys, platform } from "@portico/kit";
+import { createEnvReader, describeStartupError, ensureLocalKeys, platform, prepareEmbeddedPostgres } from "@portico/kit";
 import { checkPortFree } from "./check-port-free.js";
 import { defaultRestartPolicy } from "./restart-policy.js";
+import type { SupervisedService } from "./supervisor.js";
 import { createSupervisor } from "./supervisor.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -51,47 +54,98 @@ function children(): Child[] {
   ];
 }
 
+/**
+ * Without DATABASE_URL: the embedded PostgreSQL server under the data directory, supervised like the
+ * services, and each service's `<SERVICE>_DATABASE_URL` on it (its database's name from
+ * portico.services.json). With it: nothing to run (each service appends its name to DATABASE_URL's).
+ */
+async function database(dataRoot: string): Promise<{ service?: SupervisedService; env: Record<string, string>; url?: string }> {
+  if (process.env.DATABASE_URL) return { env: {} };
+  const port = read.port("PORTICO_POSTGRES_PORT", 0);
+  if (port !== 0) await checkPortFree("PORTICO_POSTGRES_PORT", port);
+  const dataDir = join(dataRoot, "postgres");
+  const shown = relative(process.cwd(), dataDir).startsWith("..") ? dataDir : relative(process.cwd(), dataDir);
+  if (!existsSync(join(dataDir, "PG_VERSION"))) {
+    process.stderr.write(`portico: creating the embedded PostgreSQL in ${shown} (first run)\n`);
+  }
+  const server = await prepareEmbeddedPostgres({ dataDir, port });
+  const env: Record<string, string> = {};
+  for (const { name, database } of platform.services) {
+    const key = `${name.toUpperCase()}_DATABASE_URL`;
+    if (database && !process.env[key]) env[key] = Object.assign(new URL(server.url), { pathname: `/${database}` }).toString();
+  }
+  return {
+    env,
+    url: `postgres://127.0.0.1:${server.port}  (${shown})`,
+    service: {
+      name: "postgres",
+      command: server.command.file,
+      args: server.command.args,
+      uid: server.command.uid,
+      gid: server.command.gid,
+      ports: port === 0 ? [] : [["PORTICO_POSTGRES_PORT", port]],
+      color: 34,
+      isReady: server.ready,
+      beforeStart: server.recover,
+      stopSignal: "SIGINT", // fast shutdown: sessions are cut, every committed write is kept
+      ownProcessGroup: true,
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const list = children();
   const restartLimit = read.int("PORTICO_RESTART_LIMIT", defaultRestartPolicy.maxFailedStarts, { min: 0, max: 1000 });
   for (const child of list) for (const [env, port] of child.ports) await checkPortFree(env, port);
+  const dataRoot = resolve(read.string("PORTICO_DATA_DIR", ".data"));
   // Each service's key pair and the trust bundle of their public keys, on first run (unless the
   // keys come from the environment, as in production).
   if (!process.env.PORTICO_SERVICE_KEY && !process.env.PORTICO_SERVICE_KEY_FILE) {
     ensureLocalKeys(
-      resolve(read.string("PORTICO_DATA_DIR", ".data")),
+      dataRoot,
       list.map((child) => child.name),
     );
   }
+  const db = await database(dataRoot);
+  const urls: Record<string, string> = db.url ? { postgres: db.url } : {};
 
   const supervisor = createSupervisor({
-    services: list.map((child) => {
-      const entry = dev ? join(child.main, "src/main.ts") : join(child.main, "dist/main.js");
-      const flags = child.nodeFlags ?? [];
-      const args = dev
-        ? [...flags, "--conditions=source", "--import", "tsx", "--watch", entry]
-        : [...flags, "--enable-source-maps", entry];
-      const [, port] = child.ports.at(-1) as [string, number]; // the gateway's /readyz is on its admin port
-      return {
-        name: child.name,
-        args,
-        ports: child.ports,
-        color: child.color,
-        readyUrl: `http://127.0.0.1:${port}/readyz`,
-        // The gateway's first health checks then find its upstreams serving.
-        startAfter: child.name === "gateway" ? list.filter((c) => c !== child).map((c) => c.name) : [],
-      };
-    }),
+    services: [
+      ...(db.service ? [db.service] : []),
+      ...list.map((child) => {
+        const entry = dev ? join(child.main, "src/main.ts") : join(child.main, "dist/main.js");
+        const flags = child.nodeFlags ?? [];
+        const args = dev
+          ? [...flags, "--conditions=source", "--import", "tsx", "--watch", entry]
+          : [...flags, "--enable-source-maps", entry];
+        const [, port] = child.ports.at(-1) as [string, number]; // the gateway's /readyz is on its admin port
+        urls[child.name] ??= `http://127.0.0.1:${child.ports[0]?.[1]}`;
+        return {
+          name: child.name,
+          args,
+          ports: child.ports,
+          color: child.color,
+          readyUrl: `http://127.0.0.1:${port}/readyz`,
+          // The gateway's first health checks then find its upstreams serving; every service needs its database.
+          startAfter: [
+            ...(db.service ? [db.service.name] : []),
+            ...(child.name === "gateway" ? list.filter((c) => c !== child).map((c) => c.name) : []),
+          ],
+        };
+      }),
+    ],
     cwd: root,
     // Every child sees every <SERVICE>_PORT: the gateway's default upstreams and the service
     // clients (kit's serviceUrl) find a service moved to another port.
     env: {
       ...process.env,
+      ...db.env,
       ...Object.fromEntries(list.flatMap((c) => c.ports.map(([env, port]) => [env, String(port)]))),
       PORTICO_SUPERVISED: "1",
     },
     restart: { ...defaultRestartPolicy, maxFailedStarts: restartLimit },
     onStopped: (code) => process.exit(code),
+    onReady: (name) => process.stdout.write(`${name.padEnd(9)} ready  ${urls[name] ?? ""}\n`),
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {
@@ -103,6 +157,7 @@ async function main(): Promise<void> {
   const gateway = list.find((c) => c.name === "gateway") as Child;
   const [, publicPort] = gateway.ports[0] as [string, number];
   const [, adminPort] = gateway.ports[1] as [string, number];
+  urls.gateway = `http://127.0.0.1:${publicPort}  (admin http://127.0.0.1:${adminPort})`;
   const outcome = await supervisor.started;
   if (outcome.ready) {
     process.stdout.write(

@@ -1,6 +1,7 @@
-// The npm start supervisor: runs each service as its own node process with prefixed logs,
-// restarts one that exits unexpectedly (with backoff, said in the log), gives up on one that keeps
-// failing to start, and stops them all on request, leaving no process behind.
+// The npm start supervisor: runs each service as its own process (node, or the embedded PostgreSQL)
+// with prefixed logs, restarts one that exits unexpectedly (with backoff, said in the log), gives up on
+// one that keeps failing to start, and stops them all on request in reverse order of start (the
+// database last), leaving no process behind.
 import { type ChildProcess, spawn } from "node:child_process";
 import { answers200 } from "./answers-200.js";
 import { checkPortFree } from "./check-port-free.js";
@@ -9,16 +10,35 @@ import { createRestartPolicy, type RestartPolicy, type RestartPolicyOptions } fr
 
 export interface SupervisedService {
   name: string;
-  /** Node's arguments: flags, then the entry point. */
+  /** The program (default: this node), e.g. the embedded PostgreSQL's server. */
+  command?: string;
+  /** Its arguments; for node: flags, then the entry point. */
   args: string[];
+  /** Run as this user and group (PostgreSQL refuses root). */
+  uid?: number;
+  gid?: number;
   /** Checked free before every restart: [env variable that sets it, port]. */
   ports: [env: string, port: number][];
   /** ANSI colour of its log prefix. */
   color: number;
   /** Answers 200 once the service serves (its /readyz). */
-  readyUrl: string;
-  /** Started only once these services answer ready (the gateway after the services it routes to). */
+  readyUrl?: string;
+  /** Says whether it serves, where there is no readyUrl (the database answers a query). */
+  isReady?: () => Promise<boolean>;
+  /**
+   * Started only once these services answer ready (the gateway after the services it routes to), and
+   * stopped only once they have exited.
+   */
   startAfter?: string[];
+  /** Runs before every start (e.g. clears a killed run's lock file); a throw is a failed start, its message the reason. */
+  beforeStart?: () => Promise<void>;
+  /** The signal that stops it gracefully (default SIGTERM; PostgreSQL's fast shutdown is SIGINT). */
+  stopSignal?: NodeJS.Signals;
+  /**
+   * In a process group of its own, so that a terminal's Ctrl-C reaches only the supervisor, which
+   * stops it after the services that use it (the database).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface SupervisorOptions {
@@ -28,6 +48,8 @@ export interface SupervisorOptions {
   restart: RestartPolicyOptions;
   /** Called once, when every service has stopped after `stop`: the supervisor's exit code. */
   onStopped(code: number): void;
+  /** Called when a service first answers ready (the platform's start). */
+  onReady?(name: string): void;
   /** Milliseconds between SIGTERM and SIGKILL when stopping. */
   killAfterMs?: number;
   /** How long the first start of every service may take, in ms (default 60 s). */
@@ -59,6 +81,8 @@ interface Running {
   /** The last line the service wrote on stderr, or why the supervisor could not start it. */
   lastError: string;
   restartTimer?: NodeJS.Timeout;
+  /** Sent its stop signal (stopping). */
+  signalled: boolean;
 }
 
 const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))}s`;
@@ -76,17 +100,34 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     startedAt: 0,
     answeredReady: false,
     lastError: "",
+    signalled: false,
   }));
 
   const alive = (s: Running) => s.proc !== undefined && s.proc.exitCode === null && s.proc.signalCode === null;
   const finishIfStopped = () => {
-    if (!stopping || finished || services.some(alive)) return;
+    if (!stopping || finished) return;
+    // Reverse order of start: a service is stopped once every service started after it has exited.
+    for (const s of services) {
+      if (s.signalled || !alive(s)) continue;
+      const usedBy = services.filter((o) => o !== s && alive(o) && (o.spec.startAfter ?? []).includes(s.spec.name));
+      if (usedBy.length > 0) continue;
+      s.signalled = true;
+      s.proc?.kill(s.spec.stopSignal ?? "SIGTERM");
+    }
+    if (services.some(alive)) return;
     finished = true;
     options.onStopped(exitCode);
   };
 
   const spawnService = (s: Running) => {
-    const proc = spawn(process.execPath, s.spec.args, { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"] });
+    const proc = spawn(s.spec.command ?? process.execPath, s.spec.args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ["pipe", "pipe", "pipe"],
+      uid: s.spec.uid,
+      gid: s.spec.gid,
+      detached: s.spec.ownProcessGroup ?? false,
+    });
     s.proc = proc;
     s.startedAt = Date.now();
     s.answeredReady = false;
@@ -149,19 +190,47 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     }
     if (stopping) return finishIfStopped();
     s.lastError = "";
+    if (!(await prepared(s))) return;
     spawnService(s);
   };
+
+  /** Runs the service's beforeStart: false (and the failure handled) when it threw. */
+  const prepared = async (s: Running): Promise<boolean> => {
+    try {
+      await s.spec.beforeStart?.();
+    } catch (error) {
+      s.lastError = (error as Error).message;
+      if (stopping) finishIfStopped();
+      else exited(s, `${s.spec.name} cannot start: ${s.lastError}`, 0);
+      return false;
+    }
+    if (stopping) {
+      finishIfStopped();
+      return false;
+    }
+    return true;
+  };
+
+  const answers = (s: Running) => (s.spec.isReady ? s.spec.isReady() : answers200(s.spec.readyUrl ?? ""));
 
   /** Starts the services whose dependencies answer ready, until all of them do. */
   const startAll = async (): Promise<StartOutcome> => {
     const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
     const answered = new Set<string>();
+    const launching = new Set<Running>();
     while (!stopping) {
       for (const s of services) {
-        if (!s.proc && (s.spec.startAfter ?? []).every((name) => answered.has(name))) spawnService(s);
+        if (s.proc || launching.has(s) || !(s.spec.startAfter ?? []).every((name) => answered.has(name))) continue;
+        launching.add(s);
+        if (await prepared(s)) spawnService(s); // else prepared() has stopped the platform
       }
       const waiting = services.filter((s) => s.proc && !answered.has(s.spec.name));
-      for (const s of waiting) if (await answers200(s.spec.readyUrl)) answered.add(s.spec.name);
+      for (const s of waiting) {
+        if (!stopping && (await answers(s))) {
+          answered.add(s.spec.name);
+          options.onReady?.(s.spec.name);
+        }
+      }
       if (answered.size === services.length) {
         ready = true;
         for (const s of services) s.answeredReady = true;
@@ -183,10 +252,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       if (stopping) return;
       stopping = true;
       exitCode = code;
-      for (const s of services) {
-        clearTimeout(s.restartTimer);
-        if (alive(s)) s.proc?.kill("SIGTERM");
-      }
+      for (const s of services) clearTimeout(s.restartTimer);
       setTimeout(() => {
         for (const s of services) if (alive(s)) s.proc?.kill("SIGKILL");
       }, killAfterMs).unref();

@@ -9,7 +9,8 @@ export default mergeConfig(
       name: "web",
       environment: "jsdom",
       include: ["src/**/*.test.tsx", "src/**/*.test.ts"],
-      globalSetup: ["./test/platform-setup.ts"],
+      // The tests' PostgreSQL server first (unless DATABASE_URL is set), then the platform on it.
+      globalSetup: ["../services/kit/testing/postgres-global-setup.ts", "./test/platform-setup.ts"],
       setupFiles: ["./src/test/dom-setup.ts"],
       testTimeout: 30_000,
       // Real servers on a shared 2-core machine: expect.poll waits up to 8 s by default.

@@ -13,7 +13,7 @@ export const testAccessTokenTtlSeconds = 10;
 
 /**
  * Starts the real platform once for the web component tests: auth, lang and greeter (calling lang)
- * on their own fresh databases (PGlite, or DATABASE_URL's server) behind the gateway, all on free ports.
+ * on their own fresh databases (on the tests' PostgreSQL server) behind the gateway, all on free ports.
  */
 export default async function setup(project: TestProject) {
   const logger = createLogger({ service: "web-test", level: "silent" });

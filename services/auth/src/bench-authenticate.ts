@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -9,6 +9,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthenticateRequestSchema, AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { startEmbeddedPostgres } from "@portico/kit";
 
 // Authenticate throughput of one auth process, measured from another process:
 //   node --conditions=source --import tsx services/auth/src/bench-authenticate.ts [seconds] [concurrency]
@@ -55,6 +56,13 @@ function cpuMs(pid: number): number {
 async function run(cacheSize: number) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "portico-auth-bench-"));
+  chmodSync(dataDir, 0o755); // the embedded server runs as the postgres user under root
+  // A fresh embedded PostgreSQL, or a database of its own on DATABASE_URL's server.
+  const embedded = process.env.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ dataDir: join(dataDir, "postgres"), port: 0 });
+  const databaseUrl = new URL(embedded?.url ?? (process.env.DATABASE_URL as string));
+  databaseUrl.pathname = `/portico_auth_bench_${process.pid}_${cacheSize}`;
   const main = fileURLToPath(new URL("./main.ts", import.meta.url));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -64,7 +72,7 @@ async function run(cacheSize: number) {
     AUTH_TOKEN_CACHE_SIZE: String(cacheSize),
   };
   delete env.DATABASE_URL;
-  delete env.AUTH_DATABASE_URL;
+  env.AUTH_DATABASE_URL = databaseUrl.toString();
   const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], { env, stdio: "inherit" });
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -149,6 +157,7 @@ async function run(cacheSize: number) {
   } finally {
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));
+    await embedded?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

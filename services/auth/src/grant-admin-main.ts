@@ -1,6 +1,6 @@
-import { connect } from "node:net";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, describeStartupError, migrate, openDatabase, readServiceConfig } from "@portico/kit";
+import { ConfigError, describeStartupError, migrate, openDatabase, openEmbeddedPostgres, readServiceConfig } from "@portico/kit";
 import { grantAdmin } from "./grant-admin.js";
 
 // `npm run grant-admin -w services/auth -- <email>`: makes the account an administrator (auth.admin).
@@ -10,35 +10,24 @@ async function main(args: string[]): Promise<string> {
   const [email, ...rest] = args;
   if (!email || rest.length > 0) throw new ConfigError("usage: npm run grant-admin -w services/auth -- <email>");
   const config = readServiceConfig("auth");
-  if (!config.databaseUrl && (await listening(config.host, config.port))) {
-    throw new ConfigError(
-      `the auth service is running on ${config.host}:${config.port}; stop it first: its embedded database (${config.dataDir}) takes one process at a time`,
-    );
-  }
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  // Without DATABASE_URL: the auth database (portico.services.json) on npm start's embedded server,
+  // the running one or one started for this command.
+  const embedded = config.databaseUrl
+    ? undefined
+    : await openEmbeddedPostgres({ dataDir: join(config.dataRoot, "postgres"), port: 0 });
   try {
-    await migrate(db, fileURLToPath(new URL("../migrations", import.meta.url)));
-    const user = await grantAdmin(db, email);
-    return `${user.email} (${user.userId}) now has roles: ${user.roles.join(", ")}`;
+    const url = embedded ? Object.assign(new URL(embedded.url), { pathname: "/auth" }).toString() : config.databaseUrl;
+    const db = await openDatabase({ url: url ?? "" });
+    try {
+      await migrate(db, fileURLToPath(new URL("../migrations", import.meta.url)));
+      const user = await grantAdmin(db, email);
+      return `${user.email} (${user.userId}) now has roles: ${user.roles.join(", ")}`;
+    } finally {
+      await db.close();
+    }
   } finally {
-    await db.close();
+    await embedded?.stop();
   }
-}
-
-function listening(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.setTimeout(1_000);
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }
 
 main(process.argv.slice(2)).then(

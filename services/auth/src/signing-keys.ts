@@ -74,7 +74,7 @@ export async function createSigningKeys(options: SigningKeysOptions): Promise<Si
   // Creates a key unless another replica made a fresh one meanwhile (`force` skips that check).
   async function create(force: boolean): Promise<void> {
     await db.transaction(async (tx) => {
-      if (db.kind === "postgres") await tx.query("select pg_advisory_xact_lock(hashtext('portico.auth.signing_keys'))");
+      await tx.query("select pg_advisory_xact_lock(hashtext('portico.auth.signing_keys'))");
       const newest = await tx.query<{ created_at: Date }>(
         "select created_at from signing_keys where retired_at is null order by created_at desc limit 1",
       );

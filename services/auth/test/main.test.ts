@@ -9,6 +9,7 @@ import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { createTokenSigner, ensureLocalKeys, identityHeaders, importServiceKey, localKeyPaths } from "@portico/kit";
+import { testServerUrl } from "@portico/kit/testing";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { codeOf, STRONG_PASSWORD, uniqueEmail } from "./test-auth.js";
@@ -16,9 +17,7 @@ import { codeOf, STRONG_PASSWORD, uniqueEmail } from "./test-auth.js";
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), "portico-auth-main-"));
 const dbName = `portico_test_auth_main_${randomBytes(4).toString("hex")}`;
-const databaseUrl = process.env.DATABASE_URL
-  ? Object.assign(new URL(process.env.DATABASE_URL), { pathname: `/${dbName}` }).toString()
-  : undefined;
+const databaseUrl = Object.assign(new URL(testServerUrl()), { pathname: `/${dbName}` }).toString();
 
 // The keys `npm start` would create; the test calls as the gateway (Authenticate answers only it).
 ensureLocalKeys(dataDir, ["gateway", "auth"]);
@@ -27,11 +26,9 @@ const gateway = createTokenSigner({ key: importServiceKey(JSON.parse(readFileSyn
 
 afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
-  if (databaseUrl) {
-    const admin = new pg.Client({ connectionString: Object.assign(new URL(databaseUrl), { pathname: "/postgres" }).toString() });
-    await admin.connect();
-    await admin.query(`drop database if exists "${dbName}" with (force)`).finally(() => admin.end());
-  }
+  const admin = new pg.Client({ connectionString: testServerUrl() });
+  await admin.connect();
+  await admin.query(`drop database if exists "${dbName}" with (force)`).finally(() => admin.end());
 });
 
 function freePort(): Promise<number> {
@@ -53,7 +50,7 @@ async function startProcess(port: number, extraEnv: Record<string, string> = {})
     ...extraEnv,
   };
   delete env.DATABASE_URL;
-  if (databaseUrl) env.AUTH_DATABASE_URL = databaseUrl;
+  env.AUTH_DATABASE_URL = databaseUrl;
   const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN], {
     env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -5,8 +5,8 @@ import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import { createLogger, type Database, openDatabase, type PrivatePostgres, startPrivatePostgres } from "@portico/kit";
-import { createTestKeys } from "@portico/kit/testing";
+import { createLogger, type Database, openDatabase } from "@portico/kit";
+import { createTestKeys, type PrivatePostgres, startPrivatePostgres } from "@portico/kit/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuthServer, startAuth } from "../src/start-auth.js";
 import { STRONG_PASSWORD } from "./test-auth.js";
@@ -31,7 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await auth?.close();
   await db?.close();
-  pg?.destroy();
+  await pg?.destroy();
 });
 
 /** Retries while the service reports the database as gone; any other answer is final. */
@@ -60,7 +60,7 @@ describe("auth across a PostgreSQL restart", () => {
 
     const startedAt = async () => (await db.query<{ t: string }>("select pg_postmaster_start_time()::text as t")).rows[0]?.t;
     const before = await startedAt();
-    pg.restart();
+    await pg.restart();
 
     for (const account of accounts) {
       const login = await eventually(() => client.login({ email: account.email, password: STRONG_PASSWORD }));

@@ -1,5 +1,3 @@
-import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 
 export interface QueryResult<R> {
@@ -12,9 +10,8 @@ export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
-/** One small interface over PostgreSQL (`pg`) and embedded PGlite: the same SQL runs on both. */
+/** One small interface over a PostgreSQL server (`pg`): the embedded one of `npm start` or yours. */
 export interface Database extends Queryable {
-  readonly kind: "postgres" | "pglite";
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -22,34 +19,15 @@ export interface Database extends Queryable {
 
 export interface DatabaseOptions {
   /** A postgres:// URL: use that server (the database is created when missing). */
-  url?: string;
-  /** With no url: keep PGlite's files here; with neither, PGlite runs in memory. */
-  dataDir?: string;
+  url: string;
   /** Called when an idle pooled connection fails (e.g. the server restarted). */
   onError?: (error: Error) => void;
 }
 
+/** Opens a pool on the URL's database, creating the database when it does not exist yet. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.onError) : openPglite(options.dataDir);
-}
-
-async function openPglite(dataDir: string | undefined): Promise<Database> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = dataDir ? new PGlite(dataDir) : new PGlite();
-  await db.waitReady;
-  const wrap = (q: { query: PGlite["query"] }): Queryable => ({
-    async query<R>(sql: string, params?: readonly unknown[]) {
-      const result = await q.query<R>(sql, params as unknown[] | undefined);
-      // Like pg: a statement that returns rows counts them; others count the rows they changed.
-      return { rows: result.rows, rowCount: result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0) };
-    },
-  });
-  return {
-    kind: "pglite",
-    ...wrap(db),
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
-    close: () => db.close(),
-  };
+  if (!options.url) throw new Error("openDatabase: url is empty: expected a postgres:// URL");
+  return openPostgres(options.url, options.onError);
 }
 
 /** Creates the URL's database on its server when it does not exist yet. */
@@ -84,7 +62,6 @@ async function openPostgres(url: string, onError?: (error: Error) => void): Prom
   };
   await pool.query("select 1");
   return {
-    kind: "postgres",
     query: (sql, params) => query(pool, sql, params),
     async transaction(fn) {
       const client = await pool.connect();

@@ -12,6 +12,14 @@ export {
   redact,
 } from "./database.js";
 export { type AccessLevel, type EffectivePolicy, parseRate, type Rate, resolvePolicy } from "./effective-policy.js";
+export {
+  type EmbeddedPostgres,
+  type EmbeddedPostgresOptions,
+  openEmbeddedPostgres,
+  prepareEmbeddedPostgres,
+  type RunningEmbeddedPostgres,
+  startEmbeddedPostgres,
+} from "./embedded-postgres.js";
 export { createEnvReader, type Env, type EnvReader } from "./env-reader.js";
 export { createHealthStatus, type HealthStatus } from "./health-service.js";
 export {
@@ -36,11 +44,11 @@ export {
   platformDefinitionPath,
   readPlatformDefinition,
 } from "./platform-definition.js";
-export { type PrivatePostgres, startPrivatePostgres } from "./private-postgres.js";
 export { type BackendContext, runBackend } from "./run-backend.js";
 export { describeStartupError, runService, type Stoppable } from "./run-service.js";
 export { createServiceClient, type ServiceClient, type ServiceClientOptions } from "./service-client.js";
 export { readServiceConfig, type ServiceConfig } from "./service-config.js";
+export { openServiceDatabase } from "./service-database.js";
 export { checkServiceName, platform, serviceNameOf, servicePorts, serviceUrl } from "./service-directory.js";
 export {
   createServiceIdentity,

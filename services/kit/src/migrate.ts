@@ -4,7 +4,7 @@ import type { Database } from "./database.js";
 
 /**
  * Applies the `NNN_name.sql` files of `dir` that have not run yet, in order, in one
- * transaction; concurrent starters on PostgreSQL wait on an advisory lock. Returns the
+ * transaction; concurrent starters wait on an advisory lock. Returns the
  * versions applied.
  */
 export async function migrate(db: Database, dir: string): Promise<string[]> {
@@ -12,7 +12,7 @@ export async function migrate(db: Database, dir: string): Promise<string[]> {
     .filter((f) => /^\d+_[\w-]+\.sql$/.test(f))
     .sort();
   return db.transaction(async (tx) => {
-    if (db.kind === "postgres") await tx.query("select pg_advisory_xact_lock(hashtext('portico.migrate'))");
+    await tx.query("select pg_advisory_xact_lock(hashtext('portico.migrate'))");
     await tx.query(
       "create table if not exists schema_migrations (version text primary key, applied_at timestamptz not null default now())",
     );

@@ -1,7 +1,7 @@
-import { openDatabase, redact } from "./database.js";
 import { createLogger } from "./logger.js";
 import { runService, type Stoppable } from "./run-service.js";
 import { readServiceConfig, type ServiceConfig } from "./service-config.js";
+import { openServiceDatabase } from "./service-database.js";
 import { loadServiceIdentity } from "./service-identity.js";
 import type { BackendDependencies } from "./start-backend.js";
 
@@ -21,12 +21,7 @@ export function runBackend(name: string, start: (context: BackendContext) => Pro
   runService(name, async () => {
     const config = readServiceConfig(name);
     const logger = createLogger({ service: name, level: config.logLevel });
-    const db = await openDatabase({
-      url: config.databaseUrl,
-      dataDir: config.dataDir,
-      onError: (err) => logger.warn({ err }, "idle database connection failed"),
-    });
-    logger.info({ database: config.databaseUrl ? redact(config.databaseUrl) : `pglite:${config.dataDir}` }, "database open");
+    const db = await openServiceDatabase(name, config, logger);
     try {
       const identity = loadServiceIdentity(name, config.dataRoot);
       const server = await start({ port: config.port, host: config.host, db, logger, identity, config });

@@ -7,10 +7,8 @@ export interface ServiceConfig {
   /** The service's own h2c port. */
   port: number;
   host: string;
-  /** `postgres://` URL of the service's own database; undefined for embedded PGlite. */
+  /** `postgres://` URL of the service's own database (`npm start` sets it); undefined when unset. */
   databaseUrl?: string;
-  /** Where embedded data lives: `<PORTICO_DATA_DIR or .data>/<service>`. */
-  dataDir: string;
   /** The platform's data directory (`PORTICO_DATA_DIR`, default `.data`): keys live in `<dataRoot>/keys`. */
   dataRoot: string;
   logLevel: string;
@@ -42,7 +40,6 @@ export function readServiceConfig(
     port: read.port(`${upper}_PORT`, defaultPort),
     host: read.string(`${upper}_HOST`, "127.0.0.1"),
     databaseUrl,
-    dataDir: resolve(dataRoot, service),
     dataRoot,
     logLevel: read.oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info"),
   };

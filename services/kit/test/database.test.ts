@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => db?.close());
 
-describe(`database (${process.env.DATABASE_URL ? "PostgreSQL" : "PGlite"})`, () => {
+describe(`database (${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded PostgreSQL"})`, () => {
   it("applies migrations once, in order", async () => {
     expect(await migrate(db, dir)).toEqual(["001_items", "002_seed"]);
     expect(await migrate(db, dir)).toEqual([]);

@@ -1,15 +1,14 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { type Database, openDatabase } from "../src/database.js";
+import { testServerUrl } from "./test-server-url.js";
 
 /**
- * A fresh, empty database for one test file: a new database on the PostgreSQL server of
- * `DATABASE_URL` when it is set (dropped again on close), in-memory PGlite otherwise.
+ * A fresh, empty database for one test file on the tests' PostgreSQL server (`DATABASE_URL`, or the
+ * embedded server of the test run), dropped again on close.
  */
 export async function openTestDatabase(label: string): Promise<Database> {
-  const base = process.env.DATABASE_URL;
-  if (!base) return openDatabase({});
-  const url = new URL(base);
+  const url = new URL(testServerUrl());
   const name = `portico_test_${label.replace(/\W/g, "_")}_${randomBytes(4).toString("hex")}`.toLowerCase();
   url.pathname = `/${name}`;
   const db = await openDatabase({ url: url.toString() });

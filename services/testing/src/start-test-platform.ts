@@ -89,7 +89,7 @@ interface Running {
 
 /**
  * The real auth service, the given backends and a real gateway in front of them, all on free
- * ports, each service with its own fresh database (PGlite, or on the server of `DATABASE_URL`)
+ * ports, each service with its own fresh database (on the test run's embedded PostgreSQL, or on the server of `DATABASE_URL`)
  * and keys, in a few lines:
  *
  * ```ts
