@@ -2,7 +2,7 @@
 // greeting streams, profile and language reads, spread over both gateways at a steady rate. A
 // non-idempotent call is never sent twice. As a load balancer in front of the gateways would, a
 // call whose connection was refused (nothing sent) and an idempotent call that met `unavailable`
-// go once to the other gateway.
+// or a reset connection go once to the other gateway.
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
@@ -85,7 +85,7 @@ export interface TrafficOptions {
 export interface TrafficTally {
   calls: number;
   failed: number;
-  /** Calls sent to the other gateway: any whose connection was refused, idempotent ones that met `unavailable`. */
+  /** Calls sent to the other gateway: any whose connection was refused, idempotent ones that met `unavailable` or a reset. */
   movedToOtherGateway: number;
   idempotentFailedExcused: number;
   /** Idempotent calls that failed while a replica that could serve them was up. */
@@ -169,7 +169,9 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficTally>
         // idempotent call that met `unavailable` does; nothing else is sent twice.
         const e = ConnectError.from(error);
         const neverSent = e.code === Code.Unavailable && /ECONNREFUSED/.test(e.rawMessage);
-        if (!neverSent && !(idempotent.has(op) && e.code === Code.Unavailable)) throw error;
+        // A gateway killed mid-call resets its connections: connect-node says `aborted` (ECONNRESET).
+        const lost = e.code === Code.Unavailable || (e.code === Code.Aborted && /ECONNRESET/.test(e.rawMessage));
+        if (!neverSent && !(idempotent.has(op) && lost)) throw error;
         tally.movedToOtherGateway++;
         await runOp(op, options.clients[(gateway + 1) % options.clients.length]!, options.users, tally);
       }
