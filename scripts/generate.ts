@@ -15,6 +15,7 @@ run(["lint"]);
 for (const dir of ["portico", "grpc"]) rmSync(join(root, "gen", dir), { recursive: true, force: true });
 run(["generate"]);
 run(["build", "--as-file-descriptor-set", "-o", "gen/portico.binpb"]);
+(await import("./generate-k8s.js")).writeK8sManifests(root);
 
 const matrixModule = join(root, "services/gateway/src/access-matrix.ts");
 if (existsSync(matrixModule)) {

@@ -33,6 +33,11 @@ export interface AuthCacheOptions {
   maxEntries?: number;
   /** How long a refused token is answered from memory (default 1000 ms). */
   negativeTtlMs?: number;
+  /**
+   * How long an ended session is remembered (default 5 min): an auth replica that has not yet read
+   * the revocation may still call its tokens valid, and that answer must not be believed.
+   */
+  revokedSessionMemoryMs?: number;
 }
 
 export interface AuthCacheStats {
@@ -91,6 +96,9 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const byUser = new Map<string, Set<string>>();
   const refused = new Map<string, { until: number; error: ConnectError }>();
   const inFlight = new Map<string, Promise<AuthEntry>>();
+  // Sessions the revocation stream ended → until when that is remembered (insertion order = age).
+  const endedSessions = new Map<string, number>();
+  const endedMemoryMs = options.revokedSessionMemoryMs ?? 5 * 60_000;
   let ttlMs = options.degradedTtlMs;
   let degraded = true;
   let hits = 0;
@@ -124,6 +132,10 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       if (entry.expiresAtMs <= now || now - entry.verifiedAtMs >= ttlMs) remove(token);
     }
     for (const [token, r] of refused) if (r.until <= now) refused.delete(token);
+    for (const [id, until] of endedSessions) {
+      if (until > now) break;
+      endedSessions.delete(id);
+    }
   }, 10_000);
   sweep.unref();
 
@@ -160,6 +172,10 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
             signed: new Map(),
           };
           if (verified.expiresAtMs <= now) throw new ConnectError("access token expired", Code.Unauthenticated);
+          // Auth replicas learn of each other's revocations by polling (about 1 s): the one that
+          // answered may not know yet what the stream already said.
+          const ended = endedSessions.get(verified.identity.sessionId);
+          if (ended !== undefined && ended > now) throw new ConnectError("access token has been revoked", Code.Unauthenticated);
           if (generation === startGeneration && ttlMs > 0) {
             if (entries.size >= maxEntries) {
               const oldest = entries.keys().next().value;
@@ -201,7 +217,11 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     },
     evictSessions(sessionIds) {
       generation++;
+      const until = Date.now() + endedMemoryMs;
       for (const id of sessionIds) {
+        endedSessions.delete(id);
+        endedSessions.set(id, until);
+        if (endedSessions.size > maxEntries) endedSessions.delete(endedSessions.keys().next().value as string);
         const tokens = bySession.get(id);
         if (tokens) for (const token of [...tokens]) remove(token);
       }
