@@ -4,15 +4,17 @@ import { execFileSync } from "node:child_process";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeOpenApi } from "./generate-openapi.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const buf = join(root, "node_modules", ".bin", "buf");
 const run = (args: string[]) => execFileSync(buf, args, { cwd: root, stdio: "inherit" });
 
 run(["lint"]);
-for (const dir of ["portico", "grpc"]) rmSync(join(root, "gen", dir), { recursive: true, force: true });
+for (const dir of ["portico", "grpc", "google"]) rmSync(join(root, "gen", dir), { recursive: true, force: true });
 run(["generate"]);
 run(["build", "--as-file-descriptor-set", "-o", "gen/portico.binpb"]);
+writeOpenApi();
 
 const matrixModule = join(root, "services/gateway/src/access-matrix.ts");
 if (existsSync(matrixModule)) {
