@@ -1,9 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
+import { repoRoot } from "./test-rest-image.js";
 
 // REST through the gateway, from the google.api.http bindings in the protos, called as curl
 // would: plain HTTP/1.1 requests with JSON bodies (fetch), against the real auth service and greeter.
@@ -38,6 +40,20 @@ interface AuthJson {
 interface ListJson {
   greetings: { message: string; createdAt: string }[];
   nextPageToken: string;
+}
+
+interface SchemaJson {
+  properties: Record<string, unknown>;
+}
+interface OpenApiOperation {
+  operationId: string;
+  security: unknown[];
+  requestBody?: { content: Record<string, { schema: { $ref?: string } }> };
+  responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }>;
+}
+interface OpenApiJson {
+  paths: Record<string, Record<string, OpenApiOperation>>;
+  components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
 }
 
 const errorOf = async (res: Response) => (await res.json()) as ErrorJson;
@@ -213,5 +229,66 @@ describe("REST bad input", () => {
     });
     expect(res.status).toBe(415);
     expect((await errorOf(res)).message).toMatch(/send the body as application\/json/);
+  });
+});
+
+describe("OpenAPI", () => {
+  const validator = async (document: unknown) => {
+    const v = new Validator();
+    return { result: await v.validate(document as Parameters<Validator["validate"]>[0]), version: v.version };
+  };
+
+  it("gen/openapi.json is a valid OpenAPI 3.1 document", async () => {
+    const document = JSON.parse(readFileSync(join(repoRoot, "gen/openapi.json"), "utf8")) as object;
+    expect(await validator(document)).toEqual({ result: { valid: true }, version: "3.1" });
+  });
+
+  it("the gateway serves a valid document of what it routes, and calls one REST route the way it says", async () => {
+    const served = await fetch(`${base}/openapi.json`);
+    expect(served.headers.get("content-type")).toBe("application/json");
+    const document = (await served.json()) as OpenApiJson;
+    expect(await validator(document)).toEqual({ result: { valid: true }, version: "3.1" });
+    // The test platform routes auth and greeter, not lang; INTERNAL methods never appear.
+    expect(document.paths["/v1/languages"]).toBeUndefined();
+    expect(document.paths["/portico.auth.v1.AuthService/Authenticate"]).toBeUndefined();
+
+    // Find Greet's REST operation and call it as described: its path and method, the bearer
+    // scheme it names, a JSON body with the properties of its request schema.
+    const [path, verb, operation] = Object.entries(document.paths)
+      .flatMap(([p, item]) => Object.entries(item).map(([m, op]) => [p, m, op] as const))
+      .find(([, , op]) => op.operationId === "GreeterService_Greet_Rest") as [string, string, OpenApiOperation];
+    expect([path, verb]).toEqual(["/v1/greetings", "post"]);
+    expect(operation.security).toEqual([{ bearerAuth: [] }]);
+    expect(document.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
+    const requestRef = operation.requestBody?.content["application/json"]?.schema.$ref as string;
+    const requestSchema = document.components.schemas[requestRef.split("/").pop() as string] as SchemaJson;
+    expect(Object.keys(requestSchema.properties)).toEqual(["name"]);
+    const { token } = await signUpRest("openapi");
+    const res = await fetch(`${base}${path}`, {
+      method: verb.toUpperCase(),
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ name: "Spec" }),
+    });
+    expect(res.status).toBe(200);
+    const responseRef = operation.responses["200"]?.content?.["application/json"]?.schema.$ref as string;
+    const responseSchema = document.components.schemas[responseRef.split("/").pop() as string] as SchemaJson;
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.greeting).toBe("Hello, Spec!");
+    for (const key of Object.keys(body)) expect(Object.keys(responseSchema.properties)).toContain(key);
+  });
+
+  it("serves the interactive reference at /docs from the installed swagger-ui-dist, no CDN", async () => {
+    const page = await fetch(`${base}/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const html = await page.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    for (const asset of ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/init.js"]) {
+      expect(html).toContain(asset);
+      const res = await fetch(`${base}${asset}`);
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(asset === "/docs/init.js" ? 10 : 10_000);
+    }
+    expect(await (await fetch(`${base}/docs/init.js`)).text()).toContain('url: "/openapi.json"');
   });
 });

@@ -179,8 +179,9 @@ function bindingOf(method: DescMethod, rule: HttpRule, nested: boolean): HttpBin
     else if (rule.body !== "") {
       const field = method.input.fields.find((f) => f.name === rule.body);
       if (field === undefined) throw new Error(`body: ${method.input.typeName} has no field "${rule.body}"`);
-      if (template.variables.some((v) => v.fields[0] === field))
+      if (template.variables.some((v) => v.fields.length === 1 && v.fields[0] === field)) {
         throw new Error(`body: "${rule.body}" is also bound by the path`);
+      }
       body = field;
     }
     if (body !== undefined && (pattern.httpMethod === "GET" || pattern.httpMethod === "DELETE")) {

@@ -184,13 +184,13 @@ function bodyJson(binding: HttpBinding, body: Buffer): JsonValue | undefined {
 export function restRequestBinary(binding: HttpBinding, fromUrl: JsonObject, body: Buffer, registry: Registry): Uint8Array {
   const json = bodyJson(binding, body);
   let merged: JsonObject = fromUrl;
-  if (json !== undefined && binding.body === "*") {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+  if (json !== undefined && binding.body !== undefined) {
+    if (binding.body === "*" && (typeof json !== "object" || json === null || Array.isArray(json))) {
       throw new ConnectError(`request body must be a JSON object (${binding.method.input.typeName})`, Code.InvalidArgument);
     }
-    merged = mergeInto(structuredClone(json), fromUrl);
-  } else if (json !== undefined && binding.body !== undefined && binding.body !== "*") {
-    merged = { ...fromUrl, [binding.body.jsonName]: json };
+    const fromBody = binding.body === "*" ? (json as JsonObject) : { [binding.body.jsonName]: json };
+    // Path and query values win over the body's (a path variable may sit inside the body field).
+    merged = mergeInto(structuredClone(fromBody), fromUrl);
   }
   try {
     return toBinary(binding.method.input, fromJson(binding.method.input, merged, { registry }));
