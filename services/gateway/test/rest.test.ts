@@ -18,7 +18,7 @@ beforeAll(async () => {
   webRoot = mkdtempSync(join(tmpdir(), "portico-rest-web-"));
   mkdirSync(join(webRoot, "assets"));
   writeFileSync(join(webRoot, "index.html"), "<!doctype html><title>web app</title>");
-  platform = await startTestPlatform("rest", { webRoot });
+  platform = await startTestPlatform("rest", { webRoot, corsOrigins: ["https://app.example.com"] });
   base = platform.gateway.url;
 });
 
@@ -158,6 +158,15 @@ describe("REST bindings of the existing services", () => {
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toBe("GET, POST");
     expect((await errorOf(res)).message).toMatch(/DELETE is not allowed on \/v1\/greetings/);
+  });
+  it("lets a browser app on an allowed origin use the REST methods (CORS preflight)", async () => {
+    const res = await fetch(`${base}/v1/me/language`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "PUT" },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(res.headers.get("access-control-allow-methods")?.split(", ")).toContain("PUT");
   });
 });
 
