@@ -47,6 +47,8 @@ export interface CustomCaller {
   request(body: Buffer): Uint8Array;
   /** Writes the upstream's metadata, binary messages and status to the caller. */
   writer(down: Downstream): CallerWriter;
+  /** Ends a response already begun with an error the gateway met (deadline, upstream lost). */
+  endWithError(down: Downstream, error: ConnectError): void;
 }
 
 export interface TranslateOptions {

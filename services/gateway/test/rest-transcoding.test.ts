@@ -39,6 +39,10 @@ service LibraryService {
   rpc WatchShelf(GetShelfRequest) returns (stream GetShelfRequest) {
     option (google.api.http) = {get: "/v1/shelves/{shelf_id}:watch"};
   }
+  rpc TailShelf(GetShelfRequest) returns (stream GetShelfRequest) {
+    option (google.api.http) = {get: "/v1/shelves/{shelf_id}:tail"};
+    option (portico.gateway.v1.policy) = {timeout: {seconds: 1}};
+  }
 }
 enum View {
   VIEW_UNSPECIFIED = 0;
@@ -85,6 +89,13 @@ beforeAll(async () => {
       getShelf: echo,
       getBook: echo,
       updateBook: echo,
+      async *tailShelf(request: MessageShape<DescMessage> & { shelfId: bigint }, ctx: HandlerContext) {
+        for (;;) {
+          yield create(service.method.tailShelf.output, { shelfId: request.shelfId });
+          await sleep(100, undefined, { signal: ctx.signal }).catch(() => {});
+          if (ctx.signal.aborted) return;
+        }
+      },
       async *watchShelf(request: MessageShape<DescMessage> & { shelfId: bigint }, ctx: HandlerContext) {
         try {
           for (let i = 0; ; i++) {
@@ -165,6 +176,23 @@ describe("REST transcoding", () => {
   it("a path that does not fit the template's shape is 404, not a match of a shorter one", async () => {
     expect((await get("/v1/shelves/1/books")).status).toBe(404);
     expect((await get("/v1/shelves/1/books/2/pages")).status).toBe(404);
+  });
+
+  it("ends a stream the gateway cuts (its deadline) with an error line, or an error event", async () => {
+    const [ndjson, sse] = await Promise.all([
+      fetch(`${gateway.url}/v1/shelves/7:tail`).then((r) => r.text()),
+      fetch(`${gateway.url}/v1/shelves/7:tail`, { headers: { accept: "text/event-stream" } }).then((r) => r.text()),
+    ]);
+    const lines = ndjson
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines[0]).toEqual({ result: { shelfId: "7" } });
+    expect(lines[lines.length - 1]).toEqual({ error: { code: "deadline_exceeded", message: "deadline of 1000 ms exceeded" } });
+    const events = sse.trim().split("\n\n");
+    expect(events[events.length - 1]).toBe(
+      'event: error\ndata: {"code":"deadline_exceeded","message":"deadline of 1000 ms exceeded"}',
+    );
   });
 
   it("resets the upstream stream when the client of a streaming REST call goes away", async () => {

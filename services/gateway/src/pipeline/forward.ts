@@ -102,7 +102,7 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     finishRejected(ctx, call, new ConnectError(`upstream unavailable: ${(error as Error).message}`, Code.Unavailable));
     return;
   }
-  const life = startLife(ctx, down, first, protocol, timeoutMs, record);
+  const life = startLife(ctx, down, first, protocol, timeoutMs, record, call.custom);
   upstream.earnRetry();
   // Idempotent unary calls may be retried on another address, before any response byte went out.
   const reopen = route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, upstream, open) : undefined;

@@ -7,7 +7,7 @@ import { protocols } from "../rpc-protocol.js";
 import type { ApiDocs } from "./api-docs.js";
 import { requestFromPathAndQuery, restRequestBinary } from "./rest-request.js";
 import type { RestRoutes } from "./rest-routes.js";
-import { createRestWriter, streamFormatOf } from "./rest-writer.js";
+import { createRestWriter, endRestStream, streamFormatOf } from "./rest-writer.js";
 
 export interface RestStageOptions {
   /** The REST routes of the current route table (rebuilt on reload). */
@@ -86,6 +86,7 @@ export function createRestStage(options: RestStageOptions): RestStage {
     admit(ctx, down, headers, peer, route, restProtocol, route.path, route.path, {
       request: (body) => restRequestBinary(binding, fromUrl, body, registry),
       writer: (d) => createRestWriter(d, binding, registry, format),
+      endWithError: (d, error) => endRestStream(d, format, error),
     });
     return true;
   };

@@ -37,6 +37,14 @@ export function restErrorJson(error: ConnectError): JsonValue {
   return errorToJson(error, undefined) as JsonValue;
 }
 
+/** Ends a REST stream whose first message went out: a last `{"error": …}` line, or an `event: error`. */
+export function endRestStream(down: Downstream, format: RestStreamFormat | undefined, error: ConnectError): void {
+  if (down.destroyed || down.writableEnded) return;
+  const json = JSON.stringify(restErrorJson(error));
+  if (format === undefined) down.close(0x2 /* INTERNAL_ERROR: a unary body cannot carry an error after it began */);
+  else down.end(Buffer.from(format === "sse" ? `event: error\ndata: ${json}\n\n` : `{"error":${json}}\n`));
+}
+
 /**
  * Writes an upstream's answer to a REST caller. Unary: the message (or its `response_body`) as
  * JSON with 200, or the error as JSON with the HTTP status of its code. Server streaming: one
@@ -86,8 +94,7 @@ export function createRestWriter(
       for (const name in trailers) extra[`trailer-${name}`] = trailers[name];
       if (format !== undefined && started) {
         if (error === undefined) down.end();
-        else if (format === "sse") down.end(Buffer.from(`event: error\ndata: ${JSON.stringify(restErrorJson(error))}\n\n`));
-        else down.end(Buffer.from(`${JSON.stringify({ error: restErrorJson(error) })}\n`));
+        else endRestStream(down, format, error);
         return;
       }
       if (error !== undefined) {
