@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeOpenApi } from "./generate-openapi.js";
 import { generatePlatform } from "./generate-platform.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -12,10 +13,11 @@ const buf = join(root, "node_modules", ".bin", "buf");
 const run = (args: string[]) => execFileSync(buf, args, { cwd: root, stdio: "inherit" });
 
 run(["lint"]);
-for (const dir of ["portico", "grpc"]) rmSync(join(root, "gen", dir), { recursive: true, force: true });
+for (const dir of ["portico", "grpc", "google"]) rmSync(join(root, "gen", dir), { recursive: true, force: true });
 run(["generate"]);
 run(["build", "--as-file-descriptor-set", "-o", "gen/portico.binpb"]);
 (await import("./generate-k8s.js")).writeK8sManifests(root);
+writeOpenApi();
 
 const matrixModule = join(root, "services/gateway/src/access-matrix.ts");
 if (existsSync(matrixModule)) {

@@ -71,7 +71,7 @@ export function createCors(origins: readonly string[] | undefined): Cors | undef
       const cors = typeof origin === "string" ? headersFor(origin) : undefined;
       if (cors !== undefined) {
         Object.assign(out, cors, {
-          "access-control-allow-methods": "GET, POST",
+          "access-control-allow-methods": "GET, POST, PUT, PATCH, DELETE",
           "access-control-allow-headers": allowedHeaders,
           "access-control-max-age": "7200",
         });

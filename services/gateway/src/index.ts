@@ -8,4 +8,7 @@ export {
   type UpstreamProtocol,
 } from "./gateway-config.js";
 export { defaultImagePath, loadImage } from "./load-image.js";
-export { type Gateway, type GatewayOptions, startGateway } from "./start-gateway.js";
+export { type HttpBinding, HttpRuleError, readHttpBindings } from "./rest/http-rule.js";
+export { type OpenApiMethod, openApiMethodsOf, renderOpenApi } from "./rest/openapi.js";
+export { servicesOf } from "./route-table.js";
+export { defaults as gatewayDefaults, type Gateway, type GatewayOptions, startGateway } from "./start-gateway.js";

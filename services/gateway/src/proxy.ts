@@ -24,6 +24,11 @@ export interface ProxyOptions {
   /** Peers whose x-forwarded-* are believed (current config). */
   trustedProxies: () => TrustedProxies;
   logger: Logger;
+  /**
+   * REST (rest/): answers true when it took the request (a binding, a path under the bindings'
+   * prefixes, the OpenAPI document or the reference page); asked before the web app's files.
+   */
+  rest?: RestStage;
   /** Serves non-RPC GET requests (the web app); answers false when it has nothing. */
   staticFiles?: (down: Downstream, headers: IncomingHttpHeaders, path: string) => boolean;
   /** Called once per RPC when it ends. */
@@ -39,6 +44,16 @@ export interface ProxyOptions {
 }
 
 export { defaultMaxResponseMessageBytes } from "./pipeline/forward.js";
+
+/** The REST stage (rest/rest-stage.ts): true when it took the request. */
+export type RestStage = (
+  ctx: ProxyContext,
+  down: Downstream,
+  headers: IncomingHttpHeaders,
+  peer: Peer,
+  method: string,
+  rawPath: string,
+) => boolean;
 
 export interface Proxy {
   /** Handles one request: an HTTP/2 stream or an adapted HTTP/1.1 request. */

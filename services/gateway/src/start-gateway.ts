@@ -18,8 +18,12 @@ import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
 import { createProxy, defaultMaxResponseMessageBytes } from "./proxy.js";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./rate-limiter.js";
+import { createApiDocs } from "./rest/api-docs.js";
+import { openApiMethodsOf, renderOpenApi } from "./rest/openapi.js";
+import { createRestRoutes } from "./rest/rest-routes.js";
+import { createRestStage } from "./rest/rest-stage.js";
 import { startRevocationWatcher } from "./revocation-watcher.js";
-import { createRouteTable } from "./route-table.js";
+import { createRouteTable, type RouteTable } from "./route-table.js";
 import { createServerReflection } from "./server-reflection.js";
 import { createStaticFiles } from "./static-files.js";
 import { createUpstream, type Upstream } from "./upstream.js";
@@ -77,13 +81,29 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const defaults = {
+/** The gateway's defaults where the config sets nothing (also the OpenAPI document's limits). */
+export const defaults = {
   defaultTimeoutMs: 30_000,
   defaultMaxRequestBytes: 4 * 1024 * 1024,
   authCacheTtlMs: 60_000,
   authDegradedTtlMs: 5_000,
   authTimeoutMs: 2_000,
 };
+
+/** The OpenAPI document of a route table's routed methods, rendered on first request. */
+function lazyOpenApi(table: RouteTable): () => Buffer {
+  let document: Buffer | undefined;
+  return () => {
+    document ??= Buffer.from(
+      JSON.stringify(
+        renderOpenApi({
+          methods: openApiMethodsOf(table.all.map((r) => ({ ...r, routed: table.get(r.path) !== undefined }))),
+        }),
+      ),
+    );
+    return document;
+  };
+}
 
 function peerAddress(address: string | undefined): string {
   if (address === undefined) return "";
@@ -141,7 +161,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const reflection = createServerReflection(image, table);
     const cors = createCors(config.corsOrigins);
-    return { upstreams, table, config, reflection, cors, trustedProxies };
+    const rest = createRestRoutes(table);
+    const openApi = lazyOpenApi(table);
+    return { upstreams, table, config, reflection, cors, trustedProxies, rest, openApi };
   };
 
   let state = build(options, loadImage(imagePath));
@@ -194,6 +216,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     cors: () => state.cors,
     reflection: () => state.reflection,
     logger,
+    rest: createRestStage({ routes: () => state.rest, docs: createApiDocs({ document: () => state.openApi() }) }),
     staticFiles: options.webRoot ? createStaticFiles(options.webRoot) : undefined,
     maxResponseMessageBytes: () => state.config.maxResponseMessageBytes ?? defaultMaxResponseMessageBytes,
     onCallEnd: (record) => metrics.record(record),

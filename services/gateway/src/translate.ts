@@ -38,6 +38,19 @@ export interface CallLife {
   upstreamFailed(reason: string): void;
 }
 
+/**
+ * A caller that speaks none of the RPC protocols (REST): it turns its whole request body into the
+ * upstream's request message, and writes the upstream's answer in its own terms.
+ */
+export interface CustomCaller {
+  /** The binary request message from the caller's whole (decompressed) body; throws a ConnectError for bad input. */
+  request(body: Buffer): Uint8Array;
+  /** Writes the upstream's metadata, binary messages and status to the caller. */
+  writer(down: Downstream): CallerWriter;
+  /** Ends a response already begun with an error the gateway met (deadline, upstream lost). */
+  endWithError(down: Downstream, error: ConnectError): void;
+}
+
 export interface TranslateOptions {
   down: Downstream;
   up: H2Stream;
@@ -46,6 +59,8 @@ export interface TranslateOptions {
   caller: CallProtocol;
   upstream: TranslatedUpstream;
   transcoder?: Transcoder;
+  /** A REST caller: replaces the caller protocol's request reading (after the body is whole) and writer. */
+  custom?: CustomCaller;
   /** The query string of a Connect GET. */
   query: string;
   /** Largest request message (the policy's limit). */
@@ -306,7 +321,7 @@ async function gunzipMessage(data: Buffer, encoding: string | undefined, maxByte
  * bounded (the policy's request limit, `maxResponseBytes` for responses); gzip runs off the event loop.
  */
 export function runTranslated(options: TranslateOptions): void {
-  const { down, caller, life, transcoder, maxBytes, maxResponseBytes } = options;
+  const { down, caller, life, transcoder, custom, maxBytes, maxResponseBytes } = options;
   const gzip = "gzip";
   /** The upstream stream of the current attempt (a retry replaces it). */
   let up = options.up;
@@ -348,6 +363,7 @@ export function runTranslated(options: TranslateOptions): void {
   };
 
   const toUpstream = (json: Buffer): Buffer => {
+    if (custom) return Buffer.from(custom.request(json));
     if (!transcoder) return json;
     try {
       const message = fromJsonString(transcoder.input, json.toString("utf8"), { registry: transcoder.registry });
@@ -370,7 +386,7 @@ export function runTranslated(options: TranslateOptions): void {
   /** One request message to the upstream, decompressed first when it must be read (transcoding, or a compression the upstream is not told of). */
   const sendMessage = (flags: number, data: Buffer): void | Promise<void> => {
     const compressed = (flags & 1) !== 0;
-    if (!transcoder && (!compressed || callerEncoding === gzip)) {
+    if (!transcoder && !custom && (!compressed || callerEncoding === gzip)) {
       upWrite(envelope(flags & 1, data));
       return;
     }
@@ -436,7 +452,7 @@ export function runTranslated(options: TranslateOptions): void {
   }
 
   // ---- Response: upstream envelopes, trailers and status → caller protocol, paused while the caller cannot take more.
-  const writer = createCallerWriter(down, caller, life);
+  const writer = custom ? custom.writer(down) : createCallerWriter(down, caller, life);
   let trailers: Record<string, string | string[] | undefined> | undefined;
   let upstreamEncoding: string | undefined;
   let ended = false;

@@ -4,7 +4,7 @@ import type { Downstream } from "../downstream.js";
 import { endWithError } from "../error-response.js";
 import type { H2Stream } from "../h2/index.js";
 import type { CallProtocol } from "../rpc-protocol.js";
-import type { CallLife } from "../translate.js";
+import type { CallLife, CustomCaller } from "../translate.js";
 import type { UpstreamTarget } from "../upstream.js";
 import { type CallRecord, codeString, type ProxyContext, reject } from "./call.js";
 
@@ -33,6 +33,7 @@ export function startLife(
   protocol: CallProtocol,
   timeoutMs: number,
   record: CallRecord,
+  custom?: CustomCaller,
 ): Life {
   ctx.inFlight++;
   attempt.target.outstanding++;
@@ -61,6 +62,7 @@ export function startLife(
       if (!up.closed) up.close(h2.NGHTTP2_CANCEL);
       life.finish(codeString(error.code));
       if (!down.headersSent) reject(down, protocol, error);
+      else if (custom !== undefined) custom.endWithError(down, error);
       else endWithError(down, protocol, error);
     },
     reached: () => life.attempt.target.succeeded(),

@@ -6,6 +6,7 @@ import type { ForwardedFor } from "../forward-headers.js";
 import type { ProxyOptions } from "../proxy.js";
 import type { Route } from "../route-table.js";
 import type { CallProtocol } from "../rpc-protocol.js";
+import type { CustomCaller } from "../translate.js";
 
 /** What every stage of the proxy shares: the options and the calls in flight (one per proxy, not per call). */
 export interface ProxyContext {
@@ -38,6 +39,8 @@ export interface PendingCall {
   readonly protocol: CallProtocol;
   readonly forwarded: ForwardedFor;
   readonly record: CallRecord;
+  /** A REST call (rest/): always translated, its request built and its answer written by it. */
+  readonly custom?: CustomCaller;
 }
 
 export const codeString = (code: Code): string => ((code as number) === 0 ? "ok" : codeToString(code));

@@ -58,6 +58,11 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     transcode = jsonCaller && !upstream.json;
     if (protocol.protocol !== upstream.protocol || transcode) translated = upstream.protocol;
   }
+  if (call.custom !== undefined) {
+    // REST: the gateway builds the binary request message and reads the binary answer.
+    translated = upstream.protocol === "connect" ? "grpc" : upstream.protocol;
+    transcode = true;
+  }
 
   const q = call.rawPath.indexOf("?");
   const path = translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q);
@@ -97,7 +102,7 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     finishRejected(ctx, call, new ConnectError(`upstream unavailable: ${(error as Error).message}`, Code.Unavailable));
     return;
   }
-  const life = startLife(ctx, down, first, protocol, timeoutMs, record);
+  const life = startLife(ctx, down, first, protocol, timeoutMs, record, call.custom);
   upstream.earnRetry();
   // Idempotent unary calls may be retried on another address, before any response byte went out.
   const reopen = route.policy.idempotent && route.kind === "unary" ? () => retryAttempt(life, upstream, open) : undefined;
@@ -113,9 +118,11 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     headers,
     caller: protocol,
     upstream: translated,
-    transcoder: transcode
-      ? { input: route.method.input, output: route.method.output, registry: ctx.options.routes().registry }
-      : undefined,
+    transcoder:
+      transcode && call.custom === undefined
+        ? { input: route.method.input, output: route.method.output, registry: ctx.options.routes().registry }
+        : undefined,
+    custom: call.custom,
     query: q < 0 ? "" : call.rawPath.slice(q + 1),
     maxBytes,
     maxResponseBytes: ctx.options.maxResponseMessageBytes?.() ?? defaultMaxResponseMessageBytes,

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Downstream, IncomingHttpHeaders, Peer } from "../downstream.js";
 import { sendError } from "../error-response.js";
 import { forwardedFor } from "../forward-headers.js";
+import type { Route } from "../route-table.js";
 import {
   type CallProtocol,
   guessProtocol,
@@ -10,6 +11,7 @@ import {
   supportedContentTypes,
 } from "../rpc-protocol.js";
 import { reflectionPaths } from "../server-reflection.js";
+import type { CustomCaller } from "../translate.js";
 import { authenticate } from "./authenticate.js";
 import { type CallRecord, type PendingCall, type ProxyContext, reject } from "./call.js";
 
@@ -44,6 +46,7 @@ export function route(ctx: ProxyContext, down: Downstream, headers: IncomingHttp
     }
   }
   if (route === undefined) {
+    if (ctx.options.rest?.(ctx, down, headers, peer, method, rawPath)) return;
     if ((method === "GET" || method === "HEAD") && !rpcPathPattern.test(path) && ctx.options.staticFiles?.(down, headers, path)) {
       return;
     }
@@ -82,6 +85,21 @@ export function route(ctx: ProxyContext, down: Downstream, headers: IncomingHttp
     down.resume();
     return;
   }
+  admit(ctx, down, headers, peer, route, protocol, rawPath, path);
+}
+
+/** Starts the call of a routed request (RPC or REST, `custom`) and hands it to `authenticate`. */
+export function admit(
+  ctx: ProxyContext,
+  down: Downstream,
+  headers: IncomingHttpHeaders,
+  peer: Peer,
+  route: Route,
+  protocol: CallProtocol,
+  rawPath: string,
+  path: string,
+  custom?: CustomCaller,
+): void {
   const forwarded = forwardedFor(headers, peer, ctx.options.trustedProxies());
   const record: CallRecord = {
     route,
@@ -94,7 +112,7 @@ export function route(ctx: ProxyContext, down: Downstream, headers: IncomingHttp
     clientIp: forwarded.clientIp,
     rateLimited: false,
   };
-  const call: PendingCall = { down, headers, rawPath, route, protocol, forwarded, record };
+  const call: PendingCall = { down, headers, rawPath, route, protocol, forwarded, record, custom };
   authenticate(ctx, call);
 }
 
