@@ -1,7 +1,17 @@
-import { createEnvReader, createLogger, loadServiceIdentity, openDatabase, readServiceConfig, runService } from "@portico/kit";
+import {
+  createEnvReader,
+  createLogger,
+  loadServiceIdentity,
+  openDatabase,
+  readServiceConfig,
+  runService,
+  startTracing,
+  traceDatabase,
+} from "@portico/kit";
 import { startAuth } from "./start-auth.js";
 
 runService("auth", async () => {
+  const tracing = await startTracing({ service: "auth" });
   const config = readServiceConfig("auth", 8081);
   const env = createEnvReader();
   const logger = createLogger({ service: "auth", level: config.logLevel });
@@ -14,7 +24,7 @@ runService("auth", async () => {
     const auth = await startAuth({
       port: config.port,
       host: config.host,
-      db,
+      db: traceDatabase(db),
       logger,
       identity: loadServiceIdentity("auth", config.dataRoot),
       issuer: env.string("AUTH_ISSUER", "portico-auth"),
@@ -31,6 +41,7 @@ runService("auth", async () => {
       async close() {
         await auth.close();
         await db.close();
+        await tracing.close();
       },
     };
   } catch (error) {

@@ -1,7 +1,15 @@
 import { readFileSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, createEnvReader, createLogger, loadServiceIdentity, readServiceConfig, runService } from "@portico/kit";
+import {
+  ConfigError,
+  createEnvReader,
+  createLogger,
+  loadServiceIdentity,
+  readServiceConfig,
+  runService,
+  startTracing,
+} from "@portico/kit";
 import { createAccessLogger } from "./access-logger.js";
 import { type GatewayConfig, loadGatewayConfigFile, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
 import { defaultImagePath } from "./load-image.js";
@@ -11,6 +19,8 @@ const packageDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 
 runService("gateway", async () => {
+  // OTEL_EXPORTER_OTLP_ENDPOINT set: a span per proxied call (src/call-tracing.ts); unset: nothing loaded.
+  const tracing = await startTracing({ service: "gateway" });
   const env = process.env;
   const read = createEnvReader(env);
   const service = readServiceConfig("gateway", 8080, env);
@@ -84,6 +94,7 @@ runService("gateway", async () => {
         await gateway.close();
       } finally {
         accessLog.flush();
+        await tracing.close();
       }
     },
   };

@@ -5,6 +5,7 @@ import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
 import { createAuthClient } from "./auth-client.js";
+import { endCallSpan } from "./call-tracing.js";
 import { createCors } from "./cors.js";
 import { createHostResolver, type HostResolver } from "./dns-discovery.js";
 import type { Peer } from "./downstream.js";
@@ -217,7 +218,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     staticFiles: options.webRoot ? createStaticFiles(options.webRoot) : undefined,
     maxResponseMessageBytes: () => state.config.maxResponseMessageBytes ?? defaultMaxResponseMessageBytes,
-    onCallEnd: (record) => metrics.record(record),
+    onCallEnd: (record) => {
+      metrics.record(record);
+      endCallSpan(record);
+    },
   });
   healthChecker = startHealthChecker({
     upstreams: () => state.upstreams.values(),

@@ -7,10 +7,13 @@ import {
   redact,
   runService,
   serviceUrl,
+  startTracing,
+  traceDatabase,
 } from "@portico/kit";
 import { startGreeter } from "./start-greeter.js";
 
 runService("greeter", async () => {
+  const tracing = await startTracing({ service: "greeter" });
   const config = readServiceConfig("greeter", 8082);
   // The lang service: LANG_URL, else 127.0.0.1 on LANG_PORT (8083), as `npm start` runs it.
   const lang = {
@@ -27,7 +30,7 @@ runService("greeter", async () => {
   const server = await startGreeter({
     port: config.port,
     host: config.host,
-    db,
+    db: traceDatabase(db),
     logger,
     identity: loadServiceIdentity("greeter", config.dataRoot),
     lang,
@@ -36,6 +39,7 @@ runService("greeter", async () => {
     async close() {
       await server.close();
       await db.close();
+      await tracing.close();
     },
   };
 });

@@ -1,7 +1,17 @@
-import { createLogger, loadServiceIdentity, openDatabase, readServiceConfig, redact, runService } from "@portico/kit";
+import {
+  createLogger,
+  loadServiceIdentity,
+  openDatabase,
+  readServiceConfig,
+  redact,
+  runService,
+  startTracing,
+  traceDatabase,
+} from "@portico/kit";
 import { startLang } from "./start-lang.js";
 
 runService("lang", async () => {
+  const tracing = await startTracing({ service: "lang" });
   const config = readServiceConfig("lang");
   const logger = createLogger({ service: "lang", level: config.logLevel });
   const db = await openDatabase({
@@ -14,7 +24,7 @@ runService("lang", async () => {
     const server = await startLang({
       port: config.port,
       host: config.host,
-      db,
+      db: traceDatabase(db),
       logger,
       identity: loadServiceIdentity("lang", config.dataRoot),
     });
@@ -22,6 +32,7 @@ runService("lang", async () => {
       async close() {
         await server.close();
         await db.close();
+        await tracing.close();
       },
     };
   } catch (error) {

@@ -93,6 +93,7 @@ export function route(ctx: ProxyContext, down: Downstream, headers: IncomingHttp
     requestId: "",
     clientIp: forwarded.clientIp,
     rateLimited: false,
+    span: undefined,
   };
   const call: PendingCall = { down, headers, rawPath, route, protocol, forwarded, record };
   authenticate(ctx, call);
