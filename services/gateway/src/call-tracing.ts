@@ -4,7 +4,8 @@ import type { CallRecord, PendingCall } from "./pipeline/call.js";
 /**
  * While tracing is on (`OTEL_EXPORTER_OTLP_ENDPOINT`, kit's `startTracing`): a span for the proxied
  * call, continuing the caller's `traceparent` or starting a trace; its own `traceparent` goes to the
- * upstream. While it is off: one check, nothing allocated.
+ * upstream. The span starts when the call arrived (auth and policy included). While it is off: one
+ * check, nothing allocated.
  */
 export function startCallSpan(call: PendingCall): void {
   const tracing = activeTracing();
@@ -13,12 +14,18 @@ export function startCallSpan(call: PendingCall): void {
   const service = route.service.typeName;
   const method = route.method.name;
   const incoming = headers.traceparent;
-  record.span = tracing.startSpan(`${service}/${method}`, "server", typeof incoming === "string" ? incoming : undefined, {
-    "rpc.system": "connect_rpc",
-    "rpc.service": service,
-    "rpc.method": method,
-    "portico.protocol": call.protocol.protocol,
-  });
+  record.span = tracing.startSpan(
+    `${service}/${method}`,
+    "server",
+    typeof incoming === "string" ? incoming : undefined,
+    {
+      "rpc.system": "connect_rpc",
+      "rpc.service": service,
+      "rpc.method": method,
+      "portico.protocol": call.protocol.protocol,
+    },
+    record.startedAt,
+  );
 }
 
 /** Ends the call's span, if it has one, with the call's outcome. */

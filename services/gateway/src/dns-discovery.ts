@@ -79,6 +79,8 @@ export function startDnsDiscovery(options: DnsDiscoveryOptions): DnsDiscovery {
   let failing = false;
   let previous = "";
   let timer: NodeJS.Timeout | undefined;
+  /** A resolution is already due soon (a failure asked for it). */
+  let soon = false;
   let answered: () => void = () => {};
   const first = new Promise<void>((resolve) => {
     answered = resolve;
@@ -93,6 +95,7 @@ export function startDnsDiscovery(options: DnsDiscoveryOptions): DnsDiscovery {
   const run = () => {
     if (closed || running) return;
     running = true;
+    soon = false;
     last = Date.now();
     options
       .resolve(options.host)
@@ -128,7 +131,8 @@ export function startDnsDiscovery(options: DnsDiscoveryOptions): DnsDiscovery {
   return {
     first,
     refresh() {
-      if (closed || running) return;
+      if (closed || running || soon) return;
+      soon = true;
       schedule(Math.max(0, last + minRefreshGapMs - Date.now()));
     },
     close() {

@@ -21,6 +21,8 @@ interface OtlpSpan {
   parentSpanId?: string;
   name: string;
   kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
   attributes: { key: string; value: { stringValue?: string } }[];
 }
 const SERVER = 2;
@@ -136,5 +138,14 @@ describe("traces across services", () => {
     // The greeter records the greeting in its own database, inside its call's span.
     child(atGreeter, /^INSERT$/, CLIENT);
     expect(atGateway.attributes.find((a) => a.key === "rpc.method")?.value.stringValue).toBe("Greet");
+    // Each span lies within its parent's time.
+    for (const [outer, inner] of [
+      [atGateway, atGreeter],
+      [atGreeter, toLang],
+      [atLang, langQuery],
+    ] as const) {
+      expect(BigInt(outer.startTimeUnixNano) <= BigInt(inner.startTimeUnixNano), `${outer.name} starts first`).toBe(true);
+      expect(BigInt(outer.endTimeUnixNano) >= BigInt(inner.endTimeUnixNano), `${outer.name} ends last`).toBe(true);
+    }
   });
 });

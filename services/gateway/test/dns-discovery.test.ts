@@ -203,6 +203,30 @@ describe("upstream discovery by DNS", () => {
     expect(dns.queries()).toBeGreaterThan(3);
   });
 
+  it("resolves again at once when a connection fails, long before the refresh period", async () => {
+    const port = await freePort();
+    const old = await startBackend("127.0.0.2", port);
+    const replacement = await startBackend("127.0.0.3", port);
+    const records = new Map([["moved.portico.test", ["127.0.0.2"]]]);
+    const dns = await startDns(records);
+    const gateway = await startLoneGateway({
+      upstreams: { "portico.lang.v1.LanguageService": { targets: [`http://moved.portico.test:${port}`], protocol: "grpc" } },
+      // No periodic resolution within the test: only a failure makes the gateway ask again.
+      dns: { servers: [dns.server], refreshMs: 600_000 },
+    });
+    closers.push(() => gateway.close());
+    const load = startLoad(gateway, 2);
+    closers.push(() => load.stop());
+    await until("calls on the old address", () => old.calls >= 20);
+    const queries = dns.queries();
+    // The pod moves: its record changes and the old process dies with its connections.
+    records.set("moved.portico.test", ["127.0.0.3"]);
+    await old.close();
+    await until("calls on the new address", () => replacement.calls >= 20);
+    expect(dns.queries()).toBeGreaterThan(queries);
+    await load.stop();
+  });
+
   it("a host name that does not resolve yet answers unavailable, then serves once DNS has the record", async () => {
     const port = await freePort();
     const backend = await startBackend("127.0.0.2", port);

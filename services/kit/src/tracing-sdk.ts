@@ -90,9 +90,14 @@ export function createSdkTracing(options: { service: string; url: string }): Act
   };
 
   return {
-    startSpan(name, kind, traceparent, attributes) {
+    startSpan(name, kind, traceparent, attributes, startTime) {
       const parent = traceparent === undefined ? ROOT_CONTEXT : w3c.extract(ROOT_CONTEXT, { traceparent }, defaultTextMapGetter);
-      const span = tracer.startSpan(name, { kind: kind === "server" ? SpanKind.SERVER : SpanKind.CLIENT, attributes }, parent);
+      // A number below the time origin is read as a performance.now() reading.
+      const span = tracer.startSpan(
+        name,
+        { kind: kind === "server" ? SpanKind.SERVER : SpanKind.CLIENT, attributes, startTime },
+        parent,
+      );
       const carrier: Record<string, string> = {};
       w3c.inject(trace.setSpan(parent, span), carrier, defaultTextMapSetter);
       return {

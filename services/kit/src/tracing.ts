@@ -13,12 +13,16 @@ export interface TraceSpan {
 
 /** What tracing does while it is on (implemented with the OpenTelemetry SDK in tracing-sdk.ts). */
 export interface ActiveTracing {
-  /** Continues `traceparent` (or starts a trace) with a span of `kind` the caller ends. */
+  /**
+   * Continues `traceparent` (or starts a trace) with a span of `kind` the caller ends, started at
+   * `startTime` (a `performance.now()` reading; default now).
+   */
   startSpan(
     name: string,
     kind: "server" | "client",
     traceparent: string | undefined,
     attributes: Record<string, string>,
+    startTime?: number,
   ): TraceSpan;
   /** A server call: a span continuing the request's `traceparent`, active while the handler runs. */
   readonly serverInterceptor: Interceptor;
@@ -95,9 +99,12 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   };
 }
 
-/** Server interceptor: a span per call continuing the caller's `traceparent` (nothing when tracing is off). */
+/**
+ * Server interceptor: a span per call continuing the caller's `traceparent` (nothing when tracing is
+ * off). Health checks (the gateway's, every few seconds per address) get none.
+ */
 export const tracingServerInterceptor: Interceptor = (next) => (req) =>
-  active === undefined ? next(req) : active.serverInterceptor(next)(req);
+  active === undefined || req.service.typeName === "grpc.health.v1.Health" ? next(req) : active.serverInterceptor(next)(req);
 
 /** Client interceptor: a span per outgoing call, its `traceparent` sent along (nothing when tracing is off). */
 export const tracingClientInterceptor: Interceptor = (next) => (req) =>
