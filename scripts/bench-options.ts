@@ -22,6 +22,8 @@ export interface BenchOptions {
    * each attack on its own (full run) or one mix (smoke).
    */
   attacks: HostileAttack[][] | undefined;
+  /** Instead of the targets: the gateway's CPU per call with tracing off and on at 10 % (scripts/bench-tracing.ts). */
+  tracing: boolean;
 }
 
 export const benchUsage = `npm run bench -- [options]
@@ -36,6 +38,8 @@ export const benchUsage = `npm run bench -- [options]
   --attacks=LIST    W8's attacks, each measured on its own: rapid-reset, ping-flood, settings-flood,
                     continuation-flood, zero-window, or mix (all five at once); default every one on
                     its own (smoke: mix)
+  --tracing         instead: the gateway's CPU per call with tracing off and on (10 % sampling, OTLP/HTTP
+                    to a loopback sink), W1 and W2 unless --only says otherwise
   --no-build        use the existing build instead of running npm run build
   --help            this text
 
@@ -55,6 +59,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
   let smoke = false;
   let profile = false;
   let skipBuild = false;
+  let tracing = false;
   let only: Set<string> | undefined;
   let duration: number | undefined;
   let warmup: number | undefined;
@@ -66,6 +71,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
     else if (flag === "--smoke") smoke = true;
     else if (flag === "--profile") profile = true;
     else if (flag === "--no-build") skipBuild = true;
+    else if (flag === "--tracing") tracing = true;
     else if (flag === "--duration") duration = seconds(flag, value);
     else if (flag === "--warmup") warmup = seconds(flag, value);
     else if (flag === "--rounds") {
@@ -96,6 +102,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
     skipBuild,
     rounds,
     attacks,
+    tracing,
     durationSeconds: duration ?? (smoke ? 1.5 : 10),
     warmupSeconds: warmup ?? (smoke ? 0.5 : 2),
   };

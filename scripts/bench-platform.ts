@@ -1,9 +1,9 @@
 // Starts the platform's processes from the production build on free ports, for the benchmark.
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { chmodSync, closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { ensureLocalKeys } from "@portico/kit";
+import { ensureLocalKeys, startEmbeddedPostgres } from "@portico/kit";
 import { answers200 } from "./answers-200.js";
 
 export interface BenchProcess {
@@ -234,4 +234,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * The benchmark's database: DATABASE_URL when set, else an embedded PostgreSQL server (npm start's)
+ * in `workDir`, whose stop is pushed on `stops`.
+ */
+export async function benchDatabaseUrl(workDir: string, stops: (() => Promise<void>)[]): Promise<string> {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  chmodSync(workDir, 0o755); // the server runs as the postgres user when the bench runs as root
+  const embedded = await startEmbeddedPostgres({ dataDir: join(workDir, "postgres"), port: 0 });
+  stops.push(embedded.stop);
+  return Object.assign(new URL(embedded.url), { pathname: "/portico" }).toString();
 }

@@ -1,8 +1,8 @@
 // The benchmark itself, loaded by scripts/bench.ts once the build is done (it imports the build).
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { loadServiceIdentity, startEmbeddedPostgres } from "@portico/kit";
+import { loadServiceIdentity } from "@portico/kit";
 import { decodeJwt } from "jose";
 import { type BenchUser, connectJson, mintAccessTokens, NotReadyError, signUp } from "./bench-accounts.js";
 import { benchAuthService } from "./bench-auth.js";
@@ -10,7 +10,7 @@ import { h2loadVersion, stopRunningH2load } from "./bench-h2load.js";
 import { createMeasurer, type Target } from "./bench-measure.js";
 import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js";
 import type { BenchOptions } from "./bench-options.js";
-import { type PlatformOptions, retryOnPortClash, startPlatform, waitUntil } from "./bench-platform.js";
+import { benchDatabaseUrl, type PlatformOptions, retryOnPortClash, startPlatform, waitUntil } from "./bench-platform.js";
 import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
 import {
   type AuthRun,
@@ -54,13 +54,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       ? "PostgreSQL (DATABASE_URL)"
       : "embedded PostgreSQL (npm start's, in a temporary directory)";
     console.log(`starting auth, greeter and gateway from the build (${database}); logs in ${workDir}`);
-    let databaseUrl = process.env.DATABASE_URL;
-    if (!databaseUrl) {
-      chmodSync(workDir, 0o755); // the server runs as the postgres user when the bench runs as root
-      const embedded = await startEmbeddedPostgres({ dataDir: join(workDir, "postgres"), port: 0 });
-      stops.push(embedded.stop);
-      databaseUrl = Object.assign(new URL(embedded.url), { pathname: "/portico" }).toString();
-    }
+    const databaseUrl = await benchDatabaseUrl(workDir, stops);
     const platformOptions: PlatformOptions = { root, dataDir: join(workDir, "data"), logDir: workDir, databaseUrl };
     const platform = await startPlatform(platformOptions);
     stops.push(platform.stop);

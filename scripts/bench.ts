@@ -44,6 +44,7 @@ function main(): Promise<number> | number {
     }
   }
   // Imported only now: it loads the build (@portico/kit, @portico/gen).
+  if (options.tracing) return (async () => (await import("./bench-tracing.js")).runTracingBench(root, options))();
   const run = async () => (await import("./bench-run.js")).runBench(root, options);
   return run();
 }

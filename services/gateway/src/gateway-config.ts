@@ -1,3 +1,4 @@
+import { Resolver } from "node:dns";
 import { readFileSync } from "node:fs";
 import { ConfigError } from "@portico/kit";
 import { trustedProxyError } from "./forward-headers.js";
@@ -69,7 +70,20 @@ export interface GatewayConfig {
   rateLimitFailure?: "open" | "closed";
   /** The public port's HTTP/2 limits. */
   http2?: GatewayHttp2Limits;
+  /** How targets given by host name are followed in DNS. */
+  dns?: GatewayDnsConfig;
 }
+
+/** Upstream discovery by DNS (targets given by host name; literal IPs are used as they are). */
+export interface GatewayDnsConfig {
+  /** Between two resolutions of each host name, in ms (default 5000); also soon after a connection fails. */
+  refreshMs?: number;
+  /** DNS servers asked for A and AAAA records (`"10.96.0.10"`, `"127.0.0.1:5353"`); default the system's resolver. */
+  servers?: string[];
+}
+
+/** Default of `dns.refreshMs`. */
+export const defaultDnsRefreshMs = 5000;
 
 function fail(where: string, message: string): never {
   throw new ConfigError(`${where}: ${message}`);
@@ -198,6 +212,27 @@ function optionalHttp2(value: unknown, where: string): GatewayHttp2Limits | unde
   return limits;
 }
 
+function optionalDns(value: unknown, where: string): GatewayDnsConfig | undefined {
+  if (value === undefined) return undefined;
+  const raw = fields(value, where, ["refreshMs", "servers"]);
+  const refreshMs = optionalInt(raw.refreshMs, `${where}.refreshMs`, 10, 3_600_000);
+  const servers = optionalStrings(raw.servers, `${where}.servers`);
+  servers?.forEach((server, i) => {
+    try {
+      new Resolver().setServers([server]);
+    } catch {
+      fail(
+        `${where}.servers[${i}]`,
+        `"${server}" is not valid; expected an IP address with an optional port, like 10.96.0.10 or 127.0.0.1:5353`,
+      );
+    }
+  });
+  return {
+    ...(refreshMs === undefined ? {} : { refreshMs }),
+    ...(servers === undefined ? {} : { servers }),
+  };
+}
+
 const configKeys = [
   "upstreams",
   "corsOrigins",
@@ -210,6 +245,7 @@ const configKeys = [
   "authTimeoutMs",
   "rateLimitFailure",
   "http2",
+  "dns",
 ];
 
 /** Validates a parsed config file; every error names the file and the field. */
@@ -245,6 +281,7 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
     authTimeoutMs: optionalInt(raw.authTimeoutMs, `${where}: authTimeoutMs`, 1, 600_000),
     rateLimitFailure: failure as "open" | "closed" | undefined,
     http2: optionalHttp2(raw.http2, `${where}: http2`),
+    dns: optionalDns(raw.dns, `${where}: dns`),
   };
   for (const key of Object.keys(config) as (keyof GatewayConfig)[]) {
     if (config[key] === undefined) delete config[key];

@@ -139,6 +139,7 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
         ms: Math.round(ms * 100) / 100,
         userId: call.userId || undefined,
         ip: call.clientIp,
+        trace_id: call.span?.traceId,
       });
     },
     async text() {

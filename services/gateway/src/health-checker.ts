@@ -23,6 +23,8 @@ export interface HealthCheckerOptions {
 export interface HealthChecker {
   /** Runs one round now. */
   checkAll(): Promise<void>;
+  /** Checks one address now (one that DNS just found). */
+  check(upstream: Upstream, target: UpstreamTarget): Promise<void>;
   close(): void;
 }
 
@@ -96,30 +98,34 @@ export function checkHealth(
 
 /**
  * Active health checks: every interval, `grpc.health.v1.Health/Check` on every address of every
- * upstream; an address that fails is taken out of rotation until it passes again.
+ * upstream; an address that fails is taken out of rotation until it passes again, and an address
+ * found by DNS enters it with its first pass.
  */
 export function startHealthChecker(options: HealthCheckerOptions): HealthChecker {
   let running: Promise<void> | undefined;
+  const check = (upstream: Upstream, target: UpstreamTarget): Promise<void> =>
+    checkHealth(upstream, target, options)
+      .catch((error: unknown) => (error as Error).message)
+      .then((reason) => {
+        const healthy = reason === undefined;
+        const fields = { upstream: upstream.service, address: target.address, reason };
+        if (target.pending) {
+          // A new address (DNS) joins the rotation with its first passing check.
+          if (healthy) options.logger.info(fields, "upstream address joined after a passing health check");
+          else if (target.lastError !== reason) options.logger.warn(fields, "new upstream address fails its health check");
+        } else if (healthy !== target.healthy) {
+          if (healthy) options.logger.info(fields, "upstream address healthy again");
+          else options.logger.warn(fields, "upstream address unhealthy: out of rotation");
+        }
+        target.healthy = healthy;
+        if (healthy) target.pending = false;
+        else target.lastError = reason;
+      });
   const checkAll = () => {
     running ??= (async () => {
       const checks: Promise<void>[] = [];
       for (const upstream of options.upstreams()) {
-        for (const target of upstream.targets) {
-          checks.push(
-            checkHealth(upstream, target, options)
-              .catch((error: unknown) => (error as Error).message)
-              .then((reason) => {
-                const healthy = reason === undefined;
-                if (healthy !== target.healthy) {
-                  const fields = { upstream: upstream.service, address: target.address, reason };
-                  if (healthy) options.logger.info(fields, "upstream address healthy again");
-                  else options.logger.warn(fields, "upstream address unhealthy: out of rotation");
-                }
-                target.healthy = healthy;
-                if (reason !== undefined) target.lastError = reason;
-              }),
-          );
-        }
+        for (const target of upstream.targets) checks.push(check(upstream, target));
       }
       await Promise.all(checks);
     })().finally(() => {
@@ -132,6 +138,7 @@ export function startHealthChecker(options: HealthCheckerOptions): HealthChecker
   void checkAll();
   return {
     checkAll,
+    check,
     close: () => clearInterval(timer),
   };
 }

@@ -9,6 +9,7 @@ import {
   platform,
   readServiceConfig,
   runService,
+  startTracing,
 } from "@portico/kit";
 import { createAccessLogger } from "./access-logger.js";
 import { type GatewayConfig, loadGatewayConfigFile, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
@@ -20,6 +21,8 @@ const packageDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 
 runService("gateway", async () => {
+  // OTEL_EXPORTER_OTLP_ENDPOINT set: a span per proxied call (src/call-tracing.ts); unset: nothing loaded.
+  const tracing = await startTracing({ service: "gateway" });
   const env = process.env;
   const read = createEnvReader(env);
   const service = readServiceConfig("gateway", platform.gateway.port, env);
@@ -98,6 +101,7 @@ runService("gateway", async () => {
         await gateway.close();
       } finally {
         accessLog.flush();
+        await tracing.close();
       }
     },
   };

@@ -5,15 +5,17 @@ import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
 import { createAuthClient } from "./auth-client.js";
+import { endCallSpan } from "./call-tracing.js";
 import { createCors } from "./cors.js";
+import { createHostResolver, type HostResolver } from "./dns-discovery.js";
 import type { Peer } from "./downstream.js";
 import { type DualListener, listenDual } from "./dual-listener.js";
 import { createTrustedProxies } from "./forward-headers.js";
-import type { GatewayConfig } from "./gateway-config.js";
+import { defaultDnsRefreshMs, type GatewayConfig } from "./gateway-config.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createGatewayService, GatewayService } from "./gateway-service.js";
 import { checkH2ServerOptions, H2Error, type H2ServerOptions, type H2Session, serveH2 } from "./h2/index.js";
-import { startHealthChecker } from "./health-checker.js";
+import { type HealthChecker, startHealthChecker } from "./health-checker.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
 import { createProxy, defaultMaxResponseMessageBytes } from "./proxy.js";
@@ -138,15 +140,32 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const imagePath = options.imagePath ?? defaultImagePath();
   const authService = options.authService ?? "portico.auth.v1.AuthService";
 
-  const build = (config: GatewayConfig, image: Image) => {
+  const build = (config: GatewayConfig, image: Image, before?: Map<string, Upstream>) => {
     // Validated first: a bad entry fails before anything is created.
     const trustedProxies = createTrustedProxies(config.trustedProxies ?? [], "startGateway: trustedProxies");
     if (!config.upstreams[authService]) {
       throw new Error(`startGateway: upstreams has no entry for the auth service ${authService}`);
     }
     const upstreams = new Map<string, Upstream>();
+    const resolve: HostResolver | undefined = config.dns?.servers ? createHostResolver(config.dns.servers) : undefined;
     for (const [service, upstream] of Object.entries(config.upstreams)) {
-      upstreams.set(service, createUpstream({ service, ...upstream, ca: options.upstreamCa }));
+      const created = createUpstream({
+        service,
+        ...upstream,
+        ca: options.upstreamCa,
+        resolve,
+        dnsRefreshMs: config.dns?.refreshMs ?? defaultDnsRefreshMs,
+        logger,
+        // An address DNS found is checked at once: it takes calls from its first passing check.
+        onTargetAdded: (target) => {
+          if (healthChecker === undefined) return;
+          const check = healthChecker.check(created, target);
+          firstChecks.add(check);
+          void check.finally(() => firstChecks.delete(check));
+        },
+        previous: (address) => before?.get(service)?.targets.find((t) => t.address === address),
+      });
+      upstreams.set(service, created);
     }
     const table = createRouteTable({
       registry: image.registry,
@@ -166,6 +185,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return { upstreams, table, config, reflection, cors, trustedProxies, rest, openApi };
   };
 
+  // Set once the health checker runs (after the first build): addresses DNS finds are checked by it.
+  let healthChecker: HealthChecker | undefined;
+  const firstChecks = new Set<Promise<void>>();
   let state = build(options, loadImage(imagePath));
 
   const signer = options.identity.signer;
@@ -219,15 +241,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     rest: createRestStage({ routes: () => state.rest, docs: createApiDocs({ document: () => state.openApi() }) }),
     staticFiles: options.webRoot ? createStaticFiles(options.webRoot) : undefined,
     maxResponseMessageBytes: () => state.config.maxResponseMessageBytes ?? defaultMaxResponseMessageBytes,
-    onCallEnd: (record) => metrics.record(record),
+    onCallEnd: (record) => {
+      metrics.record(record);
+      endCallSpan(record);
+    },
   });
-  const healthChecker = startHealthChecker({
+  healthChecker = startHealthChecker({
     upstreams: () => state.upstreams.values(),
     intervalMs: options.healthCheckIntervalMs ?? 5000,
     timeoutMs: 1000,
     headers: () => ({}),
     logger,
   });
+  // Upstreams given by host name: resolved and their addresses checked once before the public port
+  // opens (2 s at most; DNS that does not answer yet is retried in the background).
+  const discovered = Promise.all([...state.upstreams.values()].map((u) => u.resolved())).then(() => Promise.all(firstChecks));
+  await Promise.race([discovered, new Promise((r) => setTimeout(r, 2000).unref())]);
   const gatewayService = createGatewayService({ routes: () => state.table, upstreams: () => state.upstreams.values() });
 
   // Declared before the servers that read it: a connection may arrive as soon as the public port
@@ -336,7 +365,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     adminPort: adminServer.port,
     reload(config) {
       const previous = state;
-      state = build(config, loadImage(imagePath));
+      state = build(config, loadImage(imagePath), previous.upstreams);
       // Old sessions finish their streams, then close (HTTP/2 close is graceful).
       for (const u of previous.upstreams.values()) u.close();
     },

@@ -1,3 +1,11 @@
+import type { Logger } from "@portico/kit";
+import {
+  createHostResolver,
+  type DnsDiscovery,
+  type HostResolver,
+  isLiteralAddress,
+  startDnsDiscovery,
+} from "./dns-discovery.js";
 import { maxConnectionsPerTarget, type UpstreamConfig, type UpstreamProtocol } from "./gateway-config.js";
 import { connectH2, type H2Session, type H2Settings } from "./h2/index.js";
 
@@ -12,6 +20,18 @@ export interface UpstreamOptions extends UpstreamConfig {
   ejectMs?: number;
   /** PEM certificates trusted for `https://` targets instead of Node's bundled roots. */
   ca?: string | Buffer;
+  /**
+   * Resolves targets given by host name: every address becomes a target of its own (default: the
+   * system's resolver). Literal IP addresses are used as they are.
+   */
+  resolve?: HostResolver;
+  /** Between two resolutions of a host name (ms, default 5000); also soon after a connection fails. */
+  dnsRefreshMs?: number;
+  /** A resolution added a target: it takes no call until a health check passes (start one now). */
+  onTargetAdded?: (target: UpstreamTarget) => void;
+  /** The same address in the upstream this one replaces (a reload): its health carries over. */
+  previous?: (address: string) => UpstreamTarget | undefined;
+  logger?: Logger;
 }
 
 /** One address of an upstream: a pooled HTTP/2 session, its load and its health. */
@@ -22,6 +42,11 @@ export interface UpstreamTarget {
   outstanding: number;
   /** Result of the last active health check (true until one fails). */
   healthy: boolean;
+  /**
+   * An address found by DNS that has not passed a health check yet: it takes no call, not even
+   * when every other address is out (addresses given in the config are never pending).
+   */
+  pending: boolean;
   /** Time (ms) until which outlier detection keeps the address out of rotation. */
   ejectedUntil: number;
   lastError: string;
@@ -40,6 +65,8 @@ export interface Upstream {
   /** The upstream accepts JSON messages; otherwise JSON callers are transcoded. */
   readonly json: boolean;
   readonly targets: readonly UpstreamTarget[];
+  /** Settles once every host name among the targets has been resolved (or failed to) once. */
+  resolved(): Promise<void>;
   /** The address for the next call: least outstanding among the available ones, round robin on ties. */
   pick(exclude?: UpstreamTarget): UpstreamTarget;
   /**
@@ -61,7 +88,18 @@ const clientSettings: H2Settings = {
   maxHeaderListSize: 64 * 1024,
 };
 
-function createTarget(address: string, options: UpstreamOptions): UpstreamTarget {
+/**
+ * One address: `address` names it (the URL, or for a resolved address `scheme://ip:port`); `url`
+ * is the configured target (its host name is the TLS server name and the `:authority`); `connectTo`
+ * the resolved IP the connections go to, when it differs from the URL's host.
+ */
+function createTarget(
+  address: string,
+  url: string,
+  connectTo: string | undefined,
+  options: UpstreamOptions,
+  onFailure: () => void,
+): UpstreamTarget {
   const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
   const ejectAfter = options.ejectAfterFailures ?? 5;
   const ejectMs = options.ejectMs ?? 5000;
@@ -75,7 +113,8 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
 
   const connect = (): H2Session => {
     const session = connectH2({
-      url: address,
+      url,
+      host: connectTo,
       settings: clientSettings,
       connectionWindowSize: 16 * 1024 * 1024,
       ca: options.ca,
@@ -86,6 +125,7 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
     session.once("connect", () => clearTimeout(timer));
     session.on("error", (error) => {
       target.lastError = error.message;
+      onFailure();
     });
     const forget = () => {
       const i = pool.indexOf(session);
@@ -106,9 +146,10 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
 
   const target: UpstreamTarget = {
     address,
-    authority: new URL(address).host,
+    authority: new URL(url).host,
     outstanding: 0,
     healthy: true,
+    pending: false,
     ejectedUntil: 0,
     lastError: "",
     session() {
@@ -140,6 +181,7 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
     },
     failed(reason) {
       target.lastError = reason;
+      onFailure();
       failures++;
       if (failures >= ejectAfter) {
         failures = 0;
@@ -157,34 +199,110 @@ function createTarget(address: string, options: UpstreamOptions): UpstreamTarget
   return target;
 }
 
+/** `http://10.0.0.5:8082`, `https://[fd00::5]:443`: a resolved address of a target URL. */
+function resolvedAddress(url: URL, ip: string): string {
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  return `${url.protocol}//${ip.includes(":") ? `[${ip}]` : ip}:${port}`;
+}
+
 /**
  * An upstream service: its addresses, each with a pool of HTTP/2 sessions (h2c, or TLS for
- * `https://`), one per address unless more are configured or needed.
+ * `https://`), one per address unless more are configured or needed. A target given by host name
+ * is followed in DNS (Envoy's STRICT_DNS): each address it resolves to is a target of its own with
+ * its own connections, health and ejection; a new address takes calls once a health check passes,
+ * one that disappears takes no new call and closes when its calls are done.
  */
 export function createUpstream(options: UpstreamOptions): Upstream {
   if (options.targets.length === 0) throw new Error(`upstream ${options.service}: no targets`);
-  const targets = options.targets.map((address) => createTarget(address, options));
+  const dnsRefreshMs = options.dnsRefreshMs ?? 5000;
+  if (!Number.isInteger(dnsRefreshMs) || dnsRefreshMs < 1) {
+    throw new Error(`upstream ${options.service}: dnsRefreshMs ${dnsRefreshMs} is not valid; expected a whole number of ms ≥ 1`);
+  }
+  /** The current targets: replaced, never changed in place, so a walk over them is never disturbed. */
+  let targets: UpstreamTarget[] = [];
+  const discoveries: DnsDiscovery[] = [];
+  for (const text of options.targets) {
+    const url = new URL(text);
+    if (isLiteralAddress(url.hostname)) {
+      targets.push(createTarget(text, text, undefined, options, () => {}));
+      continue;
+    }
+    // A host name: its addresses, kept by IP, come and go with each resolution.
+    const byIp = new Map<string, UpstreamTarget>();
+    let discovery: DnsDiscovery | undefined;
+    const refresh = () => discovery?.refresh();
+    discovery = startDnsDiscovery({
+      host: url.hostname,
+      service: options.service,
+      resolve: options.resolve ?? defaultResolve,
+      refreshMs: dnsRefreshMs,
+      logger: options.logger,
+      onAddresses(addresses) {
+        const now = new Set(addresses);
+        const gone: UpstreamTarget[] = [];
+        for (const [ip, target] of byIp) {
+          if (now.has(ip)) continue;
+          byIp.delete(ip);
+          gone.push(target);
+        }
+        const added: UpstreamTarget[] = [];
+        for (const ip of addresses) {
+          if (byIp.has(ip)) continue;
+          const address = resolvedAddress(url, ip);
+          const target = createTarget(address, text, ip, options, refresh);
+          const before = options.previous?.(address);
+          target.pending = before?.pending ?? true;
+          target.healthy = before?.healthy ?? false;
+          target.lastError = before?.lastError ?? "waiting for a first passing health check";
+          byIp.set(ip, target);
+          added.push(target);
+        }
+        if (gone.length === 0 && added.length === 0) return;
+        targets = [...targets.filter((t) => !gone.includes(t)), ...added];
+        // Gone: no new call; HTTP/2 close lets the streams in flight finish, then the connections close.
+        for (const target of gone) target.close();
+        for (const target of added) options.onTargetAdded?.(target);
+      },
+    });
+    discoveries.push(discovery);
+  }
   let next = 0;
   let retryTokens = retryReserve;
   return {
     service: options.service,
     protocol: options.protocol,
     json: options.json ?? options.protocol === "connect",
-    targets,
+    get targets() {
+      return targets;
+    },
+    resolved: () => Promise.all(discoveries.map((d) => d.first)).then(() => {}),
     pick(exclude) {
-      const n = targets.length;
-      if (n === 1) return targets[0] as UpstreamTarget;
+      const list = targets;
+      const n = list.length;
+      if (n === 1 && !(list[0] as UpstreamTarget).pending) return list[0] as UpstreamTarget;
       const now = Date.now();
-      const start = next;
-      next = (next + 1) % n;
+      const start = next % Math.max(n, 1);
+      next = (start + 1) % Math.max(n, 1);
       let best: UpstreamTarget | undefined;
+      let fallback: UpstreamTarget | undefined;
       for (let i = 0; i < n; i++) {
-        const t = targets[(start + i) % n] as UpstreamTarget;
+        const t = list[(start + i) % n] as UpstreamTarget;
+        if (t.pending) continue;
+        fallback ??= t;
         if (t === exclude || !t.healthy || t.ejectedUntil > now) continue;
         if (best === undefined || t.outstanding < best.outstanding) best = t;
       }
-      // Every address is out: try them anyway rather than fail (Envoy's panic mode).
-      return best ?? (targets.find((t) => t !== exclude) as UpstreamTarget) ?? (targets[start] as UpstreamTarget);
+      // Every address is out: try them anyway rather than fail (Envoy's panic mode), another one
+      // than `exclude` first; but never an address that has not passed a health check yet.
+      const panic = best ?? list.find((t) => t !== exclude && !t.pending) ?? fallback;
+      if (panic === undefined) {
+        throw new Error(
+          n === 0
+            ? `no address of ${options.service} is known yet (DNS)`
+            : `no address of ${options.service} has passed a health check yet`,
+        );
+      }
+      return panic;
     },
     earnRetry() {
       if (retryTokens < retryReserve) retryTokens += retryPerCall;
@@ -195,7 +313,14 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       return true;
     },
     close() {
+      for (const d of discoveries) d.close();
       for (const t of targets) t.close();
     },
   };
 }
+
+let systemResolver: HostResolver | undefined;
+const defaultResolve: HostResolver = (host) => {
+  systemResolver ??= createHostResolver();
+  return systemResolver(host);
+};

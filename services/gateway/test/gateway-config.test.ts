@@ -85,4 +85,19 @@ describe("gateway config file", () => {
       );
     }
   });
+
+  it("reads the DNS discovery settings and refuses a bad refresh period or server, naming them", () => {
+    const upstreams = {};
+    expect(parseGatewayConfig({ upstreams, dns: { refreshMs: 2000, servers: ["10.96.0.10", "127.0.0.1:5353"] } }).dns).toEqual({
+      refreshMs: 2000,
+      servers: ["10.96.0.10", "127.0.0.1:5353"],
+    });
+    expect(() => parseGatewayConfig({ upstreams, dns: { refreshMs: 0 } }, "gw.json")).toThrow(
+      /gw.json: dns.refreshMs: 0 is not valid; expected a whole number from 10/,
+    );
+    expect(() => parseGatewayConfig({ upstreams, dns: { servers: ["kube-dns"] } }, "gw.json")).toThrow(
+      /gw.json: dns.servers\[0\]: "kube-dns" is not valid; expected an IP address/,
+    );
+    expect(() => parseGatewayConfig({ upstreams, dns: { ttl: 5 } }, "gw.json")).toThrow(/dns: unknown field "ttl"/);
+  });
 });

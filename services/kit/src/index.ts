@@ -74,4 +74,15 @@ export {
   startBackend,
 } from "./start-backend.js";
 export { createTokenSigner, type SignedToken, type TokenSigner, type TokenSignerOptions } from "./token-signer.js";
+export {
+  type ActiveTracing,
+  activeTracing,
+  currentTraceId,
+  otlpTracesUrl,
+  startTracing,
+  type TraceSpan,
+  type Tracing,
+  type TracingOptions,
+} from "./tracing.js";
+export { traceDatabase } from "./tracing-database.js";
 export { createTrustBundle, type TrustBundle, type TrustBundleOptions, type TrustedKey } from "./trust-bundle.js";

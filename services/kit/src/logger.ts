@@ -1,4 +1,5 @@
 import { type Logger, pino } from "pino";
+import { currentTraceId } from "./tracing.js";
 
 export type { Logger };
 
@@ -6,14 +7,28 @@ export interface LoggerOptions {
   service: string;
   /** trace, debug, info, warn, error, fatal or silent (default LOG_LEVEL or info). */
   level?: string;
+  /** Where the lines go (default stdout). */
+  destination?: pino.DestinationStream;
 }
 
-/** JSON lines on stdout, one object per event, with the service name on each. */
+const none = {};
+
+/**
+ * JSON lines on stdout, one object per event, with the service name on each and, while tracing is
+ * on, the `trace_id` of the call it is logged for.
+ */
 export function createLogger(options: LoggerOptions): Logger {
-  return pino({
-    level: options.level ?? process.env.LOG_LEVEL ?? "info",
-    base: { service: options.service },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+  return pino(
+    {
+      level: options.level ?? process.env.LOG_LEVEL ?? "info",
+      base: { service: options.service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      mixin: () => {
+        const traceId = currentTraceId();
+        return traceId === undefined ? none : { trace_id: traceId };
+      },
+    },
+    options.destination,
+  );
 }

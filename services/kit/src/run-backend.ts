@@ -4,6 +4,8 @@ import { readServiceConfig, type ServiceConfig } from "./service-config.js";
 import { openServiceDatabase } from "./service-database.js";
 import { loadServiceIdentity } from "./service-identity.js";
 import type { BackendDependencies } from "./start-backend.js";
+import { startTracing } from "./tracing.js";
+import { traceDatabase } from "./tracing-database.js";
 
 /** What `runBackend` hands the service's start function: its dependencies and the settings they came from. */
 export interface BackendContext extends BackendDependencies {
@@ -19,16 +21,19 @@ export interface BackendContext extends BackendDependencies {
  */
 export function runBackend(name: string, start: (context: BackendContext) => Promise<Stoppable>): void {
   runService(name, async () => {
+    // OTEL_EXPORTER_OTLP_ENDPOINT set: spans for calls, queries and outgoing calls; unset: nothing loaded.
+    const tracing = await startTracing({ service: name });
     const config = readServiceConfig(name);
     const logger = createLogger({ service: name, level: config.logLevel });
     const db = await openServiceDatabase(name, config, logger);
     try {
       const identity = loadServiceIdentity(name, config.dataRoot);
-      const server = await start({ port: config.port, host: config.host, db, logger, identity, config });
+      const server = await start({ port: config.port, host: config.host, db: traceDatabase(db), logger, identity, config });
       return {
         async close() {
           await server.close();
           await db.close();
+          await tracing.close();
         },
       };
     } catch (error) {

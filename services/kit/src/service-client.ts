@@ -20,6 +20,7 @@ import type { Env } from "./env-reader.js";
 import { type Caller, callerKey, GATEWAY_SERVICE, identityHeaders } from "./identity.js";
 import { checkServiceName, serviceNameOf, serviceUrl } from "./service-directory.js";
 import type { TokenSigner } from "./token-signer.js";
+import { tracingClientInterceptor } from "./tracing.js";
 
 export interface ServiceClientOptions {
   /** The calling service's signer (`ServiceIdentity.signer`): every call carries its own token. */
@@ -142,7 +143,8 @@ export function createServiceClient<S extends DescService>(service: S, options: 
       req.header.set(identityHeaders.service, signer.serviceToken(name));
     }
     req.header.set("x-request-id", out?.requestId ?? randomUUID());
-    req.header.set("traceparent", childTraceparent(out?.traceparent));
+    // With tracing on, the client span's traceparent is already set (tracingClientInterceptor).
+    if (!req.header.has("traceparent")) req.header.set("traceparent", childTraceparent(out?.traceparent));
 
     const admitted = circuit.admit();
     if (!admitted.ok) {
@@ -181,7 +183,7 @@ export function createServiceClient<S extends DescService>(service: S, options: 
       baseUrl: url,
       httpVersion: "2" as const,
       sessionManager,
-      interceptors: [identity, ...(options.interceptors ?? [])],
+      interceptors: [tracingClientInterceptor, identity, ...(options.interceptors ?? [])],
     };
     transports.push(
       options.protocol === "grpc"

@@ -6,6 +6,7 @@ import { createHealthStatus, type HealthStatus } from "./health-service.js";
 import { createIdentityInterceptor } from "./identity-interceptor.js";
 import type { Logger } from "./logger.js";
 import type { ServiceIdentity } from "./service-identity.js";
+import { tracingServerInterceptor } from "./tracing.js";
 
 export interface ServiceServerOptions {
   /** Name used in logs. */
@@ -56,7 +57,13 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
       throw error;
     }
   };
-  const interceptors = [logErrors, createIdentityInterceptor(options.identity.guard), ...(options.interceptors ?? [])];
+  // The call's span first (when tracing is on), so refused calls and the handler's own work are in it.
+  const interceptors = [
+    tracingServerInterceptor,
+    logErrors,
+    createIdentityInterceptor(options.identity.guard),
+    ...(options.interceptors ?? []),
+  ];
   const adapter = connectNodeAdapter({
     routes(router) {
       options.routes(router);

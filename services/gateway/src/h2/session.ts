@@ -112,6 +112,8 @@ export interface H2ClientOptions extends H2SessionOptions {
   url: string;
   /** PEM certificates to trust for `https://` instead of Node's bundled roots. */
   ca?: string | Buffer;
+  /** The address to connect to (a resolved IP) instead of the URL's host, which still names the server (TLS, `:authority`). */
+  host?: string;
 }
 
 const connectionHeaders = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"]);
@@ -1471,14 +1473,15 @@ export function serveH2(socket: net.Socket, options: H2ServerOptions): H2Session
  */
 export function connectH2(options: H2ClientOptions): H2Session {
   const url = new URL(options.url);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const name = url.hostname.replace(/^\[|\]$/g, "");
+  const host = options.host ?? name;
   const secure = url.protocol === "https:";
   const port = Number(url.port || (secure ? 443 : 80));
   const socket = secure
     ? tls.connect({
         host,
         port,
-        servername: net.isIP(host) === 0 ? host : undefined,
+        servername: net.isIP(name) === 0 ? name : undefined,
         ALPNProtocols: ["h2"],
         ca: options.ca,
       })

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
+import type { TraceSpan } from "@portico/kit";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "../downstream.js";
 import { sendError } from "../error-response.js";
 import type { ForwardedFor } from "../forward-headers.js";
@@ -27,6 +28,8 @@ export interface CallRecord {
   clientIp: string;
   /** Refused by a rate limit. */
   rateLimited: boolean;
+  /** The gateway's span of the call, while tracing is on (call-tracing.ts). */
+  span: TraceSpan | undefined;
 }
 
 /** A call that passed routing and protocol checks, on its way through auth and policy. */

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { AuthEntry } from "../auth-cache.js";
+import { startCallSpan } from "../call-tracing.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "../deadline.js";
 import { upstreamRequestHeaders } from "../forward-headers.js";
 import { runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "../translate.js";
@@ -64,6 +65,7 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     transcode = true;
   }
 
+  startCallSpan(call);
   const q = call.rawPath.indexOf("?");
   const path = translated === undefined || q < 0 ? call.rawPath : call.rawPath.slice(0, q);
   const identity =
@@ -80,6 +82,7 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
       identity,
     );
     record.requestId = upHeaders["x-request-id"] as string;
+    if (record.span !== undefined) upHeaders.traceparent = record.span.traceparent;
     if (translated !== undefined) {
       translatedRequestHeaders(upHeaders, protocol, translated, transcode);
       setTimeoutHeader(upHeaders, "grpc", timeoutMs);

@@ -111,6 +111,7 @@ export function admit(
     requestId: "",
     clientIp: forwarded.clientIp,
     rateLimited: false,
+    span: undefined,
   };
   const call: PendingCall = { down, headers, rawPath, route, protocol, forwarded, record, custom };
   authenticate(ctx, call);
