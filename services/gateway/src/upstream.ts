@@ -57,7 +57,11 @@ const retryReserve = 10;
 const retryPerCall = 0.1;
 
 const clientSettings: H2Settings = {
-  initialWindowSize: 4 * 1024 * 1024,
+  // What one upstream stream may send ahead of its caller's reading, and so what a caller that
+  // stops reading (a zero-window reader) makes the upstream produce and the gateway hold: 128 such
+  // streams on a connection hold 16 MiB. A 64 KiB message and its envelope fit in one window, and
+  // loopback and data-centre round trips keep 128 KiB streams at full speed.
+  initialWindowSize: 128 * 1024,
   maxHeaderListSize: 64 * 1024,
 };
 

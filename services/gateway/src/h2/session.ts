@@ -262,9 +262,12 @@ export class H2Stream extends EventEmitter {
   receive(chunk: Buffer, frameLength: number): boolean {
     const session = this.session;
     this.recvWindow -= frameLength;
+    // Client role: the connection window is credited as data arrives (see `creditsOnArrival`).
+    const early = session.creditsOnArrival;
+    if (early) session.creditConnection(frameLength);
     if (this.recvWindow < session.recvSlack) {
       // More than the window it was given: flow control is broken (and the buffer would grow without bound).
-      session.creditConnection(frameLength);
+      if (!early) session.creditConnection(frameLength);
       this.close(H2Error.flowControlError);
       return false;
     }
@@ -277,7 +280,7 @@ export class H2Stream extends EventEmitter {
     }
     // Held until the application reads it; credited back only then.
     if (!session.reserve(chunk.length)) {
-      session.creditConnection(chunk.length);
+      if (!early) session.creditConnection(chunk.length);
       this.close(H2Error.enhanceYourCalm);
       return false;
     }
@@ -315,7 +318,7 @@ export class H2Stream extends EventEmitter {
 
   /** Consumed bytes go back to the peer's windows (in batches of half a window). */
   private credit(n: number): void {
-    this.session.creditConnection(n);
+    if (!this.session.creditsOnArrival) this.session.creditConnection(n);
     if (this.remoteEnded) return;
     this.unacked += n;
     if (this.unacked >= this.session.localInitialWindow >>> 1) {
@@ -521,7 +524,7 @@ export class H2Stream extends EventEmitter {
     this.closed = true;
     if (this.inboxBytes > 0) {
       // Never to be read: back to the connection window and the budgets.
-      this.session.creditConnection(this.inboxBytes);
+      if (!this.session.creditsOnArrival) this.session.creditConnection(this.inboxBytes);
       this.session.release(this.inboxBytes);
     }
     if (this.pendingBytes > 0) this.session.release(this.pendingBytes);
@@ -581,6 +584,23 @@ export class H2Session extends EventEmitter {
   /** @internal Streams that cannot send what they queued, with `stalledSince` set. */ stalled = new Set<H2Stream>();
   /** @internal Server role: streams answered in full whose request is still open. */ lingering = new Map<H2Stream, number>();
   /** @internal Bytes this connection holds (queued to send, received and unread). */ buffered = 0;
+  /**
+   * Server role: why the connection was closed for breaching a limit (GOAWAY ENHANCE_YOUR_CALM, or a
+   * socket that stopped draining); undefined while it has not been. The listener counts such
+   * closes per client address.
+   */
+  abuse: string | undefined;
+  /**
+   * @internal Client role (upstream connections): the connection receive window is credited as DATA
+   * arrives, only the stream windows as the application reads. One upstream connection carries many
+   * callers' streams, and a caller that stops reading pauses its stream: crediting the connection
+   * only on reads would let a few paused streams (a zero-window reader's) fill the shared
+   * connection window and stall every other caller's answers behind them (Envoy's per-stream
+   * buffer watermarks do the same). What a paused stream holds stays bounded by its stream window
+   * and the buffer budgets. Server role: credited on reads, so a client can never park more than
+   * the connection window.
+   */
+  readonly creditsOnArrival: boolean;
   private readonly streams = new Map<number, H2Stream>();
   /**
    * Server role: requests whose HEADERS came in the read being parsed, handed to `onStream` once the
@@ -644,6 +664,7 @@ export class H2Session extends EventEmitter {
     this.socket = socket;
     this.isServer = isServer;
     this.prefaceNeeded = isServer;
+    this.creditsOnArrival = !isServer;
     this.onStream = extra.onStream;
     this.authority = extra.authority ?? "";
     this.scheme = extra.scheme ?? ("encrypted" in socket && socket.encrypted ? "https" : "http");
@@ -1359,6 +1380,7 @@ export class H2Session extends EventEmitter {
 
   /** A peer over one of the limits: GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
   private calm(why: string): void {
+    this.abuse ??= why;
     this.fail(H2Error.enhanceYourCalm, why);
   }
 
@@ -1529,6 +1551,7 @@ function sweep(): void {
       continue;
     }
     if (session.blockedSince !== 0 && now - session.blockedSince > limits.stallTimeoutMs) {
+      session.abuse ??= "the client stopped reading";
       session.destroy(new Error("the client stopped reading"));
       continue;
     }
