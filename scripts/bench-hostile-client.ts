@@ -31,6 +31,11 @@ export interface HostileClientOptions {
   request: { path: string; headers: Record<string, string>; body: Buffer };
   /** zero-window: streams opened on each connection (default 100). */
   streams?: number;
+  /**
+   * The local address to connect from (default: the system's choice). On loopback any 127.x.y.z
+   * reaches a server on 127.0.0.1, so the attacker can be a client of its own, as on the internet.
+   */
+  localAddress?: string;
 }
 
 export interface HostileStats {
@@ -250,7 +255,7 @@ export function startHostileClient(options: HostileClientOptions): HostileClient
 
   const open = () => {
     if (stopped) return;
-    const s = connect({ host, port });
+    const s = connect({ host, port, localAddress: options.localAddress });
     socket = s;
     stats.connections++;
     s.setNoDelay(true);
