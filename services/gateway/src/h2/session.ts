@@ -216,6 +216,8 @@ export class H2Stream extends EventEmitter {
   receivedLength = 0;
   /** @internal What is left of the receive window the peer may still fill. */
   recvWindow: number;
+  /** @internal The receive window the stream keeps open as it reads (SETTINGS_INITIAL_WINDOW_SIZE or more). */
+  recvTarget: number;
   private flowing = false;
   private paused = false;
   private inbox: Buffer[] = [];
@@ -236,6 +238,12 @@ export class H2Stream extends EventEmitter {
     this.opened = opened;
     this.sendWindow = session.peerInitialWindow;
     this.recvWindow = session.localInitialWindow;
+    this.recvTarget = session.localInitialWindow;
+  }
+
+  /** Whether the peer lets this stream send DATA now (its window for the stream is open). */
+  get sendWindowOpen(): boolean {
+    return this.sendWindow > 0;
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
@@ -321,7 +329,7 @@ export class H2Stream extends EventEmitter {
     if (!this.session.creditsOnArrival) this.session.creditConnection(n);
     if (this.remoteEnded) return;
     this.unacked += n;
-    if (this.unacked >= this.session.localInitialWindow >>> 1) {
+    if (this.unacked >= this.recvTarget >>> 1) {
       this.session.send(wordsFrame(FrameType.windowUpdate, 0, this.id, this.unacked));
       this.recvWindow += this.unacked;
       this.unacked = 0;
@@ -713,8 +721,14 @@ export class H2Session extends EventEmitter {
 
   // --- streams ---
 
-  /** Opens a request stream (client role). Throws when the session is closing or gone. */
-  request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean }): H2Stream {
+  /**
+   * Opens a request stream (client role). Throws when the session is closing or gone.
+   * `receiveWindow`: this stream's receive window when it is larger than SETTINGS_INITIAL_WINDOW_SIZE
+   * (granted with a WINDOW_UPDATE right after its HEADERS, in the same write). Streams whose reader
+   * may not read (a caller with a shut window) keep the small initial window: the peer produces
+   * only that much for them.
+   */
+  request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
     if (this.closed || this.destroyed) throw new Error("the HTTP/2 session is closed");
     const list: HeaderList = [
       [":method", String(headers[":method"] ?? "GET")],
@@ -725,6 +739,8 @@ export class H2Session extends EventEmitter {
     toHeaderList(headers, list);
     const stream = new H2Stream(this, 0, false);
     stream.queuedHeaders = list;
+    const receiveWindow = options?.receiveWindow;
+    if (receiveWindow !== undefined && receiveWindow > stream.recvTarget) stream.recvTarget = Math.min(receiveWindow, MAX_WINDOW);
     if (options?.endStream === true) {
       stream.writableEnded = true;
       stream.localEnded = true;
@@ -743,6 +759,11 @@ export class H2Session extends EventEmitter {
     this.streams.set(id, stream);
     this.sendHeaders(id, stream.queuedHeaders as HeaderList, stream.localEnded);
     stream.queuedHeaders = undefined;
+    if (stream.recvTarget > this.localInitialWindow) {
+      const extra = stream.recvTarget - this.localInitialWindow;
+      this.send(wordsFrame(FrameType.windowUpdate, 0, id, extra));
+      stream.recvWindow += extra;
+    }
     stream.flushPending();
     // Stream ids run out after 2^30 requests: a new connection takes over.
     if (this.nextStreamId > 0x7ffffff0) this.close();

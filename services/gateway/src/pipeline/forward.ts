@@ -3,7 +3,7 @@ import type { AuthEntry } from "../auth-cache.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "../deadline.js";
 import { upstreamRequestHeaders } from "../forward-headers.js";
 import { runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "../translate.js";
-import type { UpstreamTarget } from "../upstream.js";
+import { type UpstreamTarget, upstreamStreamWindow } from "../upstream.js";
 import { finishRejected, type PendingCall, type ProxyContext, tooLarge } from "./call.js";
 import { type Attempt, startLife, watchUpstream } from "./call-life.js";
 import { runPassThrough } from "./pass-through.js";
@@ -87,7 +87,14 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
         delete upHeaders["content-length"];
       }
     }
-    return { target, up: target.session().request(upHeaders, { endStream: protocol.get && translated === undefined }) };
+    return {
+      target,
+      up: target.session().request(upHeaders, {
+        endStream: protocol.get && translated === undefined,
+        // A caller that shut its window gets the upstream's small initial window only.
+        receiveWindow: down.sendWindowOpen === false ? undefined : upstreamStreamWindow,
+      }),
+    };
   };
 
   let first: Attempt;
