@@ -167,21 +167,29 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       console.log(`\n${w.id}  ${w.title}`);
       const workloadTargets = targets.filter((t) => w.targets.includes(t.name));
       if (w.load.kind === "hostile-neighbour") {
-        // W8: the clients alone, then beside each attack, back to back on the same gateway.
-        for (const target of workloadTargets) {
-          for (const attacks of [[], ...w.load.phases]) {
-            if (aborted) return 130;
-            await freshToken();
-            const run = await measurer.measure(w, target, attacks);
-            runs.push(run);
-            console.log(
-              `  ${(run.phase ?? "").padEnd(18)} ${`${run.rps.toFixed(0)} calls/s`.padStart(16)}  p50 ${run.latencyMs.p50.toFixed(2)} ms  ` +
-                `p99 ${run.latencyMs.p99.toFixed(2)} ms  gateway ${run.peakRssMb.proxy?.toFixed(0) ?? "–"} MB  errors ${run.errors}`,
-            );
-            if (run.hostile) console.log(`    ${describeHostile(run)}`);
-            for (const problem of run.problems) console.log(`    ! ${problem}`);
+        // W8: the clients alone, then beside each attack, back to back on the same gateway; with
+        // --rounds, all phases again per round and the median round of each phase reported.
+        const rounds = options.rounds ?? w.rounds;
+        const byPhase = new Map<string, RunResult[]>();
+        for (let round = 1; round <= rounds; round++) {
+          if (rounds > 1) console.log(`  round ${round} of ${rounds}`);
+          for (const target of workloadTargets) {
+            for (const attacks of [[], ...w.load.phases]) {
+              if (aborted) return 130;
+              await freshToken();
+              const run = await measurer.measure(w, target, attacks);
+              const phase = `${target.name} ${run.phase ?? ""}`;
+              byPhase.set(phase, [...(byPhase.get(phase) ?? []), run]);
+              console.log(
+                `  ${(run.phase ?? "").padEnd(18)} ${`${run.rps.toFixed(0)} calls/s`.padStart(16)}  p50 ${run.latencyMs.p50.toFixed(2)} ms  ` +
+                  `p99 ${run.latencyMs.p99.toFixed(2)} ms  gateway ${run.peakRssMb.proxy?.toFixed(0) ?? "–"} MB  errors ${run.errors}`,
+              );
+              if (run.hostile) console.log(`    ${describeHostile(run)}`);
+              for (const problem of run.problems) console.log(`    ! ${problem}`);
+            }
           }
         }
+        for (const phaseRuns of byPhase.values()) runs.push(medianRun(phaseRuns));
         continue;
       }
       // Rounds interleave the targets, so a noisy minute on a shared machine hits all of them alike.
