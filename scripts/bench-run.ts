@@ -11,6 +11,7 @@ import { createMeasurer, type Target } from "./bench-measure.js";
 import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js";
 import type { BenchOptions } from "./bench-options.js";
 import { type PlatformOptions, retryOnPortClash, startPlatform, waitUntil } from "./bench-platform.js";
+import { processTree, residentBytes } from "./bench-process-meter.js";
 import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
 import {
   type AuthRun,
@@ -79,6 +80,9 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     });
     const user = signedUp!;
     console.log(`signed up ${user.email} through the gateway`);
+    // The gateway at rest: started, routes loaded, one call answered (issue 16: ≤ 70 MB).
+    const idleGatewayMb = residentBytes(processTree(platform.gateway.pid)) / 2 ** 20;
+    console.log(`gateway resident memory at rest: ${idleGatewayMb.toFixed(0)} MB`);
 
     // The token for the gateway and nginx+auth_request, refreshed before it runs out.
     let accessToken = user.accessToken;
@@ -251,7 +255,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     }
 
     if (aborted) return 130;
-    const checks = evaluateTargets(runs, auth);
+    const checks = evaluateTargets(runs, auth, { idleGatewayMb });
     const errors =
       runs.reduce((sum, r) => sum + r.errors, 0) + auth.reduce((sum, a) => sum + a.errors, 0) + (profile?.failed ?? 0);
     console.log(renderReport(workloads, runs, auth, checks, skipped));
@@ -284,6 +288,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       runs,
       auth,
       targets: checks,
+      idleGatewayMb,
       skipped,
       profile: profile?.file,
       profileTop,
