@@ -973,8 +973,26 @@ export class H2Session extends EventEmitter {
   private receive(chunk: Buffer) {
     if (this.destroyed) return;
     this.lastActive = Date.now();
-    const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
+    let buf = chunk;
     let off = 0;
+    const pending = this.inbuf;
+    if (pending !== undefined && !this.prefaceNeeded) {
+      // A frame was cut at the end of the last read: complete it with only the bytes it lacks, so a
+      // large body is not copied read after read (a 64 KiB read holds several 16 KiB DATA frames).
+      let need = 9 - pending.length;
+      if (need <= 0) need = 9 + frameLength(pending, 0) - pending.length;
+      else if (chunk.length >= need) need += frameLength(Buffer.concat([pending, chunk.subarray(0, need)]), 0);
+      const take = Math.min(need, chunk.length);
+      buf = Buffer.concat([pending, chunk.subarray(0, take)]);
+      if (take === need) {
+        // Exactly one frame: parse it, then the rest of the read in place.
+        if (this.parseFrames(buf, 0) < 0) return;
+        buf = chunk;
+        off = take;
+      }
+    } else if (pending !== undefined) {
+      buf = Buffer.concat([pending, chunk]);
+    }
     if (this.prefaceNeeded) {
       const n = Math.min(buf.length, CLIENT_PREFACE.length);
       if (buf.compare(CLIENT_PREFACE, 0, n, 0, n) !== 0) return this.fail(H2Error.protocolError, "invalid connection preface");
@@ -986,24 +1004,8 @@ export class H2Session extends EventEmitter {
       off = CLIENT_PREFACE.length;
     }
     const len = buf.length;
-    while (len - off >= 9) {
-      const length = (buf[off] as number) * 65_536 + ((buf[off + 1] as number) << 8) + (buf[off + 2] as number);
-      if (length > DEFAULT_MAX_FRAME) {
-        this.arrived.length = 0;
-        return this.fail(H2Error.frameSizeError, `frame of ${length} bytes`);
-      }
-      if (len - off < 9 + length) break;
-      const type = buf[off + 3] as number;
-      const flags = buf[off + 4] as number;
-      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
-      const payload = buf.subarray(off + 9, off + 9 + length);
-      off += 9 + length;
-      this.onFrame(type, flags, id, payload);
-      if (this.destroyed) {
-        this.arrived.length = 0;
-        return;
-      }
-    }
+    off = this.parseFrames(buf, off);
+    if (off < 0) return;
     this.dispatchArrived();
     // Several reads may come in one event-loop turn: replies piling up in it pause reading until they are written.
     if (this.outBytes > 262_144) this.pauseReading();
@@ -1022,6 +1024,31 @@ export class H2Session extends EventEmitter {
       this.inbuf = undefined;
       if (this.continuation === undefined) this.headerStartedAt = 0;
     }
+  }
+
+  /** Parses the whole frames of `buf` from `off`; answers where the unparsed rest begins, or -1 when the session ended. */
+  private parseFrames(buf: Buffer, off: number): number {
+    const len = buf.length;
+    while (len - off >= 9) {
+      const length = frameLength(buf, off);
+      if (length > DEFAULT_MAX_FRAME) {
+        this.arrived.length = 0;
+        this.fail(H2Error.frameSizeError, `frame of ${length} bytes`);
+        return -1;
+      }
+      if (len - off < 9 + length) break;
+      const type = buf[off + 3] as number;
+      const flags = buf[off + 4] as number;
+      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
+      const payload = buf.subarray(off + 9, off + 9 + length);
+      off += 9 + length;
+      this.onFrame(type, flags, id, payload);
+      if (this.destroyed) {
+        this.arrived.length = 0;
+        return -1;
+      }
+    }
+    return off;
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer) {
@@ -1451,6 +1478,11 @@ export class H2Session extends EventEmitter {
   unref(): void {
     this.socket.unref();
   }
+}
+
+/** The payload length in the frame header at `off`. */
+function frameLength(buf: Buffer, off: number): number {
+  return (buf[off] as number) * 65_536 + ((buf[off + 1] as number) << 8) + (buf[off + 2] as number);
 }
 
 function asBuffer(chunk: Uint8Array): Buffer {
