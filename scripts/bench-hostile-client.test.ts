@@ -75,6 +75,16 @@ describe("hostile client", () => {
     expect(stats.connections).toBeGreaterThan(1);
   });
 
+  it("attacks from its own loopback address when given one", async () => {
+    const peers: string[] = [];
+    const origin = await startServer();
+    server?.on("connection", (socket: { remoteAddress?: string }) => peers.push(socket.remoteAddress ?? ""));
+    const client = startHostileClient({ origin, attack: "zero-window", request, streams: 1, localAddress: "127.0.0.2" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await client.stop();
+    expect(peers[0]).toBe("127.0.0.2");
+  });
+
   it("keeps trying while nothing listens, without throwing", async () => {
     const origin = await startServer();
     const closed = server;

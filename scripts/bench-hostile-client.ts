@@ -31,6 +31,11 @@ export interface HostileClientOptions {
   request: { path: string; headers: Record<string, string>; body: Buffer };
   /** zero-window: streams opened on each connection (default 100). */
   streams?: number;
+  /**
+   * The local address to connect from (default: the system's choice). On loopback any 127.x.y.z
+   * reaches a server on 127.0.0.1, so the attacker can be a client of its own, as on the internet.
+   */
+  localAddress?: string;
 }
 
 export interface HostileStats {
@@ -128,6 +133,7 @@ export function startHostileClient(options: HostileClientOptions): HostileClient
     errors: [],
   };
   let stopped = false;
+  let localAddress = options.localAddress;
   let socket: Socket | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let nextStreamId = 1;
@@ -250,7 +256,7 @@ export function startHostileClient(options: HostileClientOptions): HostileClient
 
   const open = () => {
     if (stopped) return;
-    const s = connect({ host, port });
+    const s = connect({ host, port, localAddress });
     socket = s;
     stats.connections++;
     s.setNoDelay(true);
@@ -270,7 +276,14 @@ export function startHostileClient(options: HostileClientOptions): HostileClient
       if (options.attack === "rapid-reset" || options.attack === "continuation-flood") readFrames(s);
       attack(s);
     });
-    s.on("error", note);
+    s.on("error", (error: NodeJS.ErrnoException) => {
+      note(error);
+      // A system without the other loopback addresses (macOS has only 127.0.0.1): attack from the default one.
+      if (error.code === "EADDRNOTAVAIL" && localAddress !== undefined) {
+        note(new Error(`cannot connect from ${localAddress}: attacking from the default address`));
+        localAddress = undefined;
+      }
+    });
     s.once("close", () => {
       if (stopped || socket !== s) return;
       if (connected) stats.closedByServer++;

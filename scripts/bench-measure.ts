@@ -130,11 +130,12 @@ export function createMeasurer({ workDir, options, greeter, direct, freshTokens 
   /** W8: hostile clients against the target, one per attack, until stopped. */
   const startAttacks = (w: Workload, target: Target, attacks: HostileAttack[]) => {
     if (w.load.kind !== "hostile-neighbour" || attacks.length === 0) return undefined;
-    const { hostileCalls } = w.load;
+    const { hostileCalls, attackerAddress } = w.load;
     const clients = attacks.map((attack) => {
       const call = attack === "zero-window" ? hostileCalls.stalled : hostileCalls.reset;
       return startHostileClient({
         origin: target.origin,
+        localAddress: attackerAddress,
         attack,
         request: { ...call, headers: { ...call.headers, ...target.credentials() } },
       });

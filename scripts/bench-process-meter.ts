@@ -74,6 +74,11 @@ export interface MeterReading {
   peakFromHwm: boolean;
 }
 
+/** Resident memory of these processes now (VmRSS), bytes; `processTree(pid)` for a process and its children. */
+export function residentBytes(pids: number[]): number {
+  return pids.reduce((total, pid) => total + (statusField(pid, "VmRSS") ?? 0), 0);
+}
+
 export interface ProcessMeter {
   stop(): MeterReading;
 }
@@ -85,9 +90,7 @@ export function startProcessMeter(rootPid: number): ProcessMeter {
   const hwm = pids.every((pid) => resetPeak(pid));
   let sampledPeak = 0;
   const sample = () => {
-    let total = 0;
-    for (const pid of pids) total += statusField(pid, "VmRSS") ?? 0;
-    sampledPeak = Math.max(sampledPeak, total);
+    sampledPeak = Math.max(sampledPeak, residentBytes(pids));
   };
   sample();
   const timer = setInterval(sample, 100);

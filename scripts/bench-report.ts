@@ -86,8 +86,8 @@ const times = (v: number) => `${v.toFixed(2)}×`;
 const edgeCpu = (run: RunResult | undefined) =>
   run?.cpuMicrosPerCall.proxy === undefined ? undefined : run.cpuMicrosPerCall.proxy + (run.cpuMicrosPerCall.auth ?? 0);
 
-/** The targets of issue 6, each met, not met, or skipped (a peer or workload did not run). */
-export function evaluateTargets(runs: RunResult[], auth: AuthRun[]): TargetCheck[] {
+/** The targets of issues 6, 11 and 16, each met, not met, or skipped (a peer or workload did not run). */
+export function evaluateTargets(runs: RunResult[], auth: AuthRun[], extra: { idleGatewayMb?: number } = {}): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const w of ["W1", "W2"]) {
     const gateway = find(runs, w, "gateway");
@@ -144,6 +144,7 @@ export function evaluateTargets(runs: RunResult[], auth: AuthRun[]): TargetCheck
       ),
     );
   }
+  checks.push(...issue16Targets(runs, extra.idleGatewayMb));
   const authenticate = auth.find((a) => a.name === "Authenticate");
   checks.push(
     check(
@@ -152,6 +153,55 @@ export function evaluateTargets(runs: RunResult[], auth: AuthRun[]): TargetCheck
       authenticate?.rps,
       (v) => v >= 3000,
       (v) => `${v.toFixed(0)}/s`,
+    ),
+  );
+  return checks;
+}
+
+/**
+ * Issue 16's targets (W1 and W2 are issue 11's too), all with every HTTP/2 limit on: nginx's
+ * throughput and at most 1.5× its CPU per call for W1–W4, 1.2× nginx+auth_request on token misses,
+ * 0.2 ms over direct one call at a time, 100 MB with 1,000 connections and 70 MB at rest.
+ */
+function issue16Targets(runs: RunResult[], idleGatewayMb: number | undefined): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const mb = (v: number) => `${v.toFixed(0)} MB`;
+  for (const w of ["W1", "W2", "W3", "W4"]) {
+    const gateway = find(runs, w, "gateway");
+    const nginx = find(runs, w, "nginx");
+    const rate = (r: RunResult | undefined) => (w === "W4" ? r?.messagesPerSecond : r?.rps);
+    const issues = w === "W1" || w === "W2" ? "issues 11, 16" : "issue 16";
+    checks.push(
+      check(w, `gateway throughput ≥ 1.0× nginx (${issues})`, ratio(rate(gateway), rate(nginx)), (v) => v >= 1, times),
+      check(
+        w,
+        `gateway CPU per call (gateway + auth) ≤ 1.5× nginx (${issues})`,
+        ratio(edgeCpu(gateway), edgeCpu(nginx)),
+        (v) => v <= 1.5,
+        times,
+      ),
+    );
+  }
+  checks.push(
+    check("W5", "gateway peak memory ≤ 100 MB (issue 16)", find(runs, "W5", "gateway")?.peakRssMb.proxy, (v) => v <= 100, mb),
+    check("W5", "gateway at rest ≤ 70 MB resident (issue 16)", idleGatewayMb, (v) => v <= 70, mb),
+    check(
+      "W6",
+      "gateway throughput ≥ 1.2× nginx+auth_request on token misses (issue 16)",
+      ratio(find(runs, "W6", "gateway")?.rps, find(runs, "W6", "nginx-auth")?.rps),
+      (v) => v >= 1.2,
+      times,
+    ),
+  );
+  const w7g = find(runs, "W7", "gateway");
+  const w7d = find(runs, "W7", "direct");
+  checks.push(
+    check(
+      "W7",
+      "gateway median ≤ direct + 0.2 ms (issue 16)",
+      w7g && w7d ? w7g.latencyMs.p50 - w7d.latencyMs.p50 : undefined,
+      (v) => v <= 0.2,
+      (v) => `+${v.toFixed(3)} ms`,
     ),
   );
   return checks;
@@ -255,7 +305,7 @@ export function renderReport(
     }
   }
   for (const line of skipped) lines.push("", line);
-  lines.push("", "Targets (issue 6)");
+  lines.push("", "Targets (issues 6, 11 and 16)");
   const mark = { met: "met    ", "not met": "NOT MET", skipped: "skipped" };
   for (const c of checks) lines.push(`  ${mark[c.status]}  ${c.id.padEnd(4)} ${c.text}: ${c.value}`);
   return lines.join("\n");
@@ -292,7 +342,7 @@ export function renderMarkdown(
       `| auth | ${a.name} | ${fixed(a.rps)} | | ${fixed(a.latencyMs.p50, 2)} | ${fixed(a.latencyMs.p99, 2)} | | ${fixed(a.cpuMicrosPerCall)} | | |`,
     );
   }
-  lines.push("", "| target (issue 6) | measured | |", "|---|---:|---|");
+  lines.push("", "| target (issues 6, 11 and 16) | measured | |", "|---|---:|---|");
   for (const c of checks) lines.push(`| ${c.id} ${c.text} | ${c.value} | ${c.status} |`);
   return lines.join("\n");
 }

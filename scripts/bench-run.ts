@@ -11,6 +11,7 @@ import { createMeasurer, type Target } from "./bench-measure.js";
 import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js";
 import type { BenchOptions } from "./bench-options.js";
 import { benchDatabaseUrl, type PlatformOptions, retryOnPortClash, startPlatform, waitUntil } from "./bench-platform.js";
+import { processTree, residentBytes } from "./bench-process-meter.js";
 import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
 import {
   type AuthRun,
@@ -82,6 +83,9 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     });
     const user = signedUp!;
     console.log(`signed up ${user.email} through the gateway`);
+    // The gateway at rest: started, routes loaded, one call answered (issue 16: ≤ 70 MB).
+    const idleGatewayMb = residentBytes(processTree(platform.gateway.pid)) / 2 ** 20;
+    console.log(`gateway resident memory at rest: ${idleGatewayMb.toFixed(0)} MB`);
 
     // The token for the gateway and nginx+auth_request, refreshed before it runs out.
     let accessToken = user.accessToken;
@@ -170,21 +174,29 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       console.log(`\n${w.id}  ${w.title}`);
       const workloadTargets = targets.filter((t) => w.targets.includes(t.name));
       if (w.load.kind === "hostile-neighbour") {
-        // W8: the clients alone, then beside each attack, back to back on the same gateway.
-        for (const target of workloadTargets) {
-          for (const attacks of [[], ...w.load.phases]) {
-            if (aborted) return 130;
-            await freshToken();
-            const run = await measurer.measure(w, target, attacks);
-            runs.push(run);
-            console.log(
-              `  ${(run.phase ?? "").padEnd(18)} ${`${run.rps.toFixed(0)} calls/s`.padStart(16)}  p50 ${run.latencyMs.p50.toFixed(2)} ms  ` +
-                `p99 ${run.latencyMs.p99.toFixed(2)} ms  gateway ${run.peakRssMb.proxy?.toFixed(0) ?? "–"} MB  errors ${run.errors}`,
-            );
-            if (run.hostile) console.log(`    ${describeHostile(run)}`);
-            for (const problem of run.problems) console.log(`    ! ${problem}`);
+        // W8: the clients alone, then beside each attack, back to back on the same gateway; with
+        // --rounds, all phases again per round and the median round of each phase reported.
+        const rounds = options.rounds ?? w.rounds;
+        const byPhase = new Map<string, RunResult[]>();
+        for (let round = 1; round <= rounds; round++) {
+          if (rounds > 1) console.log(`  round ${round} of ${rounds}`);
+          for (const target of workloadTargets) {
+            for (const attacks of [[], ...w.load.phases]) {
+              if (aborted) return 130;
+              await freshToken();
+              const run = await measurer.measure(w, target, attacks);
+              const phase = `${target.name} ${run.phase ?? ""}`;
+              byPhase.set(phase, [...(byPhase.get(phase) ?? []), run]);
+              console.log(
+                `  ${(run.phase ?? "").padEnd(18)} ${`${run.rps.toFixed(0)} calls/s`.padStart(16)}  p50 ${run.latencyMs.p50.toFixed(2)} ms  ` +
+                  `p99 ${run.latencyMs.p99.toFixed(2)} ms  gateway ${run.peakRssMb.proxy?.toFixed(0) ?? "–"} MB  errors ${run.errors}`,
+              );
+              if (run.hostile) console.log(`    ${describeHostile(run)}`);
+              for (const problem of run.problems) console.log(`    ! ${problem}`);
+            }
           }
         }
+        for (const phaseRuns of byPhase.values()) runs.push(medianRun(phaseRuns));
         continue;
       }
       // Rounds interleave the targets, so a noisy minute on a shared machine hits all of them alike.
@@ -246,7 +258,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     }
 
     if (aborted) return 130;
-    const checks = evaluateTargets(runs, auth);
+    const checks = evaluateTargets(runs, auth, { idleGatewayMb });
     const errors =
       runs.reduce((sum, r) => sum + r.errors, 0) + auth.reduce((sum, a) => sum + a.errors, 0) + (profile?.failed ?? 0);
     console.log(renderReport(workloads, runs, auth, checks, skipped));
@@ -279,6 +291,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       runs,
       auth,
       targets: checks,
+      idleGatewayMb,
       skipped,
       profile: profile?.file,
       profileTop,

@@ -31,6 +31,11 @@ export interface Workload {
         streams: number;
         /** Phases after the one alone, each a set of attacks run at once beside the clients. */
         phases: HostileAttack[][];
+        /**
+         * The attacker's own address (the well-behaved clients connect from 127.0.0.1): one client
+         * attacking, as from another host, so that per-address defences can tell it from the others.
+         */
+        attackerAddress: string;
         /** The calls the hostile streams make: `reset` (rapid-reset, continuation-flood) and `stalled` (zero-window). */
         hostileCalls: Record<"reset" | "stalled", { path: string; headers: Record<string, string>; body: Buffer }>;
       };
@@ -175,6 +180,7 @@ export function defineWorkloads({ smoke, attacks }: WorkloadScale): Workload[] {
         clients: 32,
         streams: 1,
         phases: attacks ?? (smoke ? [[...hostileAttacks]] : hostileAttacks.map((attack) => [attack])),
+        attackerAddress: "127.0.0.2",
         hostileCalls: {
           reset: { path: echoPath, headers: grpcHeaders, body: smallGrpc },
           // 10,000 answers of 1 KiB each that the hostile reader never takes.

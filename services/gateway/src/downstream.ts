@@ -10,6 +10,8 @@ export interface Downstream {
   readonly writableEnded: boolean;
   /** The request body has ended (its 'end' may have fired before anyone listened). */
   readonly readableEnded: boolean;
+  /** HTTP/2: whether the caller's window lets this stream receive DATA now (undefined: HTTP/1.1, always). */
+  readonly sendWindowOpen?: boolean;
   respond: (headers: OutgoingHttpHeaders, options?: { endStream?: boolean; waitForTrailers?: boolean }) => void;
   write(chunk: Uint8Array): boolean;
   end(chunk?: Uint8Array): void;

@@ -1,6 +1,7 @@
 import type * as http from "node:http";
 import * as net from "node:net";
 import * as tls from "node:tls";
+import type { AddressAdmission } from "./address-admission.js";
 import { CLIENT_PREFACE as PREFACE } from "./h2/index.js";
 
 export interface DualListenerOptions {
@@ -14,6 +15,8 @@ export interface DualListenerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** A connection that sends nothing recognisable within this time is dropped (ms, default 10 000). */
   firstBytesTimeoutMs?: number;
+  /** Per-address budgets: a connection it does not admit is never read. */
+  admission?: AddressAdmission;
 }
 
 export interface DualListener {
@@ -67,7 +70,9 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
           else options.h1.emit("connection", socket);
         },
       )
-    : net.createServer({ noDelay: true }, sniff);
+    : net.createServer({ noDelay: true }, (socket) => {
+        if (options.admission === undefined || options.admission.admit(socket)) sniff(socket);
+      });
   server.on("tlsClientError", () => {});
   // Every accepted socket, so a shutdown can end the ones a peer keeps open (one that stopped
   // reading would keep a graceful close from ever finishing).
@@ -75,6 +80,8 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    // TLS: refused before the handshake costs anything (a plain socket was admitted above).
+    if (options.tls && options.admission !== undefined) options.admission.admit(socket, false);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -41,6 +41,14 @@ export type GatewayHttp2Limits = Pick<
 > & {
   /** Streams one connection may have open (default 128). */
   maxConcurrentStreams?: number;
+  /**
+   * Connections of one client address the gateway may close for abuse at once, refilled at
+   * `perSecond` (default burst 10, 1 per second); beyond it the address's new connections are held
+   * unread and dropped (AddressAdmissionOptions).
+   */
+  abuseBudget?: { burst: number; perSecond: number };
+  /** Connections one client address may have open at once (default 4096). */
+  maxConnectionsPerAddress?: number;
 };
 
 /** The gateway's config file (`GATEWAY_CONFIG`), every field optional. */
@@ -174,6 +182,8 @@ const http2Keys = [
   "maxQueuedControlFrames",
   "maxConnectionBufferBytes",
   "stallTimeoutMs",
+  "abuseBudget",
+  "maxConnectionsPerAddress",
 ];
 
 function fields(value: unknown, where: string, allowed: string[]): Record<string, unknown> {
@@ -205,6 +215,8 @@ function optionalHttp2(value: unknown, where: string): GatewayHttp2Limits | unde
     maxQueuedControlFrames: optionalInt(raw.maxQueuedControlFrames, `${where}.maxQueuedControlFrames`, 1, 1_000_000),
     maxConnectionBufferBytes: optionalInt(raw.maxConnectionBufferBytes, `${where}.maxConnectionBufferBytes`, 65_536, 2 ** 31 - 1),
     stallTimeoutMs: optionalInt(raw.stallTimeoutMs, `${where}.stallTimeoutMs`, 1, 86_400_000),
+    abuseBudget: optionalBudget(raw.abuseBudget, `${where}.abuseBudget`),
+    maxConnectionsPerAddress: optionalInt(raw.maxConnectionsPerAddress, `${where}.maxConnectionsPerAddress`, 1, 1_000_000),
   };
   for (const key of Object.keys(limits) as (keyof GatewayHttp2Limits)[]) {
     if (limits[key] === undefined) delete limits[key];

@@ -1,6 +1,7 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { GATEWAY_SERVICE, identityHeaders, type Logger, platform, type ServiceIdentity, serviceNameOf } from "@portico/kit";
+import { createAddressAdmission } from "./address-admission.js";
 import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
@@ -127,7 +128,7 @@ function validate(options: GatewayOptions): void {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   validate(options);
   // The public HTTP/2 connections' settings and limits, checked before anything starts.
-  const { maxConcurrentStreams, ...limits } = options.http2 ?? {};
+  const { maxConcurrentStreams, abuseBudget, maxConnectionsPerAddress, ...limits } = options.http2 ?? {};
   const http2Limits: Omit<H2ServerOptions, "onStream"> = {
     settings: { maxConcurrentStreams, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
     connectionWindowSize: 8 * 1024 * 1024,
@@ -136,6 +137,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...limits,
   };
   checkH2ServerOptions(http2Limits);
+  // Per client address: connections closed for abuse spend a budget; then the address's new ones are held unread.
+  const admission = createAddressAdmission({
+    abuseBudget: abuseBudget ?? { burst: 10, perSecond: 1 },
+    maxConnectionsPerAddress: maxConnectionsPerAddress ?? 4096,
+    holdMs: http2Limits.headersTimeoutMs ?? 10_000,
+    exempt: (address) => state.trustedProxies.has(address),
+  });
   const logger = options.logger;
   const imagePath = options.imagePath ?? defaultImagePath();
   const authService = options.authService ?? "portico.auth.v1.AuthService";
@@ -283,7 +291,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
     });
     sessions.add(session);
-    session.on("close", () => sessions.delete(session));
+    session.on("close", () => {
+      sessions.delete(session);
+      if (session.abuse !== undefined) admission.strike(peer.address);
+    });
     session.on("error", () => {});
     if (closing !== undefined) session.close();
   };
@@ -327,6 +338,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       h1,
       tls: options.tls,
       firstBytesTimeoutMs: options.headersTimeoutMs ?? 10_000,
+      admission,
     });
     admin = await startAdminServer({
       port: options.adminPort ?? platform.gateway.adminPort,

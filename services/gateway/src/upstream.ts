@@ -83,8 +83,18 @@ export interface Upstream {
 const retryReserve = 10;
 const retryPerCall = 0.1;
 
+/**
+ * The receive window of an upstream stream whose caller can take data (`H2Session.request`'s
+ * `receiveWindow`): a 64 KiB message and its envelope fit in one window, and loopback and
+ * data-centre round trips keep 128 KiB streams at full speed.
+ */
+export const upstreamStreamWindow = 128 * 1024;
+
 const clientSettings: H2Settings = {
-  initialWindowSize: 4 * 1024 * 1024,
+  // SETTINGS_INITIAL_WINDOW_SIZE: what an upstream stream may send before the gateway grants more,
+  // so what a caller whose window is shut (a zero-window reader) makes the upstream produce and the
+  // gateway hold. Calls whose caller can read get upstreamStreamWindow at once.
+  initialWindowSize: 16 * 1024,
   maxHeaderListSize: 64 * 1024,
 };
 

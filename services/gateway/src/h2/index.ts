@@ -20,3 +20,4 @@ export {
   H2Stream,
   serveH2,
 } from "./session.js";
+export { TokenBucket } from "./token-bucket.js";

@@ -218,6 +218,8 @@ export class H2Stream extends EventEmitter {
   receivedLength = 0;
   /** @internal What is left of the receive window the peer may still fill. */
   recvWindow: number;
+  /** @internal The receive window the stream keeps open as it reads (SETTINGS_INITIAL_WINDOW_SIZE or more). */
+  recvTarget: number;
   private flowing = false;
   private paused = false;
   private inbox: Buffer[] = [];
@@ -238,6 +240,12 @@ export class H2Stream extends EventEmitter {
     this.opened = opened;
     this.sendWindow = session.peerInitialWindow;
     this.recvWindow = session.localInitialWindow;
+    this.recvTarget = session.localInitialWindow;
+  }
+
+  /** Whether the peer lets this stream send DATA now (its window for the stream is open). */
+  get sendWindowOpen(): boolean {
+    return this.sendWindow > 0;
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
@@ -264,9 +272,12 @@ export class H2Stream extends EventEmitter {
   receive(chunk: Buffer, frameLength: number): boolean {
     const session = this.session;
     this.recvWindow -= frameLength;
+    // Client role: the connection window is credited as data arrives (see `creditsOnArrival`).
+    const early = session.creditsOnArrival;
+    if (early) session.creditConnection(frameLength);
     if (this.recvWindow < session.recvSlack) {
       // More than the window it was given: flow control is broken (and the buffer would grow without bound).
-      session.creditConnection(frameLength);
+      if (!early) session.creditConnection(frameLength);
       this.close(H2Error.flowControlError);
       return false;
     }
@@ -279,7 +290,7 @@ export class H2Stream extends EventEmitter {
     }
     // Held until the application reads it; credited back only then.
     if (!session.reserve(chunk.length)) {
-      session.creditConnection(chunk.length);
+      if (!early) session.creditConnection(chunk.length);
       this.close(H2Error.enhanceYourCalm);
       return false;
     }
@@ -317,10 +328,10 @@ export class H2Stream extends EventEmitter {
 
   /** Consumed bytes go back to the peer's windows (in batches of half a window). */
   private credit(n: number): void {
-    this.session.creditConnection(n);
+    if (!this.session.creditsOnArrival) this.session.creditConnection(n);
     if (this.remoteEnded) return;
     this.unacked += n;
-    if (this.unacked >= this.session.localInitialWindow >>> 1) {
+    if (this.unacked >= this.recvTarget >>> 1) {
       this.session.send(wordsFrame(FrameType.windowUpdate, 0, this.id, this.unacked));
       this.recvWindow += this.unacked;
       this.unacked = 0;
@@ -523,7 +534,7 @@ export class H2Stream extends EventEmitter {
     this.closed = true;
     if (this.inboxBytes > 0) {
       // Never to be read: back to the connection window and the budgets.
-      this.session.creditConnection(this.inboxBytes);
+      if (!this.session.creditsOnArrival) this.session.creditConnection(this.inboxBytes);
       this.session.release(this.inboxBytes);
     }
     if (this.pendingBytes > 0) this.session.release(this.pendingBytes);
@@ -583,6 +594,23 @@ export class H2Session extends EventEmitter {
   /** @internal Streams that cannot send what they queued, with `stalledSince` set. */ stalled = new Set<H2Stream>();
   /** @internal Server role: streams answered in full whose request is still open. */ lingering = new Map<H2Stream, number>();
   /** @internal Bytes this connection holds (queued to send, received and unread). */ buffered = 0;
+  /**
+   * Server role: why the connection was closed for breaching a limit (GOAWAY ENHANCE_YOUR_CALM, or a
+   * socket that stopped draining); undefined while it has not been. The listener counts such
+   * closes per client address.
+   */
+  abuse: string | undefined;
+  /**
+   * @internal Client role (upstream connections): the connection receive window is credited as DATA
+   * arrives, only the stream windows as the application reads. One upstream connection carries many
+   * callers' streams, and a caller that stops reading pauses its stream: crediting the connection
+   * only on reads would let a few paused streams (a zero-window reader's) fill the shared
+   * connection window and stall every other caller's answers behind them (Envoy's per-stream
+   * buffer watermarks do the same). What a paused stream holds stays bounded by its stream window
+   * and the buffer budgets. Server role: credited on reads, so a client can never park more than
+   * the connection window.
+   */
+  readonly creditsOnArrival: boolean;
   private readonly streams = new Map<number, H2Stream>();
   /**
    * Server role: requests whose HEADERS came in the read being parsed, handed to `onStream` once the
@@ -646,6 +674,7 @@ export class H2Session extends EventEmitter {
     this.socket = socket;
     this.isServer = isServer;
     this.prefaceNeeded = isServer;
+    this.creditsOnArrival = !isServer;
     this.onStream = extra.onStream;
     this.authority = extra.authority ?? "";
     this.scheme = extra.scheme ?? ("encrypted" in socket && socket.encrypted ? "https" : "http");
@@ -694,8 +723,14 @@ export class H2Session extends EventEmitter {
 
   // --- streams ---
 
-  /** Opens a request stream (client role). Throws when the session is closing or gone. */
-  request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean }): H2Stream {
+  /**
+   * Opens a request stream (client role). Throws when the session is closing or gone.
+   * `receiveWindow`: this stream's receive window when it is larger than SETTINGS_INITIAL_WINDOW_SIZE
+   * (granted with a WINDOW_UPDATE right after its HEADERS, in the same write). Streams whose reader
+   * may not read (a caller with a shut window) keep the small initial window: the peer produces
+   * only that much for them.
+   */
+  request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
     if (this.closed || this.destroyed) throw new Error("the HTTP/2 session is closed");
     const list: HeaderList = [
       [":method", String(headers[":method"] ?? "GET")],
@@ -706,6 +741,8 @@ export class H2Session extends EventEmitter {
     toHeaderList(headers, list);
     const stream = new H2Stream(this, 0, false);
     stream.queuedHeaders = list;
+    const receiveWindow = options?.receiveWindow;
+    if (receiveWindow !== undefined && receiveWindow > stream.recvTarget) stream.recvTarget = Math.min(receiveWindow, MAX_WINDOW);
     if (options?.endStream === true) {
       stream.writableEnded = true;
       stream.localEnded = true;
@@ -724,6 +761,11 @@ export class H2Session extends EventEmitter {
     this.streams.set(id, stream);
     this.sendHeaders(id, stream.queuedHeaders as HeaderList, stream.localEnded);
     stream.queuedHeaders = undefined;
+    if (stream.recvTarget > this.localInitialWindow) {
+      const extra = stream.recvTarget - this.localInitialWindow;
+      this.send(wordsFrame(FrameType.windowUpdate, 0, id, extra));
+      stream.recvWindow += extra;
+    }
     stream.flushPending();
     // Stream ids run out after 2^30 requests: a new connection takes over.
     if (this.nextStreamId > 0x7ffffff0) this.close();
@@ -933,8 +975,26 @@ export class H2Session extends EventEmitter {
   private receive(chunk: Buffer) {
     if (this.destroyed) return;
     this.lastActive = Date.now();
-    const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
+    let buf = chunk;
     let off = 0;
+    const pending = this.inbuf;
+    if (pending !== undefined && !this.prefaceNeeded) {
+      // A frame was cut at the end of the last read: complete it with only the bytes it lacks, so a
+      // large body is not copied read after read (a 64 KiB read holds several 16 KiB DATA frames).
+      let need = 9 - pending.length;
+      if (need <= 0) need = 9 + frameLength(pending, 0) - pending.length;
+      else if (chunk.length >= need) need += frameLength(Buffer.concat([pending, chunk.subarray(0, need)]), 0);
+      const take = Math.min(need, chunk.length);
+      buf = Buffer.concat([pending, chunk.subarray(0, take)]);
+      if (take === need) {
+        // Exactly one frame: parse it, then the rest of the read in place.
+        if (this.parseFrames(buf, 0) < 0) return;
+        buf = chunk;
+        off = take;
+      }
+    } else if (pending !== undefined) {
+      buf = Buffer.concat([pending, chunk]);
+    }
     if (this.prefaceNeeded) {
       const n = Math.min(buf.length, CLIENT_PREFACE.length);
       if (buf.compare(CLIENT_PREFACE, 0, n, 0, n) !== 0) return this.fail(H2Error.protocolError, "invalid connection preface");
@@ -946,24 +1006,8 @@ export class H2Session extends EventEmitter {
       off = CLIENT_PREFACE.length;
     }
     const len = buf.length;
-    while (len - off >= 9) {
-      const length = (buf[off] as number) * 65_536 + ((buf[off + 1] as number) << 8) + (buf[off + 2] as number);
-      if (length > DEFAULT_MAX_FRAME) {
-        this.arrived.length = 0;
-        return this.fail(H2Error.frameSizeError, `frame of ${length} bytes`);
-      }
-      if (len - off < 9 + length) break;
-      const type = buf[off + 3] as number;
-      const flags = buf[off + 4] as number;
-      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
-      const payload = buf.subarray(off + 9, off + 9 + length);
-      off += 9 + length;
-      this.onFrame(type, flags, id, payload);
-      if (this.destroyed) {
-        this.arrived.length = 0;
-        return;
-      }
-    }
+    off = this.parseFrames(buf, off);
+    if (off < 0) return;
     this.dispatchArrived();
     // Several reads may come in one event-loop turn: replies piling up in it pause reading until they are written.
     if (this.outBytes > 262_144) this.pauseReading();
@@ -982,6 +1026,31 @@ export class H2Session extends EventEmitter {
       this.inbuf = undefined;
       if (this.continuation === undefined) this.headerStartedAt = 0;
     }
+  }
+
+  /** Parses the whole frames of `buf` from `off`; answers where the unparsed rest begins, or -1 when the session ended. */
+  private parseFrames(buf: Buffer, off: number): number {
+    const len = buf.length;
+    while (len - off >= 9) {
+      const length = frameLength(buf, off);
+      if (length > DEFAULT_MAX_FRAME) {
+        this.arrived.length = 0;
+        this.fail(H2Error.frameSizeError, `frame of ${length} bytes`);
+        return -1;
+      }
+      if (len - off < 9 + length) break;
+      const type = buf[off + 3] as number;
+      const flags = buf[off + 4] as number;
+      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
+      const payload = buf.subarray(off + 9, off + 9 + length);
+      off += 9 + length;
+      this.onFrame(type, flags, id, payload);
+      if (this.destroyed) {
+        this.arrived.length = 0;
+        return -1;
+      }
+    }
+    return off;
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer) {
@@ -1361,6 +1430,7 @@ export class H2Session extends EventEmitter {
 
   /** A peer over one of the limits: GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
   private calm(why: string): void {
+    this.abuse ??= why;
     this.fail(H2Error.enhanceYourCalm, why);
   }
 
@@ -1410,6 +1480,11 @@ export class H2Session extends EventEmitter {
   unref(): void {
     this.socket.unref();
   }
+}
+
+/** The payload length in the frame header at `off`. */
+function frameLength(buf: Buffer, off: number): number {
+  return (buf[off] as number) * 65_536 + ((buf[off + 1] as number) << 8) + (buf[off + 2] as number);
 }
 
 function asBuffer(chunk: Uint8Array): Buffer {
@@ -1532,6 +1607,7 @@ function sweep(): void {
       continue;
     }
     if (session.blockedSince !== 0 && now - session.blockedSince > limits.stallTimeoutMs) {
+      session.abuse ??= "the client stopped reading";
       session.destroy(new Error("the client stopped reading"));
       continue;
     }

@@ -16,12 +16,17 @@ export class TokenBucket {
 
   /** Takes one token; false when the bucket is empty (the peer went over its budget). */
   take(now: number = Date.now()): boolean {
+    if (!this.has(now)) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Whether a token is left (refilled up to `now`), without taking it. */
+  has(now: number = Date.now()): boolean {
     if (this.tokens < this.burst && now > this.last) {
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.perSecond) / 1000);
     }
     this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    return this.tokens >= 1;
   }
 }

@@ -4,7 +4,7 @@ import { startCallSpan } from "../call-tracing.js";
 import { requestedTimeoutMs, setTimeoutHeader } from "../deadline.js";
 import { upstreamRequestHeaders } from "../forward-headers.js";
 import { runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "../translate.js";
-import type { UpstreamTarget } from "../upstream.js";
+import { type UpstreamTarget, upstreamStreamWindow } from "../upstream.js";
 import { finishRejected, type PendingCall, type ProxyContext, tooLarge } from "./call.js";
 import { type Attempt, startLife, watchUpstream } from "./call-life.js";
 import { runPassThrough } from "./pass-through.js";
@@ -95,7 +95,14 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
         delete upHeaders["content-length"];
       }
     }
-    return { target, up: target.session().request(upHeaders, { endStream: protocol.get && translated === undefined }) };
+    return {
+      target,
+      up: target.session().request(upHeaders, {
+        endStream: protocol.get && translated === undefined,
+        // A caller that shut its window gets the upstream's small initial window only.
+        receiveWindow: down.sendWindowOpen === false ? undefined : upstreamStreamWindow,
+      }),
+    };
   };
 
   let first: Attempt;

@@ -594,6 +594,68 @@ describe("connectH2 against node:http2 servers", { timeout: 10_000 }, () => {
     });
   }
 
+  it("keeps answering other streams while paused streams hold more than the connection window", async () => {
+    // One upstream connection carries every caller's streams; a caller that stops reading pauses
+    // its stream (a zero-window reader). Its unread data must not use up the shared connection
+    // window, or every other answer on the connection stalls behind it.
+    const answer = randomBytes(200 * 1024);
+    const { url } = await nodeServer({}, (stream) => {
+      stream.respond({ ":status": 200 });
+      stream.end(answer);
+    });
+    // Streams may each take 64 KiB, the connection 128 KiB: two paused streams hold all of it.
+    const session = engineClient(url, { settings: { initialWindowSize: 65_535 }, connectionWindowSize: 131_072 });
+    const paused: H2Stream[] = [];
+    for (let i = 0; i < 3; i++) {
+      const stream = session.request({ ":path": `/paused/${i}` }, { endStream: true });
+      stream.on("data", () => {});
+      stream.pause();
+      paused.push(stream);
+    }
+    await until(() => paused.every((stream) => stream.recvWindow <= 0));
+    const reply = await closesWithin(engineCall(session, { ":path": "/reader" }), 3000);
+    expect(sha256(reply.body)).toBe(sha256(answer));
+    // The paused streams still get the rest of their answers once they read.
+    const rest = await Promise.all(
+      paused.map(
+        (stream) =>
+          new Promise<number>((resolve) => {
+            let bytes = 0;
+            stream.removeAllListeners("data");
+            stream.on("data", (chunk: Buffer) => {
+              bytes += chunk.length;
+            });
+            stream.on("end", () => resolve(bytes));
+            stream.resume();
+          }),
+      ),
+    );
+    expect(rest).toEqual([answer.length, answer.length, answer.length]);
+  });
+
+  it("grants a stream's receiveWindow at once and keeps the others to the initial window", async () => {
+    const answer = randomBytes(100 * 1024);
+    const { url } = await nodeServer({}, (stream) => {
+      stream.respond({ ":status": 200 });
+      stream.end(answer);
+    });
+    const session = engineClient(url, { settings: { initialWindowSize: 16 * 1024 } });
+    const open = (receiveWindow?: number) => {
+      const stream = session.request({ ":path": "/" }, { endStream: true, receiveWindow });
+      stream.on("data", () => {});
+      stream.pause();
+      return stream;
+    };
+    const wide = open(128 * 1024);
+    const narrow = open();
+    // Nobody reads either: the wide one still gets its whole answer, the narrow one 16 KiB of it.
+    await until(() => wide.remoteEnded && narrow.recvWindow <= 0);
+    await sleep(100);
+    expect(wide.recvWindow).toBe(128 * 1024 - answer.length);
+    expect(narrow.recvWindow).toBe(0);
+    expect(narrow.remoteEnded).toBe(false);
+  });
+
   it("finishes the streams in flight when the server sends GOAWAY, then closes", async () => {
     const held: http2.ServerHttp2Stream[] = [];
     const both = deferred<void>();
