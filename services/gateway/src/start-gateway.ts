@@ -378,8 +378,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     reload(config) {
       const previous = state;
       state = build(config, loadImage(imagePath), previous.upstreams);
-      // Old sessions finish their streams, then close (HTTP/2 close is graceful).
-      for (const u of previous.upstreams.values()) u.close();
+      // Old sessions finish their streams, then close (HTTP/2 close is graceful); a call routed
+      // before the reload that has not picked an address yet gets one of the new upstream's.
+      for (const [service, u] of previous.upstreams) u.close(state.upstreams.get(service));
     },
     close() {
       closing ??= (async () => {

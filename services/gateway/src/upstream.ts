@@ -76,7 +76,12 @@ export interface Upstream {
   earnRetry(): void;
   /** Takes one retry from the budget; false when it is spent. */
   spendRetry(): boolean;
-  close(): void;
+  /**
+   * Stops this upstream: no new connection; streams in flight finish. With `successor` (a reload's
+   * upstream for the same service), a call routed here before the reload and picking an address
+   * only now gets one of the successor's, instead of failing on a closed address.
+   */
+  close(successor?: Upstream): void;
 }
 
 /** Retries in reserve at most (and at the start), and what each forwarded call earns. */
@@ -278,6 +283,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   }
   let next = 0;
   let retryTokens = retryReserve;
+  let successor: Upstream | undefined;
   return {
     service: options.service,
     protocol: options.protocol,
@@ -287,6 +293,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     },
     resolved: () => Promise.all(discoveries.map((d) => d.first)).then(() => {}),
     pick(exclude) {
+      if (successor !== undefined) return successor.pick(exclude);
       const list = targets;
       const n = list.length;
       if (n === 1 && !(list[0] as UpstreamTarget).pending) return list[0] as UpstreamTarget;
@@ -322,7 +329,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       retryTokens--;
       return true;
     },
-    close() {
+    close(replacement) {
+      successor = replacement;
       for (const d of discoveries) d.close();
       for (const t of targets) t.close();
     },

@@ -73,6 +73,17 @@ function call(upstream: Upstream): Promise<H2Session> {
 }
 
 describe("upstream connection pool", () => {
+  it("a call routed before a reload, picking an address after it, is served by the new upstream", async () => {
+    const before = await countingServer();
+    const after = await countingServer();
+    const old = upstreamOf(before.url);
+    const routed = old; // what a route built before the reload holds
+    old.close(upstreamOf(after.url)); // the reload: old upstream replaced
+    await call(routed);
+    expect(after.perSession).toEqual([1]);
+    expect(before.sessions).toBe(0);
+  });
+
   it("uses one connection per address by default, for every call", async () => {
     const server = await countingServer();
     const upstream = upstreamOf(server.url);
