@@ -17,8 +17,11 @@ export interface SoakReplica {
   readonly port: number;
   /** Where readiness is asked (the gateway's admin port). */
   readonly readyUrl: string;
+  readonly logFile: string;
   /** Whether it is running and answered its readiness check since it last started. */
   up(): boolean;
+  /** Whether it ended on its own after it was ready (not killed or stopped by the soak). */
+  crashed(): boolean;
   /** SIGKILL; resolves once the process is gone. */
   kill(): Promise<void>;
   /** SIGTERM (the process drains and flushes its log), SIGKILL after 15 s. */
@@ -95,13 +98,16 @@ export async function startSoakPlatform(options: SoakPlatformOptions): Promise<S
       const readyUrl = kind === "gateway" ? `http://127.0.0.1:${adminPorts[index]}/readyz` : `${url(kind, index)}/readyz`;
       let proc: BenchProcess | undefined;
       let ready = false;
+      const logFile = join(options.logDir, `${name}.log`);
       replicas.push({
         kind,
         index,
         name,
         port,
         readyUrl,
+        logFile,
         up: () => ready && proc !== undefined && !proc.exited(),
+        crashed: () => ready && proc?.exited() === true,
         async kill() {
           ready = false;
           if (!proc || proc.exited()) return;
@@ -113,6 +119,7 @@ export async function startSoakPlatform(options: SoakPlatformOptions): Promise<S
           await proc?.stop();
         },
         async start() {
+          ready = false;
           const args = [
             ...(kind === "gateway" ? ["--single-threaded-gc"] : []),
             join(options.root, `services/${kind}/dist/main.js`),

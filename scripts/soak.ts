@@ -4,13 +4,14 @@
 // meanwhile every kind of replica killed (SIGKILL) and started again in turn, PostgreSQL and Redis
 // restarted once each. It ends with one line:
 //   calls N, failed F (non-idempotent retried R), acknowledged writes W, lost L
-// and exits 1 when a write was lost, a non-idempotent call was carried out twice, an idempotent
+// and exits 1 when a write was lost, a process crashed, a non-idempotent call was carried out twice, an idempotent
 // call failed while a replica that could serve it was up, a rate limit let too much through across
 // the two gateways, or a logout on one gateway was not honoured by the other within 1 s.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { logTail } from "./bench-platform.js";
 import { checkLogout, checkRateLimit, checkWrites, type LogoutCheck, type RateLimitCheck } from "./soak-checks.js";
 import { type SoakKind, soakKinds, startSoakPlatform } from "./soak-platform.js";
 import { startSoakPostgres, startSoakRedis } from "./soak-servers.js";
@@ -115,6 +116,20 @@ async function main(): Promise<number> {
         }
       }
     })();
+    // A process that ends on its own is a defect to report; it is started again, as a supervisor or
+    // the kubelet would, so the run goes on.
+    const crashes: string[] = [];
+    const watchdog = setInterval(() => {
+      for (const replica of up.replicas) {
+        if (!replica.crashed()) continue;
+        const why = logTail(replica.logFile, 200)
+          .split("\n")
+          .map((line) => line.trim())
+          .find((line) => /^(\w*Error\b|error:)/.test(line));
+        crashes.push(`${replica.name} exited by itself at ${seconds(Date.now() - begin)}${why ? `: ${why}` : ""}`);
+        replica.start().catch(() => undefined);
+      }
+    }, 500);
     const tally = await runTraffic({
       clients,
       users,
@@ -123,6 +138,7 @@ async function main(): Promise<number> {
       excused: (start, end) => databaseDown.some(([from, to]) => start <= to && end >= from),
     });
     await faults;
+    clearInterval(watchdog);
     for (const replica of up.replicas) if (!replica.up()) await replica.start();
     // The gateways reconnect to Redis within 2 s of its return (until then limits fail open, as configured).
     await sleep(5000);
@@ -139,8 +155,10 @@ async function main(): Promise<number> {
         `was down ${tally.idempotentFailedExcused}, while a replica could serve them ${tally.idempotentFailedUnexcused}`,
     );
     for (const example of writes.examples) console.log(`soak: lost ${example}`);
+    for (const crash of crashes) console.log(`soak: ${crash}`);
     const problems = [
       writes.lost > 0 && `${writes.lost} acknowledged writes lost`,
+      crashes.length > 0 && `${crashes.length} processes exited by themselves`,
       writes.duplicated > 0 && `${writes.duplicated} greetings stored twice`,
       tally.idempotentFailedUnexcused > 0 &&
         `${tally.idempotentFailedUnexcused} idempotent calls failed while a healthy replica existed`,

@@ -65,6 +65,11 @@ async function openPostgres(url: string, onError?: (error: Error) => void): Prom
     query: (sql, params) => query(pool, sql, params),
     async transaction(fn) {
       const client = await pool.connect();
+      // The pool listens for errors of idle clients only: a checked-out client whose server goes
+      // away between two queries (a restart) emits 'error', which without a listener ends the
+      // process. Heard here, its next query fails instead and release() drops it from the pool.
+      const lost = (error: Error) => onError?.(error);
+      client.on("error", lost);
       try {
         await client.query("begin");
         const result = await fn({ query: (sql, params) => query(client, sql, params) });
@@ -74,6 +79,7 @@ async function openPostgres(url: string, onError?: (error: Error) => void): Prom
         await client.query("rollback").catch(() => undefined);
         throw error;
       } finally {
+        client.off("error", lost);
         client.release();
       }
     },
