@@ -128,8 +128,19 @@ function scaffold(name: string, install: boolean): void {
     execFileSync(command, args, { cwd: root, stdio: ["ignore", stdout, "inherit"] });
   const biome = join(root, "node_modules/.bin/biome");
   run(biome, ["check", "--write", "portico.services.json", "package.json", "tsconfig.json", `services/${name}`], "ignore");
-  if (install) run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"]);
-  run("npm", ["run", "generate", "--silent"]);
+  // The files are in place: a step that fails says so and what to run once it is fixed.
+  const step = (command: string, args: string[]) => {
+    try {
+      run(command, args);
+    } catch {
+      process.stderr.write(
+        `new:service: \`${command} ${args[0]}\` failed (above); ${name}'s files are in place: fix it and run npm install && npm run generate\n`,
+      );
+      process.exit(1);
+    }
+  };
+  if (install) step("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"]);
+  step("npm", ["run", "generate", "--silent"]);
   console.log(`
 ${Name}Service is ready: npx vitest run services/${name}, then npm start serves
   /portico.${name}.v1.${Name}Service/Hello through the gateway (${name} itself on port ${port}).`);

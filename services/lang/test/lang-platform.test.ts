@@ -1,6 +1,7 @@
 import * as http2 from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { Phrase } from "@portico/gen/portico/lang/v1/lang_pb.js";
+import { connectErrorOf } from "@portico/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LangPlatform, startLangPlatform } from "./test-lang-platform.js";
 
@@ -15,12 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.close();
 });
-
-const failure = (call: Promise<unknown>) =>
-  call.then(
-    () => undefined,
-    (e: unknown) => ConnectError.from(e),
-  );
 
 /** An HTTP/2 server on `port` that accepts every call and never answers it: a hung lang service. */
 async function startHungServer(port: number): Promise<{ close(): Promise<void> }> {
@@ -81,14 +76,14 @@ describe("greetings in the caller's language, through the gateway", () => {
   it("lists the languages to anyone, and keeps each caller's own setting behind their token", async () => {
     const { languages } = await platform.lang.listLanguages({});
     expect(languages.map((l) => l.code)).toEqual(["en", "es", "fr", "de", "ja"]);
-    expect((await failure(platform.lang.getLanguage({})))?.code).toBe(Code.Unauthenticated);
-    expect((await failure(platform.lang.setLanguage({ language: "es" })))?.code).toBe(Code.Unauthenticated);
+    expect((await connectErrorOf(platform.lang.getLanguage({})))?.code).toBe(Code.Unauthenticated);
+    expect((await connectErrorOf(platform.lang.setLanguage({ language: "es" })))?.code).toBe(Code.Unauthenticated);
   });
 
   it("refuses an unsupported language with invalid_argument naming the allowed ones", async () => {
     const cy = await platform.signUp("Cy");
     await platform.lang.setLanguage({ language: "de" }, cy);
-    const err = await failure(platform.lang.setLanguage({ language: "tlh" }, cy));
+    const err = await connectErrorOf(platform.lang.setLanguage({ language: "tlh" }, cy));
     expect(err?.code).toBe(Code.InvalidArgument);
     expect(err?.rawMessage).toBe('language "tlh" is not supported: expected one of en, es, fr, de, ja');
     expect((await platform.greeter.greet({ name: "Cy" }, cy)).greeting).toBe("Hallo, Cy!");
@@ -97,7 +92,9 @@ describe("greetings in the caller's language, through the gateway", () => {
   it("does not route the internal Translate from outside, with or without a token", async () => {
     const eve = await platform.signUp("Eve");
     for (const options of [{}, eve]) {
-      const err = await failure(platform.lang.translate({ phrase: Phrase.GREETING, name: "Eve", language: "fr" }, options));
+      const err = await connectErrorOf(
+        platform.lang.translate({ phrase: Phrase.GREETING, name: "Eve", language: "fr" }, options),
+      );
       expect(err?.code).toBe(Code.Unimplemented);
     }
   });

@@ -1,4 +1,5 @@
 // @portico/testing: the test harness. Tests import it; no production package does.
+export { connectErrorOf } from "./connect-error-of.js";
 export {
   startTestPlatform,
   type TestBackendDependencies,
