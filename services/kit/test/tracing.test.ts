@@ -60,7 +60,8 @@ describe("tracing", () => {
     const on = run({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" });
     expect(on.enabled).toBe(true);
     expect(on.loaded.some((path) => path.includes("@opentelemetry/sdk-trace-node"))).toBe(true);
-  });
+    // Two node processes that compile TypeScript: generous on a loaded machine.
+  }, 90_000);
 
   it("sends spans to <endpoint>/v1/traces, or the traces endpoint as given, and refuses what is not an http URL", () => {
     expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" })).toBe("http://collector:4318/v1/traces");
