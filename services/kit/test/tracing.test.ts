@@ -1,6 +1,8 @@
+import { execFileSync } from "node:child_process";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../src/config-error.js";
 import { createLogger } from "../src/logger.js";
@@ -36,6 +38,30 @@ describe("tracing", () => {
         .enabled,
     ).toBe(false);
   });
+
+  it("loads nothing of OpenTelemetry in a process that does not trace, and the SDK in one that does", () => {
+    // A fresh process that starts tracing as a service's main does, then lists the OpenTelemetry modules it loaded.
+    const probe = `
+      import { createRequire } from "node:module";
+      const kit = await import(${JSON.stringify(fileURLToPath(new URL("../src/index.ts", import.meta.url)))});
+      const tracing = await kit.startTracing({ service: "probe" });
+      const loaded = Object.keys(createRequire(import.meta.url).cache).filter((p) => p.includes("@opentelemetry"));
+      await tracing.close();
+      console.log(JSON.stringify({ enabled: tracing.enabled, loaded }));`;
+    const run = (env: Record<string, string>) => {
+      const { OTEL_EXPORTER_OTLP_ENDPOINT: _, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: __, ...rest } = process.env;
+      const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", probe], {
+        env: { ...rest, ...env },
+        encoding: "utf8",
+      });
+      return JSON.parse(out.trim().split("\n").pop() as string) as { enabled: boolean; loaded: string[] };
+    };
+    expect(run({})).toEqual({ enabled: false, loaded: [] });
+    const on = run({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" });
+    expect(on.enabled).toBe(true);
+    expect(on.loaded.some((path) => path.includes("@opentelemetry/sdk-trace-node"))).toBe(true);
+    // Two node processes that compile TypeScript: generous on a loaded machine.
+  }, 90_000);
 
   it("sends spans to <endpoint>/v1/traces, or the traces endpoint as given, and refuses what is not an http URL", () => {
     expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" })).toBe("http://collector:4318/v1/traces");
