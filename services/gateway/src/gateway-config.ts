@@ -69,6 +69,8 @@ export interface GatewayConfig {
   rateLimitFailure?: "open" | "closed";
   /** The public port's HTTP/2 limits. */
   http2?: GatewayHttp2Limits;
+  /** REST answers name fields as the .proto does (`display_name`), not as protojson (`displayName`); default false. */
+  restUseProtoNames?: boolean;
 }
 
 function fail(where: string, message: string): never {
@@ -210,6 +212,7 @@ const configKeys = [
   "authTimeoutMs",
   "rateLimitFailure",
   "http2",
+  "restUseProtoNames",
 ];
 
 /** Validates a parsed config file; every error names the file and the field. */
@@ -233,6 +236,9 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
   if (failure !== undefined && failure !== "open" && failure !== "closed") {
     fail(`${where}: rateLimitFailure`, `${JSON.stringify(failure)} is not valid; expected "open" or "closed"`);
   }
+  if (raw.restUseProtoNames !== undefined && typeof raw.restUseProtoNames !== "boolean") {
+    fail(`${where}: restUseProtoNames`, `${JSON.stringify(raw.restUseProtoNames)} is not valid; expected true or false`);
+  }
   const config: GatewayConfig = {
     upstreams,
     corsOrigins: optionalStrings(raw.corsOrigins, `${where}: corsOrigins`),
@@ -245,6 +251,7 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
     authTimeoutMs: optionalInt(raw.authTimeoutMs, `${where}: authTimeoutMs`, 1, 600_000),
     rateLimitFailure: failure as "open" | "closed" | undefined,
     http2: optionalHttp2(raw.http2, `${where}: http2`),
+    restUseProtoNames: raw.restUseProtoNames as boolean | undefined,
   };
   for (const key of Object.keys(config) as (keyof GatewayConfig)[]) {
     if (config[key] === undefined) delete config[key];
