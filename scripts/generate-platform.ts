@@ -46,6 +46,8 @@ export function renderCompose(platform: PlatformDefinition, options: { includeOb
     DATABASE_URL: postgres://portico:portico@postgres:5432/portico
     REDIS_URL: redis://redis:6379
     LOG_LEVEL: info
+    # Empty: tracing off; OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318 with the observability profile turns it on.
+    OTEL_EXPORTER_OTLP_ENDPOINT: \${OTEL_EXPORTER_OTLP_ENDPOINT:-}
     PORTICO_TRUST_BUNDLE_FILE: /run/secrets/trust_bundle
 
 services:

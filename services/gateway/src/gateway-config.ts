@@ -80,6 +80,8 @@ export interface GatewayConfig {
   http2?: GatewayHttp2Limits;
   /** How targets given by host name are followed in DNS. */
   dns?: GatewayDnsConfig;
+  /** REST answers name fields as the .proto does (`display_name`), not as protojson (`displayName`); default false. */
+  restUseProtoNames?: boolean;
 }
 
 /** Upstream discovery by DNS (targets given by host name; literal IPs are used as they are). */
@@ -258,6 +260,7 @@ const configKeys = [
   "rateLimitFailure",
   "http2",
   "dns",
+  "restUseProtoNames",
 ];
 
 /** Validates a parsed config file; every error names the file and the field. */
@@ -281,6 +284,9 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
   if (failure !== undefined && failure !== "open" && failure !== "closed") {
     fail(`${where}: rateLimitFailure`, `${JSON.stringify(failure)} is not valid; expected "open" or "closed"`);
   }
+  if (raw.restUseProtoNames !== undefined && typeof raw.restUseProtoNames !== "boolean") {
+    fail(`${where}: restUseProtoNames`, `${JSON.stringify(raw.restUseProtoNames)} is not valid; expected true or false`);
+  }
   const config: GatewayConfig = {
     upstreams,
     corsOrigins: optionalStrings(raw.corsOrigins, `${where}: corsOrigins`),
@@ -294,6 +300,7 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
     rateLimitFailure: failure as "open" | "closed" | undefined,
     http2: optionalHttp2(raw.http2, `${where}: http2`),
     dns: optionalDns(raw.dns, `${where}: dns`),
+    restUseProtoNames: raw.restUseProtoNames as boolean | undefined,
   };
   for (const key of Object.keys(config) as (keyof GatewayConfig)[]) {
     if (config[key] === undefined) delete config[key];

@@ -246,7 +246,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     cors: () => state.cors,
     reflection: () => state.reflection,
     logger,
-    rest: createRestStage({ routes: () => state.rest, docs: createApiDocs({ document: () => state.openApi() }) }),
+    rest: createRestStage({
+      routes: () => state.rest,
+      docs: createApiDocs({ document: () => state.openApi() }),
+      useProtoNames: () => state.config.restUseProtoNames === true,
+    }),
     staticFiles: options.webRoot ? createStaticFiles(options.webRoot) : undefined,
     maxResponseMessageBytes: () => state.config.maxResponseMessageBytes ?? defaultMaxResponseMessageBytes,
     onCallEnd: (record) => {

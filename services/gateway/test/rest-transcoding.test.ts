@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseGatewayConfig } from "../src/gateway-config.js";
 import { loadImage } from "../src/load-image.js";
 import type { Gateway } from "../src/start-gateway.js";
 import { startLoneGateway } from "./test-platform.js";
@@ -75,10 +76,12 @@ message UpdateBookRequest {
 let gateway: Gateway;
 let upstream: http2.Http2Server;
 let watchEnded: Promise<{ aborted: boolean }>;
+let image: string;
+let upstreamUrl: string;
 
 beforeAll(async () => {
-  const imagePath = buildTestImage("rest/test/v1/library.proto", proto);
-  const service = loadImage(imagePath).registry.getService("rest.test.v1.LibraryService") as DescService;
+  image = buildTestImage("rest/test/v1/library.proto", proto);
+  const service = loadImage(image).registry.getService("rest.test.v1.LibraryService") as DescService;
   let ended!: (result: { aborted: boolean }) => void;
   watchEnded = new Promise((resolve) => {
     ended = resolve;
@@ -109,10 +112,10 @@ beforeAll(async () => {
     } as never);
   upstream = http2.createServer(connectNodeAdapter({ routes }));
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   gateway = await startLoneGateway({
-    imagePath,
-    upstreams: { "rest.test.v1.LibraryService": { targets: [url], protocol: "connect" } },
+    imagePath: image,
+    upstreams: { "rest.test.v1.LibraryService": { targets: [upstreamUrl], protocol: "connect" } },
   });
 });
 
@@ -192,6 +195,23 @@ describe("REST transcoding", () => {
     const events = sse.trim().split("\n\n");
     expect(events[events.length - 1]).toBe(
       'event: error\ndata: {"code":"deadline_exceeded","message":"deadline of 1000 ms exceeded"}',
+    );
+  });
+
+  it("answers with the .proto's field names when the config says restUseProtoNames, and refuses a non-boolean", async () => {
+    const protoNames = await startLoneGateway({
+      imagePath: image,
+      restUseProtoNames: true,
+      upstreams: { "rest.test.v1.LibraryService": { targets: [upstreamUrl], protocol: "connect" } },
+    });
+    try {
+      const res = await fetch(`${protoNames.url}/v1/shelves/1/books/2?include_drafts=true`);
+      expect(await res.json()).toEqual({ name: "shelves/1/books/2", include_drafts: true });
+    } finally {
+      await protoNames.close();
+    }
+    expect(() => parseGatewayConfig({ upstreams: {}, restUseProtoNames: "yes" }, "gateway.config.json")).toThrow(
+      'gateway.config.json: restUseProtoNames: "yes" is not valid; expected true or false',
     );
   });
 

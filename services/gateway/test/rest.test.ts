@@ -298,6 +298,8 @@ describe("OpenAPI", () => {
       expect(res.status).toBe(200);
       expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(asset === "/docs/init.js" ? 10 : 10_000);
     }
-    expect(await (await fetch(`${base}/docs/init.js`)).text()).toContain('url: "/openapi.json"');
+    const init = await (await fetch(`${base}/docs/init.js`)).text();
+    expect(init).toContain('url: "/openapi.json"');
+    expect(init).toContain("validatorUrl: null"); // no call to validator.swagger.io either
   });
 });

@@ -27,7 +27,9 @@ const page = Buffer.from(`<!doctype html>
 </html>
 `);
 
-const init = Buffer.from(`window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });
+// validatorUrl null: Swagger UI would otherwise send the document's address to validator.swagger.io.
+const init =
+  Buffer.from(`window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null });
 `);
 
 /** The swagger-ui-dist files the page loads: served from the installed package, never from a CDN. */

@@ -190,7 +190,8 @@ export function restRequestBinary(binding: HttpBinding, fromUrl: JsonObject, bod
     }
     const fromBody = binding.body === "*" ? (json as JsonObject) : { [binding.body.jsonName]: json };
     // Path and query values win over the body's (a path variable may sit inside the body field).
-    merged = mergeInto(structuredClone(fromBody), fromUrl);
+    // The body was parsed for this call alone: merged in place.
+    merged = mergeInto(fromBody, fromUrl);
   }
   try {
     return toBinary(binding.method.input, fromJson(binding.method.input, merged, { registry }));

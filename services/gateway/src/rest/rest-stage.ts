@@ -14,6 +14,8 @@ export interface RestStageOptions {
   routes: () => RestRoutes;
   /** `/openapi.json` and `/docs`. */
   docs?: ApiDocs;
+  /** Answer field names as the .proto writes them (current config; protojson's lowerCamelCase otherwise). */
+  useProtoNames?: () => boolean;
 }
 
 /** REST callers speak JSON; the errors the gateway answers are Connect's JSON errors with the HTTP status of the code. */
@@ -85,7 +87,7 @@ export function createRestStage(options: RestStageOptions): RestStage {
     const format = binding.method.methodKind === "server_streaming" ? streamFormatOf(headers.accept) : undefined;
     admit(ctx, down, headers, peer, route, restProtocol, route.path, route.path, {
       request: (body) => restRequestBinary(binding, fromUrl, body, registry),
-      writer: (d) => createRestWriter(d, binding, registry, format),
+      writer: (d) => createRestWriter(d, binding, registry, format, options.useProtoNames?.() === true),
       endWithError: (d, error) => endRestStream(d, format, error),
     });
     return true;

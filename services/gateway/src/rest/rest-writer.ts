@@ -19,17 +19,19 @@ export const streamContentTypes: Record<RestStreamFormat, string> = {
   sse: "text/event-stream",
 };
 
-/** The proto3 JSON of a REST response: the message, or its `response_body` field. */
-export function responseJson(binding: HttpBinding, binary: Uint8Array, registry: Registry): JsonValue {
+/** The proto3 JSON of a REST response: the message, or its `response_body` field; names as protojson writes them unless `useProtoNames`. */
+export function responseJson(binding: HttpBinding, binary: Uint8Array, registry: Registry, useProtoNames: boolean): JsonValue {
   const output = binding.method.output;
   const message = fromBinary(output, binary);
   const field = binding.responseBody;
-  if (field === undefined) return toJson(output, message, { registry });
-  const json = toJson(output, message, { registry }) as JsonObject;
-  if (field.jsonName in json) return json[field.jsonName] as JsonValue;
+  const options = { registry, useProtoFieldName: useProtoNames };
+  if (field === undefined) return toJson(output, message, options);
+  const key = useProtoNames ? field.name : field.jsonName;
+  const json = toJson(output, message, options) as JsonObject;
+  if (key in json) return json[key] as JsonValue;
   // An unset field: its default, as protojson writes defaults.
-  const full = toJson(output, message, { registry, alwaysEmitImplicit: true }) as JsonObject;
-  return full[field.jsonName] ?? (field.fieldKind === "message" ? {} : null);
+  const full = toJson(output, message, { ...options, alwaysEmitImplicit: true }) as JsonObject;
+  return full[key] ?? (field.fieldKind === "message" ? {} : null);
 }
 
 /** The REST error body: `{code, message, details}` as Connect writes it. */
@@ -56,6 +58,7 @@ export function createRestWriter(
   binding: HttpBinding,
   registry: Registry,
   format: RestStreamFormat | undefined,
+  useProtoNames: boolean,
 ): CallerWriter {
   let metadata: Record<string, string | string[]> = {};
   let body: JsonValue | undefined;
@@ -69,7 +72,7 @@ export function createRestWriter(
       metadata = m;
     },
     message(data) {
-      const json = responseJson(binding, data, registry);
+      const json = responseJson(binding, data, registry, useProtoNames);
       if (format === undefined) {
         body = json;
         return true;
