@@ -156,8 +156,9 @@ export async function prepareEmbeddedPostgres(options: EmbeddedPostgresOptions):
   const settings: Record<string, string> = {
     listen_addresses: "127.0.0.1",
     unix_socket_directories: "",
-    // Small and quiet for a laptop: no I/O worker processes (PostgreSQL 18), its own failures only (clients report theirs).
+    // Small and quiet for a laptop: no I/O worker or logical replication processes, its own failures only (clients report theirs).
     io_method: "sync",
+    max_logical_replication_workers: "0",
     shared_buffers: "32MB",
     log_min_messages: "fatal",
     ...options.settings,
