@@ -174,6 +174,16 @@ describe("npm start", () => {
     expect(anonymous.json.code).toBe("unauthenticated");
   }, 90_000);
 
+  it("refuses with one line a second run on the same data directory, leaving the first one's database alone", async () => {
+    const second = startPlatform(await platformPorts());
+    expect(await second.exited).toBe(1);
+    expect(second.output().trim()).toBe(
+      `portico: postgres cannot start: the embedded PostgreSQL in ${dataDir}/postgres is in use by another run (server pid ${pids.postgres}, started by pid ${platform.proc.pid}): stop it or set PORTICO_DATA_DIR; stopping the others`,
+    );
+    expect(alive(pids.postgres as number)).toBe(true);
+    expect((await client.greet(await client.login(email))).status).toBe(200);
+  }, 60_000);
+
   it("restarts auth killed with SIGKILL; meanwhile cached tokens work and unseen ones are unavailable", async () => {
     const cached = await client.login(email);
     const unseen = await client.login(email);
