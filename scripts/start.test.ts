@@ -317,6 +317,31 @@ describe("npm start", () => {
     }
   }, 90_000);
 
+  it("ends with one line when a crashed PostgreSQL cannot start again", async () => {
+    const port = await freePort();
+    const run = startPlatform({ ...ports, PORTICO_POSTGRES_PORT: String(port), PORTICO_RESTART_LIMIT: "2" });
+    let taken: Server | undefined;
+    try {
+      expect(await waitFor(() => run.output().includes("Portico is ready"), 60_000), run.output()).toBe(true);
+      const children = servicePids(run.proc.pid as number);
+      expect(run.output()).toContain(`postgres  ready  postgres://127.0.0.1:${port}  (`);
+      process.kill(children.postgres as number, "SIGKILL");
+      await waitFor(() => !alive(children.postgres as number), 5_000);
+      // Someone takes its port while it is down: both restarts fail, and the platform ends.
+      taken = createServer();
+      await new Promise<void>((resolve) => taken?.listen(port, "127.0.0.1", resolve));
+      expect(await run.exited).toBe(1);
+      const lines = run.output().trim().split("\n");
+      expect(lines).toContain("portico: postgres exited (SIGKILL); restarting in 0.5s (restart 1)");
+      expect(lines).toContain(
+        `portico: postgres failed to start 2 times in a row: port ${port} is already in use (set PORTICO_POSTGRES_PORT to use another); stopping the others`,
+      );
+      expect(await waitFor(() => Object.values(children).every((pid) => !alive(pid)), 15_000)).toBe(true);
+    } finally {
+      taken?.close();
+    }
+  }, 90_000);
+
   it("ends with one line when a port is taken", async () => {
     const taken: Server = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "0.0.0.0", resolve));
