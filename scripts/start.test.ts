@@ -314,6 +314,7 @@ describe("npm start", () => {
       );
     } finally {
       taken?.close();
+      if (run.proc.exitCode === null) run.proc.kill("SIGKILL"); // a failed assertion leaves nothing running
     }
   }, 90_000);
 
@@ -339,6 +340,7 @@ describe("npm start", () => {
       expect(await waitFor(() => Object.values(children).every((pid) => !alive(pid)), 15_000)).toBe(true);
     } finally {
       taken?.close();
+      if (run.proc.exitCode === null) run.proc.kill("SIGKILL"); // a failed assertion leaves nothing running
     }
   }, 90_000);
 
