@@ -18,6 +18,11 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Server settings (`-c name=value`) beside the defaults, e.g. `{ fsync: "off" }` for throwaway test data. */
   settings?: Record<string, string>;
+  /**
+   * Connections on 127.0.0.1 need no password (throwaway test servers: a pool's every new connection
+   * then costs no SCRAM key derivation). Applies when the cluster is created; default false.
+   */
+  trustLoopback?: boolean;
   /** Lines initdb writes (default: dropped). */
   onLog?: (line: string) => void;
 }
@@ -133,7 +138,7 @@ export async function prepareEmbeddedPostgres(options: EmbeddedPostgresOptions):
       authMethod: "scram-sha-256",
       // As root: run initdb and the server as the `postgres` user, created when missing.
       createPostgresUser: userInfo().uid === 0,
-      initdbFlags: ["--encoding=UTF8", "--no-sync"],
+      initdbFlags: ["--encoding=UTF8", "--no-sync", ...(options.trustLoopback ? ["--auth-host=trust"] : [])],
       onLog: (line) => options.onLog?.(line.trimEnd()),
       onError: (error) => options.onLog?.(String(error)),
     });
