@@ -174,6 +174,16 @@ describe("npm start", () => {
     expect(anonymous.json.code).toBe("unauthenticated");
   }, 90_000);
 
+  it("refuses with one line a second run on the same data directory, leaving the first one's database alone", async () => {
+    const second = startPlatform(await platformPorts());
+    expect(await second.exited).toBe(1);
+    expect(second.output().trim()).toBe(
+      `portico: postgres cannot start: the embedded PostgreSQL in ${dataDir}/postgres is in use by another run (server pid ${pids.postgres}, started by pid ${platform.proc.pid}): stop it or set PORTICO_DATA_DIR; stopping the others`,
+    );
+    expect(alive(pids.postgres as number)).toBe(true);
+    expect((await client.greet(await client.login(email))).status).toBe(200);
+  }, 60_000);
+
   it("restarts auth killed with SIGKILL; meanwhile cached tokens work and unseen ones are unavailable", async () => {
     const cached = await client.login(email);
     const unseen = await client.login(email);
@@ -304,6 +314,33 @@ describe("npm start", () => {
       );
     } finally {
       taken?.close();
+      if (run.proc.exitCode === null) run.proc.kill("SIGKILL"); // a failed assertion leaves nothing running
+    }
+  }, 90_000);
+
+  it("ends with one line when a crashed PostgreSQL cannot start again", async () => {
+    const port = await freePort();
+    const run = startPlatform({ ...ports, PORTICO_POSTGRES_PORT: String(port), PORTICO_RESTART_LIMIT: "2" });
+    let taken: Server | undefined;
+    try {
+      expect(await waitFor(() => run.output().includes("Portico is ready"), 60_000), run.output()).toBe(true);
+      const children = servicePids(run.proc.pid as number);
+      expect(run.output()).toContain(`postgres  ready  postgres://127.0.0.1:${port}  (`);
+      process.kill(children.postgres as number, "SIGKILL");
+      await waitFor(() => !alive(children.postgres as number), 5_000);
+      // Someone takes its port while it is down: both restarts fail, and the platform ends.
+      taken = createServer();
+      await new Promise<void>((resolve) => taken?.listen(port, "127.0.0.1", resolve));
+      expect(await run.exited).toBe(1);
+      const lines = run.output().trim().split("\n");
+      expect(lines).toContain("portico: postgres exited (SIGKILL); restarting in 0.5s (restart 1)");
+      expect(lines).toContain(
+        `portico: postgres failed to start 2 times in a row: port ${port} is already in use (set PORTICO_POSTGRES_PORT to use another); stopping the others`,
+      );
+      expect(await waitFor(() => Object.values(children).every((pid) => !alive(pid)), 15_000)).toBe(true);
+    } finally {
+      taken?.close();
+      if (run.proc.exitCode === null) run.proc.kill("SIGKILL"); // a failed assertion leaves nothing running
     }
   }, 90_000);
 

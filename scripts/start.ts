@@ -83,7 +83,7 @@ async function database(dataRoot: string): Promise<{ service?: SupervisedService
       args: server.command.args,
       uid: server.command.uid,
       gid: server.command.gid,
-      ports: port === 0 ? [] : [["PORTICO_POSTGRES_PORT", port]],
+      ports: [["PORTICO_POSTGRES_PORT", server.port]], // kept across restarts: the services have its URL
       color: 34,
       isReady: server.ready,
       beforeStart: server.recover,

@@ -18,6 +18,11 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Server settings (`-c name=value`) beside the defaults, e.g. `{ fsync: "off" }` for throwaway test data. */
   settings?: Record<string, string>;
+  /**
+   * Connections on 127.0.0.1 need no password (throwaway test servers: a pool's every new connection
+   * then costs no SCRAM key derivation). Applies when the cluster is created; default false.
+   */
+  trustLoopback?: boolean;
   /** Lines initdb writes (default: dropped). */
   onLog?: (line: string) => void;
 }
@@ -133,7 +138,7 @@ export async function prepareEmbeddedPostgres(options: EmbeddedPostgresOptions):
       authMethod: "scram-sha-256",
       // As root: run initdb and the server as the `postgres` user, created when missing.
       createPostgresUser: userInfo().uid === 0,
-      initdbFlags: ["--encoding=UTF8", "--no-sync"],
+      initdbFlags: ["--encoding=UTF8", "--no-sync", ...(options.trustLoopback ? ["--auth-host=trust"] : [])],
       onLog: (line) => options.onLog?.(line.trimEnd()),
       onError: (error) => options.onLog?.(String(error)),
     });
@@ -156,8 +161,9 @@ export async function prepareEmbeddedPostgres(options: EmbeddedPostgresOptions):
   const settings: Record<string, string> = {
     listen_addresses: "127.0.0.1",
     unix_socket_directories: "",
-    // Small and quiet for a laptop: no I/O worker processes (PostgreSQL 18), its own failures only (clients report theirs).
+    // Small and quiet for a laptop: no I/O worker or logical replication processes, its own failures only (clients report theirs).
     io_method: "sync",
+    max_logical_replication_workers: "0",
     shared_buffers: "32MB",
     log_min_messages: "fatal",
     ...options.settings,

@@ -15,6 +15,7 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   const server = await startEmbeddedPostgres({
     dataDir: join(dir, "data"),
     port: 0,
+    trustLoopback: true,
     settings: { fsync: "off", synchronous_commit: "off", full_page_writes: "off", max_connections: "300" },
   });
   // Test workers start after the global setup and inherit the environment.

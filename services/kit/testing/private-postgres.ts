@@ -17,7 +17,7 @@ export interface PrivatePostgres {
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const dir = mkdtempSync(join(tmpdir(), "portico-pg-"));
   chmodSync(dir, 0o755); // the server runs as the postgres user when the tests run as root
-  const server = await startEmbeddedPostgres({ dataDir: join(dir, "data"), port: 0 });
+  const server = await startEmbeddedPostgres({ dataDir: join(dir, "data"), port: 0, trustLoopback: true });
   return {
     url: server.url.slice(0, -"/postgres".length),
     restart: () => server.restart(),
