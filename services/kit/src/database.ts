@@ -1,6 +1,11 @@
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
-import pg from "pg";
+import type { PGlite } from "@electric-sql/pglite";
+import type pg from "pg";
+
+// The drivers load when a database is opened, not with kit: a service without a database (the
+// gateway) would otherwise carry both in memory (about 15 MB resident).
+const loadPglite = async () => (await import("@electric-sql/pglite")).PGlite;
+const loadPg = async () => (await import("pg")).default;
 
 export interface QueryResult<R> {
   rows: R[];
@@ -35,7 +40,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = dataDir ? new PGlite(dataDir) : new PGlite();
+  const PGliteClass = await loadPglite();
+  const db = dataDir ? new PGliteClass(dataDir) : new PGliteClass();
   await db.waitReady;
   const wrap = (q: { query: PGlite["query"] }): Queryable => ({
     async query<R>(sql: string, params?: readonly unknown[]) {
@@ -58,7 +64,7 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
   if (!name) throw new Error(`database URL ${redact(url)} names no database`);
   const admin = new URL(url);
   admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
+  const client = new (await loadPg()).Client({ connectionString: admin.toString() });
   await client.connect();
   try {
     const found = await client.query("select 1 from pg_database where datname = $1", [name]);
@@ -75,7 +81,7 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
 
 async function openPostgres(url: string, onError?: (error: Error) => void): Promise<Database> {
   await ensurePostgresDatabase(url);
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
+  const pool = new (await loadPg()).Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client whose server went away must not crash the process; the pool replaces it.
   pool.on("error", (error) => onError?.(error));
   const query = async <R>(runner: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
