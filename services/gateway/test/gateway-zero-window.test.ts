@@ -118,7 +118,7 @@ describe("a caller with a shut window", { timeout: 30_000 }, () => {
       }
       expect(received).toBe(messages);
       // 16 KiB of window and node's 16 KiB write buffer: about 32 messages of 1 KiB each, where a
-      // stream window the size of a reader's (128 KiB) would let it produce about 140.
+      // stream window the size of a reader's (256 KiB) would let it produce about 270.
       for (let i = 0; i < 20; i++) expect(produced.get(`stalled-${i}`)).toBeLessThan(64);
     } finally {
       stalled.destroy();

@@ -1,4 +1,8 @@
-import pg from "pg";
+import type pg from "pg";
+
+// The driver loads when a database is opened, not with kit: a process without a database (the
+// gateway, the supervisor) does not carry it in memory.
+const loadPg = async () => (await import("pg")).default;
 
 export interface QueryResult<R> {
   rows: R[];
@@ -36,7 +40,7 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
   if (!name) throw new Error(`database URL ${redact(url)} names no database`);
   const admin = new URL(url);
   admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
+  const client = new (await loadPg()).Client({ connectionString: admin.toString() });
   await client.connect();
   try {
     const found = await client.query("select 1 from pg_database where datname = $1", [name]);
@@ -53,7 +57,7 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
 
 async function openPostgres(url: string, onError?: (error: Error) => void): Promise<Database> {
   await ensurePostgresDatabase(url);
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
+  const pool = new (await loadPg()).Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client whose server went away must not crash the process; the pool replaces it.
   pool.on("error", (error) => onError?.(error));
   const query = async <R>(runner: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
