@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
 
 // The driver loads when a database is opened, not with kit: a process without a database (the
@@ -55,20 +56,38 @@ export async function ensurePostgresDatabase(url: string): Promise<void> {
   }
 }
 
+/** SQLSTATE classes and codes that mean the server, not the statement, failed: retry elsewhere or later. */
+const serverGone = /^(08|57P0[1-3]|53300)/;
+const socketGone = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH"]);
+
+/**
+ * A lost or unreachable server is `unavailable` to the caller (a client may retry it), not the
+ * `internal` an unknown error becomes; every other error (a constraint, bad SQL) passes unchanged.
+ */
+function unavailable(error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const gone =
+    (typeof code === "string" && (serverGone.test(code) || socketGone.has(code))) ||
+    /^Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
+  if (!gone) throw error;
+  throw new ConnectError(`database unavailable: ${message}`, Code.Unavailable, undefined, undefined, error);
+}
+
 async function openPostgres(url: string, onError?: (error: Error) => void): Promise<Database> {
   await ensurePostgresDatabase(url);
   const pool = new (await loadPg()).Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 });
   // An idle client whose server went away must not crash the process; the pool replaces it.
   pool.on("error", (error) => onError?.(error));
   const query = async <R>(runner: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
-    const result = await runner.query(sql, params as unknown[] | undefined);
+    const result = await runner.query(sql, params as unknown[] | undefined).catch(unavailable);
     return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
   };
   await pool.query("select 1");
   return {
     query: (sql, params) => query(pool, sql, params),
     async transaction(fn) {
-      const client = await pool.connect();
+      const client = await pool.connect().catch(unavailable);
       // The pool listens for errors of idle clients only: a checked-out client whose server goes
       // away between two queries (a restart) emits 'error', which without a listener ends the
       // process. Heard here, its next query fails instead and release() drops it from the pool.

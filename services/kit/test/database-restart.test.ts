@@ -2,6 +2,7 @@
 // awaiting something else inside db.transaction): the transaction fails, the process lives on and
 // the database serves again. The soak (npm run soak) found the auth service killed by exactly this:
 // "Unhandled 'error' event … terminating connection due to administrator command".
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../src/database.js";
 import { type PrivatePostgres, startPrivatePostgres } from "../testing/private-postgres.js";
@@ -30,7 +31,11 @@ describe("database on a PostgreSQL server that restarts", () => {
       await pg.restart();
       await tx.query("insert into items values (2)");
     });
-    await expect(transaction).rejects.toThrow();
+    // The caller hears `unavailable` (worth a retry), not `internal`.
+    await expect(transaction).rejects.toMatchObject({
+      code: Code.Unavailable,
+      message: expect.stringMatching(/database unavailable/),
+    });
     expect(heard.map((e) => e.message).join(" ")).toMatch(/terminating connection/);
     // Nothing of the cut transaction was committed; the pool hands out working connections again.
     await db.transaction(async (tx) => tx.query("insert into items values (3)"));
