@@ -75,12 +75,16 @@ async function overloadedUpstream(): Promise<{ url: string; readonly refused: nu
 }
 
 /** A port nothing listens on. */
+/**
+ * A port whose every connection is reset at once: a down address that stays ours for the test. (A
+ * port closed after finding it free can be taken by a server of another test file running at the
+ * same time, which then answers the gateway's calls: seen as `unimplemented` in CI.)
+ */
 async function deadPort(): Promise<number> {
-  const server = net.createServer();
+  const server = net.createServer((socket) => socket.resetAndDestroy());
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
+  cleanup.push(() => new Promise((r) => server.close(() => r())));
+  return (server.address() as AddressInfo).port;
 }
 
 describe("upstreams with several addresses", () => {
