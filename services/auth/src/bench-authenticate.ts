@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthenticateRequestSchema, AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import { startEmbeddedPostgres } from "@portico/kit";
+import { freePort, startEmbeddedPostgres } from "@portico/kit";
 
 // Authenticate throughput of one auth process, measured from another process:
 //   node --conditions=source --import tsx services/auth/src/bench-authenticate.ts [seconds] [concurrency]
@@ -19,17 +18,6 @@ const seconds = Number(process.argv[2] ?? 10);
 const concurrency = Number(process.argv[3] ?? 32);
 const TOKENS = 200;
 const CONNECTIONS = 2;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 async function waitHealthy(url: string) {
   for (let i = 0; i < 200; i++) {

@@ -1,14 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import { createTokenSigner, ensureLocalKeys, identityHeaders, importServiceKey, localKeyPaths } from "@portico/kit";
+import { createTokenSigner, ensureLocalKeys, freePort, identityHeaders, importServiceKey, localKeyPaths } from "@portico/kit";
 import { testServerUrl } from "@portico/kit/testing";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
@@ -30,15 +29,6 @@ afterAll(async () => {
   await admin.connect();
   await admin.query(`drop database if exists "${dbName}" with (force)`).finally(() => admin.end());
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs `node src/main.ts` as `npm start` would, and waits until it serves. */
 async function startProcess(port: number, extraEnv: Record<string, string> = {}) {

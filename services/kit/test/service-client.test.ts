@@ -1,10 +1,10 @@
-import { createServer } from "node:net";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../src/free-port.js";
 import { callerKey } from "../src/identity.js";
 import { createLogger } from "../src/logger.js";
 import { createServiceClient, type ServiceClient } from "../src/service-client.js";
@@ -80,15 +80,6 @@ function client(url: string, headers: Record<string, string>) {
       ],
     }),
   );
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 let langServer: ServiceServer;
