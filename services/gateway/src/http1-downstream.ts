@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./downstream.js";
+import { type HeaderList, toHeaderObject } from "./h2/index.js";
 
 function withoutPseudo(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
   const out = Object.create(null) as OutgoingHttpHeaders;
@@ -83,14 +84,19 @@ class Http1Downstream extends EventEmitter implements Downstream {
 }
 
 /**
- * The request's headers with HTTP/2 pseudo-headers added, as the proxy expects them; without a
- * prototype, as the HTTP/2 engine's (node's HTTP/1.1 parser itself drops a field named `__proto__`).
+ * The request's headers with HTTP/2 pseudo-headers added, as the proxy expects them. Built from
+ * the raw header lines, not `req.headers` (node's HTTP/1.1 parser drops a field named
+ * `__proto__`), by the HTTP/2 engine's rules: no prototype, so `__proto__`, `constructor` or
+ * `toString` are ordinary fields; names lowercased; duplicates joined as node joins them.
  */
 export function http1Headers(req: IncomingMessage): IncomingHttpHeaders {
-  const out = Object.assign(Object.create(null) as IncomingHttpHeaders, req.headers);
+  const raw = req.rawHeaders;
+  const list: HeaderList = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) list.push([raw[i] as string, raw[i + 1] as string]);
+  const out = toHeaderObject(list);
   out[":method"] = req.method;
   out[":path"] = req.url;
-  out[":authority"] = req.headers.host;
+  out[":authority"] = out.host;
   out[":scheme"] = "http";
   return out;
 }

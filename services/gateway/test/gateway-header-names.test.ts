@@ -2,7 +2,9 @@
 // are plain headers on the proxy path: they reach the upstream exactly as sent, both ways.
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import type * as net from "node:net";
+import * as net from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ListLanguagesResponseSchema } from "@portico/gen/portico/lang/v1/lang_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope } from "../src/error-response.js";
 import type { Gateway } from "../src/start-gateway.js";
@@ -22,6 +24,16 @@ beforeAll(async () => {
       return;
     }
     if (String(headers["content-type"]).startsWith("application/grpc")) {
+      if (headers[":path"] === "/portico.lang.v1.LanguageService/ListLanguages") {
+        // A REST call, sent on as gRPC: the seen headers as languages (code: name, name: value).
+        const pairs = JSON.parse(seen) as Array<[string, string]>;
+        const languages = pairs.map(([code, name]) => ({ code, name: String(name) }));
+        const message = toBinary(ListLanguagesResponseSchema, create(ListLanguagesResponseSchema, { languages }));
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        stream.end(envelope(0, Buffer.from(message)));
+        return;
+      }
       // gRPC: the seen headers as the one message (relayed untouched to a binary caller), with such names as metadata and trailers.
       stream.respond(
         { ":status": 200, "content-type": "application/grpc", ["__proto__"]: "metadata", constructor: "metadata" },
@@ -54,7 +66,63 @@ afterAll(async () => {
   await new Promise((resolve) => echo?.close(resolve));
 });
 
+/** One HTTP/1.1 request written byte for byte on a raw socket (`connection: close`); the answer's status and body. */
+function rawHttp1(head: string, body = ""): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port: gateway.port }, () => {
+      socket.write(`${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const end = text.indexOf("\r\n\r\n");
+      let rest = text.slice(end + 4);
+      if (/^transfer-encoding: chunked/im.test(text.slice(0, end))) {
+        let joined = "";
+        for (;;) {
+          const eol = rest.indexOf("\r\n");
+          const size = Number.parseInt(rest.slice(0, eol), 16);
+          if (!(size > 0)) break;
+          joined += rest.slice(eol + 2, eol + 2 + size);
+          rest = rest.slice(eol + 4 + size);
+        }
+        rest = joined;
+      }
+      resolve({ status: Number(text.slice(9, 12)), body: rest });
+    });
+  });
+}
+
+/** Header lines a raw HTTP/1.1 client may send but node's own client and parser turn into object keys. */
+const propertyNamedLines = "__proto__: p\r\nConstructor: c\r\ntoString: t\r\nhasOwnProperty: h1\r\nhasownproperty: h2\r\n";
+
+function expectPropertyNamed(seen: Map<string, string>): void {
+  expect(seen.get("__proto__")).toBe("p");
+  expect(seen.get("constructor")).toBe("c");
+  expect(seen.get("tostring")).toBe("t");
+  // Duplicates joined as node joins them, as on the HTTP/2 path.
+  expect(seen.get("hasownproperty")).toBe("h1, h2");
+}
+
 describe("header names that are object property names", () => {
+  it("reach the upstream as sent over a raw HTTP/1.1 connection, `__proto__` included", async () => {
+    const res = await rawHttp1(
+      `POST /portico.lang.v1.LanguageService/ListLanguages HTTP/1.1\r\nhost: a\r\ncontent-type: application/json\r\n${propertyNamedLines}`,
+      "{}",
+    );
+    expect(res.status).toBe(200);
+    expectPropertyNamed(new Map(JSON.parse(res.body) as Array<[string, string]>));
+  });
+
+  it("reach the upstream of a REST call over a raw HTTP/1.1 connection, `__proto__` included", async () => {
+    const res = await rawHttp1(`GET /v1/languages HTTP/1.1\r\nhost: a\r\n${propertyNamedLines}`);
+    expect(res.status).toBe(200);
+    const { languages } = JSON.parse(res.body) as { languages: Array<{ code: string; name: string }> };
+    expectPropertyNamed(new Map(languages.map((l) => [l.code, l.name])));
+  });
+
   it("reach the upstream exactly as the caller sent them, and come back", async () => {
     const res = await rawRequest(gateway.url, {
       // PUBLIC: no token needed.

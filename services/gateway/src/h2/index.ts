@@ -19,5 +19,6 @@ export {
   type H2Settings,
   H2Stream,
   serveH2,
+  toHeaderObject,
 } from "./session.js";
 export { TokenBucket } from "./token-bucket.js";

@@ -153,7 +153,7 @@ function toHeaderList(headers: OutgoingHttpHeaders | IncomingHttpHeaders, list: 
  * The object has no prototype: a field named `constructor` or `__proto__` is just a field.
  * Request names are lowercase already (validated); a response's are lowercased here.
  */
-function toHeaderObject(list: HeaderList): IncomingHttpHeaders {
+export function toHeaderObject(list: HeaderList): IncomingHttpHeaders {
   const out = Object.create(null) as IncomingHttpHeaders;
   for (let i = 0; i < list.length; i++) {
     const field = list[i] as [string, string];
