@@ -13,6 +13,9 @@ import { TokenBucket } from "./h2/index.js";
  * client behind them shares their address.
  */
 
+/** The budgets a config reload may change (`reconfigure`). */
+export type AddressAdmissionLimits = Pick<AddressAdmissionOptions, "abuseBudget" | "maxConnectionsPerAddress" | "holdMs">;
+
 export interface AddressAdmissionOptions {
   /**
    * Connections of one address the gateway may close for abuse at once (an HTTP/2 limit breached:
@@ -38,6 +41,12 @@ export interface AddressAdmission {
   admit(socket: Socket, canHold?: boolean): boolean;
   /** A connection of `address` was closed for abuse: it spends the address's abuse budget. */
   strike(address: string): void;
+  /**
+   * New budgets (a config reload), for connections accepted from now on; what each address has
+   * open and held is kept. An address's spent abuse budget stays spent until it refills a token;
+   * its next strike then counts against the new budget.
+   */
+  reconfigure(limits: AddressAdmissionLimits): void;
   /** Connections held unread now. */
   readonly held: number;
 }
@@ -45,6 +54,8 @@ export interface AddressAdmission {
 interface AddressState {
   open: number;
   abuse: TokenBucket | undefined;
+  /** The budget `abuse` was made with. */
+  budget: AddressAdmissionOptions["abuseBudget"] | undefined;
 }
 
 /** Addresses remembered at most; beyond it the oldest without open connections are forgotten. */
@@ -64,7 +75,8 @@ export function addressKey(address: string): string {
     .join(":")}::/64`;
 }
 
-function check(options: AddressAdmissionOptions): void {
+/** Throws, naming the field, when an option is not a positive number. */
+export function checkAddressAdmissionOptions(options: AddressAdmissionLimits & { maxHeld?: number }): void {
   const positive = (name: string, value: number | undefined) => {
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
       throw new Error(`createAddressAdmission: ${name} must be a positive number, got ${String(value)}`);
@@ -77,8 +89,9 @@ function check(options: AddressAdmissionOptions): void {
   positive("maxHeld", options.maxHeld);
 }
 
-export function createAddressAdmission(options: AddressAdmissionOptions): AddressAdmission {
-  check(options);
+export function createAddressAdmission(given: AddressAdmissionOptions): AddressAdmission {
+  checkAddressAdmissionOptions(given);
+  let options = given;
   const maxHeld = options.maxHeld ?? 1024;
   const states = new Map<string, AddressState>();
   let held = 0;
@@ -92,7 +105,7 @@ export function createAddressAdmission(options: AddressAdmissionOptions): Addres
           if (states.size < maxAddresses * 0.9) break;
         }
       }
-      state = { open: 0, abuse: undefined };
+      state = { open: 0, abuse: undefined, budget: undefined };
       states.set(key, state);
     }
     return state;
@@ -139,8 +152,17 @@ export function createAddressAdmission(options: AddressAdmissionOptions): Addres
     strike(address) {
       if (options.exempt?.(address) === true) return;
       const state = stateOf(addressKey(address));
-      state.abuse ??= new TokenBucket(options.abuseBudget.burst, options.abuseBudget.perSecond);
+      const budget = options.abuseBudget;
+      const changed = state.budget?.burst !== budget.burst || state.budget?.perSecond !== budget.perSecond;
+      if (state.abuse === undefined || (changed && state.abuse.has())) {
+        state.abuse = new TokenBucket(budget.burst, budget.perSecond);
+        state.budget = budget;
+      }
       state.abuse.take();
+    },
+    reconfigure(limits) {
+      checkAddressAdmissionOptions(limits);
+      options = { ...options, ...limits };
     },
     get held() {
       return held;

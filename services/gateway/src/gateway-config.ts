@@ -27,8 +27,9 @@ export interface UpstreamConfig {
 }
 
 /**
- * The public port's HTTP/2 limits against abusive clients (read at start; the engine's
- * H2ServerOptions say what each does and its default; the README has the table).
+ * The public port's HTTP/2 limits against abusive clients (a reload applies them to new
+ * connections; the engine's H2ServerOptions say what each does and its default; the README has
+ * the table).
  */
 export type GatewayHttp2Limits = Pick<
   H2ServerOptions,

@@ -1,7 +1,7 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { GATEWAY_SERVICE, identityHeaders, type Logger, platform, type ServiceIdentity, serviceNameOf } from "@portico/kit";
-import { createAddressAdmission } from "./address-admission.js";
+import { type AddressAdmissionLimits, checkAddressAdmissionOptions, createAddressAdmission } from "./address-admission.js";
 import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
 import { createAuthCache } from "./auth-cache.js";
@@ -113,6 +113,32 @@ function peerAddress(address: string | undefined): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
+/**
+ * The public port's HTTP/2 session limits and per-address budgets of a config (its `http2`, with
+ * the start options' timeouts), checked: a bad one throws, naming it, before anything uses it.
+ */
+function publicLimits(
+  config: GatewayConfig,
+  options: GatewayOptions,
+): { session: Omit<H2ServerOptions, "onStream">; admission: AddressAdmissionLimits } {
+  const { maxConcurrentStreams, abuseBudget, maxConnectionsPerAddress, ...limits } = config.http2 ?? {};
+  const session: Omit<H2ServerOptions, "onStream"> = {
+    settings: { maxConcurrentStreams, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
+    connectionWindowSize: 8 * 1024 * 1024,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+    ...limits,
+  };
+  checkH2ServerOptions(session);
+  const admission: AddressAdmissionLimits = {
+    abuseBudget: abuseBudget ?? { burst: 10, perSecond: 1 },
+    maxConnectionsPerAddress: maxConnectionsPerAddress ?? 4096,
+    holdMs: session.headersTimeoutMs ?? 10_000,
+  };
+  checkAddressAdmissionOptions(admission);
+  return { session, admission };
+}
+
 function validate(options: GatewayOptions): void {
   if (options.identity?.service !== GATEWAY_SERVICE) {
     throw new Error(
@@ -127,29 +153,13 @@ function validate(options: GatewayOptions): void {
 /** Starts the public gateway and its admin server. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   validate(options);
-  // The public HTTP/2 connections' settings and limits, checked before anything starts.
-  const { maxConcurrentStreams, abuseBudget, maxConnectionsPerAddress, ...limits } = options.http2 ?? {};
-  const http2Limits: Omit<H2ServerOptions, "onStream"> = {
-    settings: { maxConcurrentStreams, initialWindowSize: 1024 * 1024, maxHeaderListSize: 64 * 1024 },
-    connectionWindowSize: 8 * 1024 * 1024,
-    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
-    idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
-    ...limits,
-  };
-  checkH2ServerOptions(http2Limits);
-  // Per client address: connections closed for abuse spend a budget; then the address's new ones are held unread.
-  const admission = createAddressAdmission({
-    abuseBudget: abuseBudget ?? { burst: 10, perSecond: 1 },
-    maxConnectionsPerAddress: maxConnectionsPerAddress ?? 4096,
-    holdMs: http2Limits.headersTimeoutMs ?? 10_000,
-    exempt: (address) => state.trustedProxies.has(address),
-  });
   const logger = options.logger;
   const imagePath = options.imagePath ?? defaultImagePath();
   const authService = options.authService ?? "portico.auth.v1.AuthService";
 
   const build = (config: GatewayConfig, image: Image, before?: Map<string, Upstream>) => {
     // Validated first: a bad entry fails before anything is created.
+    const limits = publicLimits(config, options);
     const trustedProxies = createTrustedProxies(config.trustedProxies ?? [], "startGateway: trustedProxies");
     if (!config.upstreams[authService]) {
       throw new Error(`startGateway: upstreams has no entry for the auth service ${authService}`);
@@ -190,13 +200,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const cors = createCors(config.corsOrigins);
     const rest = createRestRoutes(table);
     const openApi = lazyOpenApi(table);
-    return { upstreams, table, config, reflection, cors, trustedProxies, rest, openApi };
+    return { upstreams, table, config, reflection, cors, trustedProxies, rest, openApi, limits };
   };
 
   // Set once the health checker runs (after the first build): addresses DNS finds are checked by it.
   let healthChecker: HealthChecker | undefined;
   const firstChecks = new Set<Promise<void>>();
   let state = build(options, loadImage(imagePath));
+  // Per client address: connections closed for abuse spend a budget; then the address's new ones
+  // are held unread. Its budgets come from the config (and a reload) like the HTTP/2 limits.
+  const admission = createAddressAdmission({
+    ...state.limits.admission,
+    exempt: (address) => state.trustedProxies.has(address),
+  });
 
   const signer = options.identity.signer;
   const authAudience = serviceNameOf(authService);
@@ -283,7 +299,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       encrypted: "encrypted" in socket && socket.encrypted === true,
     };
     const session = serveH2(socket, {
-      ...http2Limits,
+      // The limits of the config current when the connection came: a reload changes them for new connections only.
+      ...state.limits.session,
       onStream: (stream, headers) => {
         try {
           proxy.handle(stream, headers, peer);
@@ -382,6 +399,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     reload(config) {
       const previous = state;
       state = build(config, loadImage(imagePath), previous.upstreams);
+      admission.reconfigure(state.limits.admission);
       // Old sessions finish their streams, then close (HTTP/2 close is graceful); a call routed
       // before the reload that has not picked an address yet gets one of the new upstream's.
       for (const [service, u] of previous.upstreams) u.close(state.upstreams.get(service));

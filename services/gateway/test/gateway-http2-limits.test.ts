@@ -1,9 +1,10 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { GatewayConfig } from "../src/gateway-config.js";
 import { CLIENT_PREFACE, FrameType, H2Error, SettingId, settingsFrame } from "../src/h2/index.js";
 import type { Gateway, GatewayOptions } from "../src/start-gateway.js";
-import { startLoneGateway } from "./test-platform.js";
+import { freePort, startLoneGateway } from "./test-platform.js";
 
 // The public port's HTTP/2 limits come from the gateway's options (engine defaults otherwise).
 
@@ -23,6 +24,14 @@ async function gatewayWith(options: Partial<GatewayOptions>): Promise<Gateway> {
   return gateway;
 }
 
+/** The settings of the SETTINGS frame at the start of `frames`. */
+function settingsOf(frames: Buffer): Map<number, number> {
+  expect(frames[3]).toBe(FrameType.settings);
+  const settings = new Map<number, number>();
+  for (let i = 9; i < 9 + frames.readUIntBE(0, 3); i += 6) settings.set(frames.readUInt16BE(i), frames.readUInt32BE(i + 2));
+  return settings;
+}
+
 /** The SETTINGS the gateway sends a new h2c connection. */
 function advertised(port: number): Promise<Map<number, number>> {
   return new Promise((resolve, reject) => {
@@ -33,11 +42,8 @@ function advertised(port: number): Promise<Map<number, number>> {
     socket.on("data", (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       if (buf.length < 9 || buf.length < 9 + buf.readUIntBE(0, 3)) return;
-      expect(buf[3]).toBe(FrameType.settings);
-      const settings = new Map<number, number>();
-      for (let i = 9; i < 9 + buf.readUIntBE(0, 3); i += 6) settings.set(buf.readUInt16BE(i), buf.readUInt32BE(i + 2));
       socket.destroy();
-      resolve(settings);
+      resolve(settingsOf(buf));
     });
     socket.on("error", reject);
   });
@@ -173,5 +179,66 @@ describe("per-address admission on the public port", { timeout: 20_000 }, () => 
     await expect(gatewayWith({ http2: { abuseBudget: { burst: 0, perSecond: 1 } } })).rejects.toThrow(
       /abuseBudget\.burst must be a positive number, got 0/,
     );
+  });
+});
+
+// A config reload applies changed limits to connections accepted from then on; the ones already
+// open keep the limits they were accepted with (as nghttp2 and Envoy do).
+describe("a config reload of the HTTP/2 limits", { timeout: 20_000 }, () => {
+  it("applies changed session limits and per-address budgets to new connections, keeping the open ones", async () => {
+    const config: GatewayConfig = {
+      upstreams: { "portico.auth.v1.AuthService": { targets: [`http://127.0.0.1:${await freePort()}`], protocol: "connect" } },
+      http2: { maxConcurrentStreams: 7, maxConnectionsPerAddress: 3 },
+    };
+    const gateway = await gatewayWith(config);
+    const open = [CLIENT_PREFACE, settingsFrame([])];
+    const before = await connectFrom("127.0.0.6", gateway.port, open);
+    await connectFrom("127.0.0.6", gateway.port, open);
+    expect((await advertised(gateway.port)).get(SettingId.maxConcurrentStreams)).toBe(7);
+
+    gateway.reload({ ...config, http2: { maxConcurrentStreams: 3, maxConnectionsPerAddress: 2 } });
+    // A new connection is offered the new stream limit.
+    expect((await advertised(gateway.port)).get(SettingId.maxConcurrentStreams)).toBe(3);
+    // 127.0.0.6 already has two open, the new maximum: its third is closed at once, unread.
+    const third = await connectFrom("127.0.0.6", gateway.port, open);
+    await third.closed;
+    expect(third.received().length).toBe(0);
+    // The connection opened before the reload keeps its own: it was offered 7 streams, and is still served.
+    await sleep(100);
+    expect(settingsOf(before.received()).get(SettingId.maxConcurrentStreams)).toBe(7);
+    expect(before.socket.destroyed).toBe(false);
+    expect(await normalCall(gateway.port)).toBeGreaterThanOrEqual(200);
+  });
+
+  it("refuses a reload with a bad limit, naming it, and keeps the running limits", async () => {
+    const config: GatewayConfig = {
+      upstreams: { "portico.auth.v1.AuthService": { targets: [`http://127.0.0.1:${await freePort()}`], protocol: "connect" } },
+      http2: { maxConcurrentStreams: 5 },
+    };
+    const gateway = await gatewayWith(config);
+    expect(() => gateway.reload({ ...config, http2: { resetBudget: { burst: 0, perSecond: 10 } } })).toThrow(
+      /resetBudget\.burst must be a positive number, got 0/,
+    );
+    expect(() => gateway.reload({ ...config, http2: { abuseBudget: { burst: 1, perSecond: 0 } } })).toThrow(
+      /abuseBudget\.perSecond must be a positive number, got 0/,
+    );
+    expect((await advertised(gateway.port)).get(SettingId.maxConcurrentStreams)).toBe(5);
+  });
+
+  it("spends the new abuse budget once an address's connections are closed for abuse after the reload", async () => {
+    const config: GatewayConfig = {
+      upstreams: { "portico.auth.v1.AuthService": { targets: [`http://127.0.0.1:${await freePort()}`], protocol: "connect" } },
+      http2: { settingsBudget: { burst: 2, perSecond: 1 }, abuseBudget: { burst: 100, perSecond: 1 } },
+    };
+    const gateway = await gatewayWith(config);
+    gateway.reload({ ...config, http2: { settingsBudget: { burst: 2, perSecond: 1 }, abuseBudget: { burst: 1, perSecond: 1 } } });
+    const attacker = await connectFrom("127.0.0.7", gateway.port, flood);
+    await attacker.closed;
+    expect(goawayCode(attacker.received())).toBe(H2Error.enhanceYourCalm);
+    // One abusive connection spent the new budget of one: the next is held unread.
+    const held = await connectFrom("127.0.0.7", gateway.port, flood);
+    await sleep(300);
+    expect(held.received().length).toBe(0);
+    expect(held.socket.destroyed).toBe(false);
   });
 });
