@@ -29,6 +29,8 @@ export const k8sNames = {
   databaseSecret: "portico-database",
   /** Secret: key `url`, the redis:// URL the gateways share rate limits through. */
   redisSecret: "portico-redis",
+  /** Secret: key `metrics-token`, the bearer token the gateway's admin /metrics requires (npm run keys). */
+  adminSecret: "portico-admin",
   /** Secret: key `trust-bundle.json`, every service's public keys (npm run keys). */
   trustBundleSecret: "portico-trust-bundle",
   /** Secret per service, key `key.json`: its private key (npm run keys). */
@@ -297,8 +299,13 @@ function gatewayObjects(definition: PlatformDefinition, committedConfig: Record<
       env: [
         { name: "GATEWAY_PORT", value: String(port) },
         { name: "ADMIN_PORT", value: String(adminPort) },
-        // The kubelet's probes and a Prometheus reach the admin port from outside the pod.
+        // The kubelet's probes and a Prometheus reach the admin port from outside the pod; /metrics
+        // then needs the token (a Prometheus sends it with `authorization.credentials_file`).
         { name: "ADMIN_HOST", value: "0.0.0.0" },
+        {
+          name: "ADMIN_METRICS_TOKEN",
+          valueFrom: { secretKeyRef: { name: k8sNames.adminSecret, key: "metrics-token" } },
+        },
         { name: "GATEWAY_CONFIG", value: `${gatewayConfigDir}/gateway.config.json` },
         { name: "REDIS_URL", valueFrom: { secretKeyRef: { name: k8sNames.redisSecret, key: "url" } } },
       ],

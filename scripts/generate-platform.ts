@@ -81,7 +81,9 @@ ${platform.services.map((s) => `      ${env(s.name)}_URL: ${urlOf(platform, s.na
       PORTICO_SERVICE_KEY_FILE: /run/secrets/gateway_key
       # The container's admin port must be reachable for the published port; the host keeps it on loopback.
       ADMIN_HOST: 0.0.0.0
-    secrets: [gateway_key, trust_bundle]
+      # Off loopback, /metrics needs this bearer token (the observability profile's Prometheus sends it).
+      ADMIN_METRICS_TOKEN_FILE: /run/secrets/metrics_token
+    secrets: [gateway_key, trust_bundle, metrics_token]
     ports: ["${gateway.port}-${gateway.port + 1}:${gateway.port}", "127.0.0.1:${gateway.adminPort}-${gateway.adminPort + 1}:${gateway.adminPort}"]
     depends_on: ${yamlList([...platform.services.map((s) => s.name), "redis"])}
 
@@ -92,6 +94,7 @@ volumes:
 secrets:
   trust_bundle: { file: ./deploy/keys/trust-bundle.json }
   gateway_key: { file: ./deploy/keys/gateway.key.json }
+  metrics_token: { file: ./deploy/keys/metrics-token }
 ${platform.services.map((s) => `  ${s.name}_key: { file: ./deploy/keys/${s.name}.key.json }`).join("\n")}
 `;
 }

@@ -158,7 +158,11 @@ describe.runIf(kubectl)("deploy/k8s rendered with kubectl kustomize", () => {
     const have = new Set(
       objects.filter((o) => o.kind === "Secret" || o.kind === "ConfigMap").map((o) => `${o.kind}/${o.metadata?.name}`),
     );
-    const outOfBand = new Set([k8sNames.trustBundleSecret, ...["gateway", ...backends].map(k8sNames.keySecret)]);
+    const outOfBand = new Set([
+      k8sNames.trustBundleSecret,
+      k8sNames.adminSecret,
+      ...["gateway", ...backends].map(k8sNames.keySecret),
+    ]);
     const missing: string[] = [];
     for (const workload of objects.filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet") as Json[]) {
       const pod = workload.spec.template.spec;

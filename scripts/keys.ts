@@ -1,10 +1,12 @@
 // npm run keys -- <command>: the platform's signing keys on disk (<dir>/keys/, default the data dir).
-//   init [services…]      a key pair per service (gateway auth greeter lang by default) and the trust bundle
+//   init [services…]      a key pair per service (gateway auth greeter lang by default), the trust bundle
+//                         and metrics-token (the gateway admin port's /metrics token), each kept if there
 //   rotate <service>      a new key pair <service>.next.key.json; its public key joins the bundle (both trusted)
 //   promote <service>     the new key becomes the service's key (restart or roll out the service)
 //   retire <service>      the service's old public keys leave the bundle (≥ 60 s after promote)
 // For docker compose and Kubernetes: `npm run keys -- init --dir deploy` writes deploy/keys/,
 // mounted as secrets (README.md, "Keys").
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
@@ -35,7 +37,10 @@ function run(argv: string[]): string {
     case "init": {
       const services = names.length > 0 ? names : Object.keys(servicePorts);
       ensureLocalKeys(root, services);
-      return `keys of ${services.join(", ")} and the trust bundle in ${paths.dir}`;
+      // The bearer token the gateway's admin /metrics requires off loopback (ADMIN_METRICS_TOKEN_FILE).
+      const metricsToken = join(paths.dir, "metrics-token");
+      if (!existsSync(metricsToken)) writeFileSync(metricsToken, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+      return `keys of ${services.join(", ")}, the trust bundle and metrics-token in ${paths.dir}`;
     }
     case "rotate": {
       const service = one();

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
@@ -16,6 +17,8 @@ export interface AdminServerOptions {
   ready: () => Promise<ReadyReport>;
   /** `/metrics` in the Prometheus text format. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** A bearer token `/metrics` requires (`Authorization: Bearer <token>`); unset: `/metrics` is open. */
+  metricsToken?: string;
   /** Connect/gRPC services on the admin port (GatewayService). */
   routes?: (router: ConnectRouter) => void;
   /** Interceptors of those services (who may call them). */
@@ -33,6 +36,14 @@ export interface AdminServer {
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
 type Res = http.ServerResponse | http2.Http2ServerResponse;
 
+const digest = (text: string) => createHash("sha256").update(text).digest();
+
+/** Whether an Authorization header carries `token` (compared in constant time). */
+function carriesToken(header: string | undefined, expected: Buffer): boolean {
+  const match = /^Bearer +(\S+) *$/i.exec(header ?? "");
+  return match !== null && timingSafeEqual(digest(match[1] as string), expected);
+}
+
 /** The admin port: `/healthz`, `/readyz`, `/metrics` and the gateway's own API, over HTTP/1.1 and h2c. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const adapter = options.routes ? connectNodeAdapter({ routes: options.routes, interceptors: options.interceptors }) : undefined;
@@ -41,6 +52,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     (res as http.ServerResponse).writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
     res.end(text);
   };
+  const metricsToken = options.metricsToken === undefined ? undefined : digest(options.metricsToken);
   const handler = (req: Req, res: Res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/healthz") return json(res, 200, { status: "ok" });
@@ -52,6 +64,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return;
     }
     if (req.method === "GET" && path === "/metrics" && options.metrics) {
+      if (metricsToken !== undefined && !carriesToken(req.headers.authorization, metricsToken)) {
+        res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+        const why = req.headers.authorization === undefined ? "missing" : "wrong";
+        return json(res, 401, { status: `${why} metrics token: send "Authorization: Bearer <ADMIN_METRICS_TOKEN>"` });
+      }
       options.metrics().then(
         (m) => {
           (res as http.ServerResponse).writeHead(200, { "content-type": m.contentType });

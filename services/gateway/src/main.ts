@@ -43,7 +43,8 @@ runService("gateway", async () => {
     }
     return config;
   };
-  const readPem = (name: string): string | undefined => {
+  /** The text of the file the variable `name` names (a PEM, a token), or undefined when unset. */
+  const readNamedFile = (name: string): string | undefined => {
     const path = read.optionalString(name);
     if (!path) return undefined;
     try {
@@ -52,8 +53,10 @@ runService("gateway", async () => {
       throw new ConfigError(`${name}: cannot read ${path}: ${(error as Error).message}`);
     }
   };
-  const cert = readPem("GATEWAY_TLS_CERT");
-  const key = readPem("GATEWAY_TLS_KEY");
+  // The admin port's /metrics token: the variable, or a file holding it (a compose or Kubernetes secret).
+  const metricsToken = readNamedFile("ADMIN_METRICS_TOKEN_FILE")?.trim() ?? read.optionalString("ADMIN_METRICS_TOKEN");
+  const cert = readNamedFile("GATEWAY_TLS_CERT");
+  const key = readNamedFile("GATEWAY_TLS_KEY");
   if ((cert === undefined) !== (key === undefined)) {
     throw new ConfigError("GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together");
   }
@@ -65,12 +68,13 @@ runService("gateway", async () => {
     host: read.string("GATEWAY_HOST", "0.0.0.0"),
     adminPort: read.port("ADMIN_PORT", platform.gateway.adminPort),
     adminHost: read.optionalString("ADMIN_HOST"),
+    metricsToken,
     imagePath: read.string("GATEWAY_IMAGE", defaultImagePath()),
     identity: loadServiceIdentity("gateway", service.dataRoot, env),
     logger,
     accessLog: accessLog.logger,
     tls: cert && key ? { cert, key } : undefined,
-    upstreamCa: readPem("GATEWAY_UPSTREAM_CA"),
+    upstreamCa: readNamedFile("GATEWAY_UPSTREAM_CA"),
     webRoot: read.string("WEB_ROOT", `${repoRoot}web/dist`),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"])?.toString(),
   });

@@ -1,6 +1,14 @@
 import * as http from "node:http";
-import type { Socket } from "node:net";
-import { GATEWAY_SERVICE, identityHeaders, type Logger, platform, type ServiceIdentity, serviceNameOf } from "@portico/kit";
+import { isIP, type Socket } from "node:net";
+import {
+  ConfigError,
+  GATEWAY_SERVICE,
+  identityHeaders,
+  type Logger,
+  platform,
+  type ServiceIdentity,
+  serviceNameOf,
+} from "@portico/kit";
 import { type AddressAdmissionLimits, checkAddressAdmissionOptions, createAddressAdmission } from "./address-admission.js";
 import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
@@ -40,6 +48,11 @@ export interface GatewayOptions extends GatewayConfig {
   adminPort?: number;
   /** Admin address (default 127.0.0.1: the admin port shows internal addresses and is not for the public). */
   adminHost?: string;
+  /**
+   * The bearer token `/metrics` on the admin port requires (`ADMIN_METRICS_TOKEN`), at least 16
+   * characters; unset, `/metrics` is open. Required when `adminHost` is not a loopback address.
+   */
+  metricsToken?: string;
   /** The buf image (FileDescriptorSet with imports) the routes come from (default `gen/portico.binpb`). */
   imagePath?: string;
   /**
@@ -148,6 +161,27 @@ function validate(options: GatewayOptions): void {
   if (options.tls && (!options.tls.cert || !options.tls.key)) {
     throw new Error("startGateway: tls needs both cert and key");
   }
+  const token = options.metricsToken;
+  if (token !== undefined && (token.length < 16 || /\s/.test(token))) {
+    throw new ConfigError("ADMIN_METRICS_TOKEN must be at least 16 characters without spaces (e.g. `openssl rand -hex 32`)");
+  }
+  const adminHost = options.adminHost ?? defaultAdminHost;
+  if (token === undefined && !isLoopback(adminHost)) {
+    throw new ConfigError(
+      `ADMIN_HOST ${adminHost} is not a loopback address: set ADMIN_METRICS_TOKEN so /metrics is not open to the network`,
+    );
+  }
+}
+
+/** Where the admin port listens unless `adminHost` says otherwise. */
+const defaultAdminHost = "127.0.0.1";
+
+/** Whether `host` names this machine only: 127.0.0.0/8, ::1 (or IPv4-mapped loopback), `localhost`. */
+function isLoopback(host: string): boolean {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (bare === "localhost" || bare === "::1") return true;
+  const v4 = bare.toLowerCase().startsWith("::ffff:") ? bare.slice(7) : bare;
+  return isIP(v4) === 4 && v4.startsWith("127.");
 }
 
 /** Starts the public gateway and its admin server. */
@@ -363,13 +397,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     admin = await startAdminServer({
       port: options.adminPort ?? platform.gateway.adminPort,
-      host: options.adminHost ?? "127.0.0.1",
+      host: options.adminHost ?? defaultAdminHost,
       ready: async () => {
         const authUp = await authClient.healthy(1000);
         const checks = { routes: state.table.all.length > 0, auth: authUp };
         return { ready: checks.routes && checks.auth && !closing, checks };
       },
       metrics: () => metrics.text(),
+      metricsToken: options.metricsToken,
       routes: (router) => router.service(GatewayService, gatewayService),
       interceptors: [createAdminAuthorization(authCache)],
       jwks: () => options.identity.trust.jwks(),

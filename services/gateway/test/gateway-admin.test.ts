@@ -98,6 +98,45 @@ describe("who may use the admin port", () => {
   });
 });
 
+describe("the admin port's /metrics token", () => {
+  const token = "metrics-token-0123456789abcdef";
+  const scrape = (url: string, authorization?: string) =>
+    fetch(`${url}/metrics`, { headers: authorization === undefined ? {} : { authorization } });
+
+  it("answers /metrics only with the bearer token when one is set; health checks stay open", async () => {
+    const gateway = await platform.startGateway({ metricsToken: token });
+    const none = await scrape(gateway.adminUrl);
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toBe('Bearer realm="metrics"');
+    expect(await none.text()).toContain("missing metrics token");
+    const wrong = await scrape(gateway.adminUrl, `Bearer ${token}x`);
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain("wrong metrics token");
+    const right = await scrape(gateway.adminUrl, `Bearer ${token}`);
+    expect(right.status).toBe(200);
+    expect(await right.text()).toContain("portico_gateway_calls_in_flight");
+    expect((await fetch(`${gateway.adminUrl}/healthz`)).status).toBe(200);
+  });
+
+  it("refuses to start with the admin port on a non-loopback address and no token, in one line", async () => {
+    await expect(platform.startGateway({ adminHost: "0.0.0.0" })).rejects.toThrow(
+      /^ADMIN_HOST 0\.0\.0\.0 is not a loopback address: set ADMIN_METRICS_TOKEN so \/metrics is not open to the network$/,
+    );
+    await expect(platform.startGateway({ adminHost: "::" })).rejects.toThrow(/ADMIN_HOST :: is not a loopback address/);
+    await expect(platform.startGateway({ metricsToken: "short" })).rejects.toThrow(
+      /ADMIN_METRICS_TOKEN must be at least 16 characters/,
+    );
+  });
+
+  it("serves every address with a token, and another host's scrape needs it", async () => {
+    const gateway = await platform.startGateway({ adminHost: "0.0.0.0", metricsToken: token });
+    // 127.0.0.2 stands for another host: the port is reachable there, /metrics only with the token.
+    const other = `http://127.0.0.2:${gateway.adminPort}`;
+    expect((await scrape(other)).status).toBe(401);
+    expect((await scrape(other, `bearer ${token}`)).status).toBe(200);
+  });
+});
+
 describe("observability", () => {
   it("exports Prometheus metrics and writes one access-log line per call", async () => {
     const { token, userId } = await platform.signUp("metrics");
