@@ -3,7 +3,7 @@ import type * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createBufferBudget } from "../../src/h2/buffer-budget.js";
 import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, SettingId, settingsFrame } from "../../src/h2/frame.js";
-import { createHpackEncoder, type HpackEncoder } from "../../src/h2/hpack.js";
+import { createHpackEncoder } from "../../src/h2/hpack.js";
 import { connectH2, type H2Stream } from "../../src/h2/session.js";
 import {
   cleanups,
@@ -16,8 +16,14 @@ import {
   MiB,
   nodeCall,
   nodeClient,
+  othersServed,
+  ping,
   type RawPeer,
   rawPeer,
+  received,
+  requestFields,
+  requestFrame,
+  rst,
   sleep,
   until,
   waitFor,
@@ -29,31 +35,6 @@ import {
  */
 
 afterEach(closeAll);
-
-const words = (...values: number[]) => {
-  const out = Buffer.alloc(4 * values.length);
-  values.forEach((v, i) => {
-    out.writeUInt32BE(v, 4 * i);
-  });
-  return out;
-};
-const rst = (id: number, code: number) => frame(FrameType.rstStream, 0, id, words(code));
-const ping = (n: number) => frame(FrameType.ping, 0, 0, Buffer.alloc(8, n & 0xff));
-
-function request(encoder: HpackEncoder, id: number, path: string, end: boolean, extra: Array<[string, string]> = []): Buffer {
-  const block = encoder.encode([[":method", "POST"], [":scheme", "http"], [":authority", "x"], [":path", path], ...extra]);
-  return frame(FrameType.headers, FrameFlag.endHeaders | (end ? FrameFlag.endStream : 0), id, block);
-}
-
-/** The frames of `type` the peer received (on `id` when given). */
-const received = (peer: RawPeer, type: number, id?: number) =>
-  peer.frames.filter((f) => f.type === type && (id === undefined || f.id === id));
-
-/** A normal client on another connection is still served. */
-async function othersServed(port: number): Promise<void> {
-  const reply = await closesWithin(nodeCall(nodeClient(port), { ":path": "/other" }, "fine"), 3000);
-  expect(reply.body.toString()).toBe("fine");
-}
 
 describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
   it("answers rapid reset (HEADERS + RST_STREAM pairs) with GOAWAY ENHANCE_YOUR_CALM after the reset budget", async () => {
@@ -69,7 +50,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     const wire: Buffer[] = [];
     for (let i = 0; i < 2000; i++) {
       const id = 1 + 2 * i;
-      wire.push(request(encoder, id, "/a.B/C", false), rst(id, H2Error.cancel));
+      wire.push(requestFrame(encoder, id, "/a.B/C", false), rst(id, H2Error.cancel));
     }
     peer.socket.write(Buffer.concat(wire));
     await closesWithin(peer.closed, 3000);
@@ -92,10 +73,10 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     const encoder = createHpackEncoder();
     // One stream held open (requests reach the application once their read is parsed), then 500
     // more beyond the limit of 1.
-    peer.socket.write(request(encoder, 1, "/a.B/C", false));
+    peer.socket.write(requestFrame(encoder, 1, "/a.B/C", false));
     for (let i = 0; i < 100 && started === 0; i++) await sleep(10);
     const wire: Buffer[] = [];
-    for (let i = 1; i < 501; i++) wire.push(request(encoder, 1 + 2 * i, "/a.B/C", false));
+    for (let i = 1; i < 501; i++) wire.push(requestFrame(encoder, 1 + 2 * i, "/a.B/C", false));
     peer.socket.write(Buffer.concat(wire));
     await closesWithin(peer.closed, 3000);
     expect(goawayCode(peer)).toBe(H2Error.enhanceYourCalm);
@@ -112,9 +93,9 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     const peer = await rawPeer(server.port);
     const encoder = createHpackEncoder();
     const wire: Buffer[] = [];
-    for (let i = 0; i < 50; i++) wire.push(request(encoder, 1 + 2 * i, "/a.B/C", false), rst(1 + 2 * i, H2Error.cancel));
+    for (let i = 0; i < 50; i++) wire.push(requestFrame(encoder, 1 + 2 * i, "/a.B/C", false), rst(1 + 2 * i, H2Error.cancel));
     // And one request the client keeps: it is served.
-    wire.push(request(encoder, 101, "/a.B/C", false));
+    wire.push(requestFrame(encoder, 101, "/a.B/C", false));
     peer.socket.write(Buffer.concat(wire));
     for (let i = 0; i < 100 && started === 0; i++) await sleep(10);
     await sleep(50);
@@ -128,7 +109,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     const encoder = createHpackEncoder();
     for (let i = 0; i < 20; i++) {
       const id = 1 + 2 * i;
-      peer.socket.write(Buffer.concat([request(encoder, id, "/a.B/C", false), rst(id, H2Error.cancel)]));
+      peer.socket.write(Buffer.concat([requestFrame(encoder, id, "/a.B/C", false), rst(id, H2Error.cancel)]));
       await sleep(15);
     }
     await sleep(50);
@@ -151,13 +132,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
   it("accepts a header block split over a few CONTINUATION frames", async () => {
     const server = await engineServer({ maxContinuationFrames: 16 });
     const peer = await rawPeer(server.port);
-    const block = createHpackEncoder().encode([
-      [":method", "POST"],
-      [":scheme", "http"],
-      [":authority", "x"],
-      [":path", "/split"],
-      ["x-big", "v".repeat(3000)],
-    ]);
+    const block = createHpackEncoder().encode(requestFields("POST", "/split", [["x-big", "v".repeat(3000)]]));
     const parts = [block.subarray(0, 1000), block.subarray(1000, 2000), block.subarray(2000)];
     peer.socket.write(
       Buffer.concat([
@@ -273,7 +248,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     let id = 1;
     const open = (n: number) => {
       const wire: Buffer[] = [];
-      for (let i = 0; i < n; i++, id += 2) wire.push(request(encoder, id, "/held", true));
+      for (let i = 0; i < n; i++, id += 2) wire.push(requestFrame(encoder, id, "/held", true));
       peer.socket.write(Buffer.concat(wire));
     };
     open(129);
@@ -303,7 +278,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     const encoder = createHpackEncoder();
     // Four streams, 384 KiB each: every stream within its window, 1.5 MiB against a 1 MiB connection window.
     const wire: Buffer[] = [];
-    for (let s = 0; s < 4; s++) wire.push(request(encoder, 1 + 2 * s, "/upload", false));
+    for (let s = 0; s < 4; s++) wire.push(requestFrame(encoder, 1 + 2 * s, "/upload", false));
     for (let s = 0; s < 4; s++) for (let i = 0; i < 24; i++) wire.push(frame(FrameType.data, 0, 1 + 2 * s, Buffer.alloc(16_384)));
     peer.socket.write(Buffer.concat(wire));
     await closesWithin(peer.closed, 3000);
@@ -351,7 +326,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
       written.resolve(stream);
     });
     const peer = await rawPeer(server.port, Buffer.concat([CLIENT_PREFACE, settingsFrame([[SettingId.initialWindowSize, 0]])]));
-    peer.socket.write(request(createHpackEncoder(), 1, "/download", true));
+    peer.socket.write(requestFrame(createHpackEncoder(), 1, "/download", true));
     const stream = await written.promise;
     expect(stream.rstCode).toBe(H2Error.enhanceYourCalm);
     await until(() => received(peer, FrameType.rstStream, 1).length > 0);
@@ -374,7 +349,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
     });
     const shut = Buffer.concat([CLIENT_PREFACE, settingsFrame([[SettingId.initialWindowSize, 0]])]);
     const peers = [await rawPeer(server.port, shut), await rawPeer(server.port, shut)];
-    for (const peer of peers) peer.socket.write(request(createHpackEncoder(), 1, "/download", true));
+    for (const peer of peers) peer.socket.write(requestFrame(createHpackEncoder(), 1, "/download", true));
     await until(() => streams.length === 2);
     // 640 KiB each: the first fits, the second would go over 1 MiB.
     expect(streams.map((s) => s.rstCode)).toEqual([0, H2Error.enhanceYourCalm]);
@@ -391,7 +366,7 @@ describe("serveH2 limits against hostile clients", { timeout: 20_000 }, () => {
       stalled.resolve(stream);
     });
     const peer = await rawPeer(server.port, Buffer.concat([CLIENT_PREFACE, settingsFrame([[SettingId.initialWindowSize, 0]])]));
-    peer.socket.write(request(createHpackEncoder(), 1, "/download", true));
+    peer.socket.write(requestFrame(createHpackEncoder(), 1, "/download", true));
     const stream = await stalled.promise;
     const started = Date.now();
     await waitFor(stream, "close", 3000);
@@ -429,14 +404,14 @@ describe("several hostile clients at once", () => {
     // 4 clients that download 16 MiB each with their windows shut.
     for (let c = 0; c < 4; c++) {
       const peer = await rawPeer(server.port, shut);
-      peer.socket.write(request(createHpackEncoder(), 1, "/download", true));
+      peer.socket.write(requestFrame(createHpackEncoder(), 1, "/download", true));
     }
     // 2 clients that push 16 x 1 MiB uploads nobody reads.
     for (let c = 0; c < 2; c++) {
       const peer = await rawPeer(server.port);
       const encoder = createHpackEncoder();
       for (let s = 0; s < 16; s++) {
-        peer.socket.write(request(encoder, 1 + 2 * s, "/upload", false));
+        peer.socket.write(requestFrame(encoder, 1 + 2 * s, "/upload", false));
         const data = frame(FrameType.data, 0, 1 + 2 * s, Buffer.alloc(16_384));
         for (let i = 0; i < 64; i++) peer.socket.write(data);
       }
@@ -505,7 +480,7 @@ describe("header maps without a prototype", () => {
     });
     const peer = await rawPeer(server.port);
     peer.socket.write(
-      request(createHpackEncoder(), 1, "/x", true, [
+      requestFrame(createHpackEncoder(), 1, "/x", true, [
         ["constructor", "a"],
         ["__proto__", "b"],
       ]),

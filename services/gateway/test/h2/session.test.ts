@@ -18,6 +18,7 @@ import {
   nodeClient,
   type Reply,
   rawPeer,
+  requestFrame,
   sha256,
   sleep,
   until,
@@ -258,18 +259,7 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
     // A raw client: it neither closes on GOAWAY nor stops opening streams, so what happens is the engine's doing.
     const peer = await rawPeer(server.port);
     const encoder = createHpackEncoder();
-    const get = (id: number, path: string) =>
-      frame(
-        FrameType.headers,
-        FrameFlag.endHeaders | FrameFlag.endStream,
-        id,
-        encoder.encode([
-          [":method", "GET"],
-          [":scheme", "http"],
-          [":authority", "x"],
-          [":path", path],
-        ]),
-      );
+    const get = (id: number, path: string) => requestFrame(encoder, id, path, true, [], "GET");
     peer.socket.write(get(1, "/first"));
     const stream = await held.promise;
     (server.sessions[0] as H2Session).close();
@@ -330,13 +320,7 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
       });
     });
     const peer = await rawPeer(server.port);
-    const block = createHpackEncoder().encode([
-      [":method", "POST"],
-      [":scheme", "http"],
-      [":authority", "x"],
-      [":path", "/upload"],
-    ]);
-    const wire = [frame(FrameType.headers, FrameFlag.endHeaders, 1, block)];
+    const wire = [requestFrame(createHpackEncoder(), 1, "/upload", false)];
     for (let i = 0; i < 8; i++) wire.push(frame(FrameType.data, i === 7 ? FrameFlag.endStream : 0, 1, Buffer.alloc(1000)));
     const bytes = Buffer.concat(wire);
     // Reads of 1 000 bytes, 60 ms apart: the HEADERS frame is split, every read after it ends inside a DATA frame.
@@ -394,13 +378,7 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
     // The handler does not read (as while the gateway waits for the auth service).
     const server = await engineServer({ settings: { initialWindowSize: window } }, (stream) => held.push(stream));
     const peer = await rawPeer(server.port);
-    const block = createHpackEncoder().encode([
-      [":method", "POST"],
-      [":scheme", "http"],
-      [":path", "/a.B/C"],
-      [":authority", "x"],
-    ]);
-    peer.socket.write(frame(FrameType.headers, FrameFlag.endHeaders, 1, block));
+    peer.socket.write(requestFrame(createHpackEncoder(), 1, "/a.B/C", false));
     for (let sent = 0; sent <= window + 65_536; sent += 16_384) {
       peer.socket.write(frame(FrameType.data, 0, 1, Buffer.alloc(16_384)));
     }

@@ -6,6 +6,7 @@ import { expect } from "vitest";
 import { FrameFlag, FrameType, frame, H2Error, settingsFrame } from "../../src/h2/frame.js";
 import { createHpackDecoder, createHpackEncoder } from "../../src/h2/hpack.js";
 import { type ReceivedFrame, readFrames } from "./test-frames.js";
+import { words } from "./test-peers.js";
 
 /** A raw HTTP/2 client connection and the frames it has received so far. */
 export interface RawPeer {
@@ -42,13 +43,6 @@ const connectionId = mostly(fc.constant(0), streamId);
 export const anyFlags = mostly(fc.constantFrom(0, FrameFlag.endStream), fc.nat(255));
 const word = fc.oneof(fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 65_535, 16_384, 16_383), fc.nat(0xffffffff));
 export const bytes = (maxLength: number, minLength = 0) => fc.uint8Array({ minLength, maxLength }).map((b) => Buffer.from(b));
-const words = (...values: number[]) => {
-  const out = Buffer.alloc(4 * values.length);
-  values.forEach((value, i) => {
-    out.writeUInt32BE(value >>> 0, 4 * i);
-  });
-  return out;
-};
 
 /** A request's fields: valid ones, and the malformed kinds RFC 9113 §8.2 names. */
 const requestFields = fc

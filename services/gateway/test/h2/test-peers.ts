@@ -1,8 +1,11 @@
 import { createHash } from "node:crypto";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { CLIENT_PREFACE, FrameType, settingsFrame } from "../../src/h2/frame.js";
+import { expect } from "vitest";
+import { CLIENT_PREFACE, FrameFlag, FrameType, frame, settingsFrame } from "../../src/h2/frame.js";
+import type { HpackEncoder } from "../../src/h2/hpack.js";
 import { type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "../../src/h2/session.js";
+import { type ReceivedFrame, readFrames } from "./test-frames.js";
 
 // Test helper (not a test): engine servers on free ports, node:http2 clients and raw-socket peers.
 
@@ -133,12 +136,7 @@ export function nodeCall(
 
 // --- raw sockets: a few hand-made frames, and the frames that come back ---
 
-export interface RawFrame {
-  type: number;
-  flags: number;
-  id: number;
-  payload: Buffer;
-}
+export type RawFrame = ReceivedFrame;
 
 export interface RawPeer {
   socket: net.Socket;
@@ -154,26 +152,56 @@ export async function rawPeer(
   const socket = net.connect({ port, host: "127.0.0.1" });
   cleanups.push(() => socket.destroy());
   const frames: RawFrame[] = [];
-  let inbuf = Buffer.alloc(0);
+  let inbuf: Buffer = Buffer.alloc(0);
   socket.on("data", (chunk: Buffer) => {
-    inbuf = Buffer.concat([inbuf, chunk]);
-    while (inbuf.length >= 9) {
-      const length = inbuf.readUIntBE(0, 3);
-      if (inbuf.length < 9 + length) break;
-      frames.push({
-        type: inbuf[3] as number,
-        flags: inbuf[4] as number,
-        id: inbuf.readUInt32BE(5) & 0x7fffffff,
-        payload: inbuf.subarray(9, 9 + length),
-      });
-      inbuf = inbuf.subarray(9 + length);
-    }
+    const { frames: complete, rest } = readFrames(Buffer.concat([inbuf, chunk]));
+    frames.push(...complete);
+    inbuf = rest;
   });
   socket.on("error", () => {});
   const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
   await waitFor(socket, "connect");
   if (opening.length > 0) socket.write(opening);
   return { socket, frames, closed };
+}
+
+/** 32-bit big-endian words, as frame payloads carry them (RST_STREAM, GOAWAY, WINDOW_UPDATE). */
+export const words = (...values: number[]): Buffer => {
+  const out = Buffer.alloc(4 * values.length);
+  values.forEach((value, i) => {
+    out.writeUInt32BE(value >>> 0, 4 * i);
+  });
+  return out;
+};
+export const rst = (id: number, code: number): Buffer => frame(FrameType.rstStream, 0, id, words(code));
+export const ping = (n: number): Buffer => frame(FrameType.ping, 0, 0, Buffer.alloc(8, n & 0xff));
+
+/** The header fields of a well-formed request to `path` (authority `x`), then `extra`. */
+export function requestFields(method: string, path: string, extra: Array<[string, string]> = []): Array<[string, string]> {
+  return [[":method", method], [":scheme", "http"], [":authority", "x"], [":path", path], ...extra];
+}
+
+/** A request's HEADERS frame in one piece (END_HEADERS; END_STREAM when `end`). */
+export function requestFrame(
+  encoder: HpackEncoder,
+  id: number,
+  path: string,
+  end: boolean,
+  extra: Array<[string, string]> = [],
+  method = "POST",
+): Buffer {
+  const flags = FrameFlag.endHeaders | (end ? FrameFlag.endStream : 0);
+  return frame(FrameType.headers, flags, id, encoder.encode(requestFields(method, path, extra)));
+}
+
+/** The frames of `type` the peer received (on `id` when given). */
+export const received = (peer: RawPeer, type: number, id?: number): RawFrame[] =>
+  peer.frames.filter((f) => f.type === type && (id === undefined || f.id === id));
+
+/** A normal client on another connection is still served (by `echo`). */
+export async function othersServed(port: number): Promise<void> {
+  const reply = await closesWithin(nodeCall(nodeClient(port), { ":path": "/other" }, "fine"), 3000);
+  expect(reply.body.toString()).toBe("fine");
 }
 
 export const goawayCode = (peer: RawPeer): number | undefined => {
