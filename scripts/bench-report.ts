@@ -221,11 +221,48 @@ export function describeHostile(r: RunResult): string {
   return [...attacks, alone].join("; ");
 }
 
-function pad(cells: string[], widths: number[]): string {
-  return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ");
+const fixed = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
+
+/** One column of the results table: its heading, its width in the terminal, and a run's cell. */
+interface Column {
+  head: string;
+  width: number;
+  cell: (r: RunResult, workload: Workload) => string;
 }
 
-const fixed = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
+/** The results table's columns, for the terminal and for Markdown alike. */
+const columns: Column[] = [
+  { head: "target", width: 18, cell: (r) => rowLabel(r) },
+  { head: "calls/s", width: 9, cell: (r) => fixed(r.rps) },
+  { head: "msgs/s", width: 9, cell: (r, w) => (w.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : "") },
+  { head: "p50 ms", width: 7, cell: (r) => fixed(r.latencyMs.p50, 2) },
+  { head: "p99 ms", width: 7, cell: (r) => fixed(r.latencyMs.p99, 2) },
+  { head: "proxy µs/call", width: 13, cell: (r) => fixed(r.cpuMicrosPerCall.proxy) },
+  { head: "auth µs/call", width: 12, cell: (r) => fixed(r.cpuMicrosPerCall.auth) },
+  { head: "greeter µs/call", width: 15, cell: (r) => fixed(r.cpuMicrosPerCall.greeter) },
+  { head: "proxy MB", width: 8, cell: (r) => fixed(r.peakRssMb.proxy) },
+  { head: "errors", width: 6, cell: (r) => String(r.errors) },
+];
+
+/** The table's workloads that ran, each with its runs and their cells. */
+function tableOf(
+  workloads: Workload[],
+  runs: RunResult[],
+): { workload: Workload; rows: { run: RunResult; cells: string[] }[] }[] {
+  return workloads
+    .map((workload) => ({
+      workload,
+      rows: runs
+        .filter((r) => r.workload === workload.id)
+        .map((run) => ({ run, cells: columns.map((c) => c.cell(run, workload)) })),
+    }))
+    .filter((t) => t.rows.length > 0);
+}
+
+/** Cells padded to the terminal widths (the first to the left, numbers to the right). */
+function pad(cells: string[]): string {
+  return cells.map((cell, i) => (i === 0 ? cell.padEnd(columns[i]!.width) : cell.padStart(columns[i]!.width))).join("  ");
+}
 
 /** The terminal report. */
 export function renderReport(
@@ -236,42 +273,10 @@ export function renderReport(
   skipped: string[],
 ): string {
   const lines: string[] = [];
-  const head = [
-    "target",
-    "calls/s",
-    "msgs/s",
-    "p50 ms",
-    "p99 ms",
-    "proxy µs/call",
-    "auth µs/call",
-    "greeter µs/call",
-    "proxy MB",
-    "errors",
-  ];
-  const widths = [18, 9, 9, 7, 7, 13, 12, 15, 8, 6];
-  for (const workload of workloads) {
-    const rows = runs.filter((r) => r.workload === workload.id);
-    if (rows.length === 0) continue;
-    lines.push("", `${workload.id}  ${workload.title}`, `  ${pad(head, widths)}`);
-    for (const r of rows) {
-      lines.push(
-        `  ${pad(
-          [
-            rowLabel(r),
-            fixed(r.rps),
-            workload.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : "",
-            fixed(r.latencyMs.p50, 2),
-            fixed(r.latencyMs.p99, 2),
-            fixed(r.cpuMicrosPerCall.proxy),
-            fixed(r.cpuMicrosPerCall.auth),
-            fixed(r.cpuMicrosPerCall.greeter),
-            fixed(r.peakRssMb.proxy),
-            String(r.errors),
-          ],
-          widths,
-        )}`,
-      );
-    }
+  for (const { workload, rows: table } of tableOf(workloads, runs)) {
+    const rows = table.map((row) => row.run);
+    lines.push("", `${workload.id}  ${workload.title}`, `  ${pad(columns.map((c) => c.head))}`);
+    for (const { cells } of table) lines.push(`  ${pad(cells)}`);
     const gateway = find(runs, workload.id, "gateway");
     const ratios = (["direct", "nginx", "nginx-auth"] as const)
       .map((peer) => [peer, ratio(gateway?.rps, find(runs, workload.id, peer)?.rps)] as const)
@@ -322,24 +327,20 @@ export function renderMarkdown(
   const lines = [
     `Measured ${machine}.`,
     "",
-    "| workload | target | calls/s | msgs/s | p50 ms | p99 ms | proxy µs/call | auth µs/call | proxy MB | gateway ÷ target |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    `| workload | ${columns.map((c) => c.head).join(" | ")} | gateway ÷ target |`,
+    `|---|---|${"---:|".repeat(columns.length - 1)}---:|`,
   ];
-  for (const workload of workloads) {
+  for (const { workload, rows } of tableOf(workloads, runs)) {
     const gateway = find(runs, workload.id, "gateway");
-    for (const r of runs.filter((run) => run.workload === workload.id)) {
-      const versus = ratio(gateway?.rps, r.rps);
-      const vs = r.target === "gateway" || versus === undefined ? "" : times(versus);
-      lines.push(
-        `| ${workload.id} | ${rowLabel(r)} | ${fixed(r.rps)} | ${workload.messagesPerCall > 1 ? fixed(r.messagesPerSecond) : ""} | ` +
-          `${fixed(r.latencyMs.p50, 2)} | ${fixed(r.latencyMs.p99, 2)} | ${fixed(r.cpuMicrosPerCall.proxy)} | ${fixed(r.cpuMicrosPerCall.auth)} | ` +
-          `${fixed(r.peakRssMb.proxy)} | ${vs} |`,
-      );
+    for (const { run, cells } of rows) {
+      const versus = ratio(gateway?.rps, run.rps);
+      const vs = run.target === "gateway" || versus === undefined ? "" : times(versus);
+      lines.push(`| ${workload.id} | ${cells.join(" | ")} | ${vs} |`);
     }
   }
   for (const a of auth) {
     lines.push(
-      `| auth | ${a.name} | ${fixed(a.rps)} | | ${fixed(a.latencyMs.p50, 2)} | ${fixed(a.latencyMs.p99, 2)} | | ${fixed(a.cpuMicrosPerCall)} | | |`,
+      `| auth | ${a.name} | ${fixed(a.rps)} | | ${fixed(a.latencyMs.p50, 2)} | ${fixed(a.latencyMs.p99, 2)} | | ${fixed(a.cpuMicrosPerCall)} | | | ${a.errors} | |`,
     );
   }
   lines.push("", "| target (issues 6, 11 and 16) | measured | |", "|---|---:|---|");
