@@ -28,7 +28,8 @@ async function startDns(records: Map<string, string[]>): Promise<{ server: strin
           response.answers.push(Packet.createResourceFromQuestion(question, { ttl: 1, address }));
         }
       }
-      if (known === undefined) response.header.rcode = Packet.RCODE.NXDOMAIN;
+      // NXDOMAIN (RFC 1035 §4.1.1; dns2 3.0.0, the last for node 20, has no Packet.RCODE in its types).
+      if (known === undefined) response.header.rcode = 3;
       send(response);
     },
   });
