@@ -1,0 +1,76 @@
+// The gateway's process (dist/main.js) as an operator starts it: what it reads from the environment.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "./test-platform.js";
+
+const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "portico-gateway-main-"));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts the gateway with `env` on free ports; resolves with its output once it listens or exits. */
+async function startMain(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string; adminPort: number }> {
+  const adminPort = await freePort();
+  const child = spawn(process.execPath, [main], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      PORTICO_DATA_DIR: dir,
+      GATEWAY_HOST: "127.0.0.1",
+      GATEWAY_PORT: String(await freePort()),
+      ADMIN_PORT: String(adminPort),
+      LOG_LEVEL: "silent",
+      // Backends at ports nothing listens on: not the fixed ports another platform on this host may use.
+      AUTH_URL: `http://127.0.0.1:${await freePort()}`,
+      GREETER_URL: `http://127.0.0.1:${await freePort()}`,
+      LANG_URL: `http://127.0.0.1:${await freePort()}`,
+      ...env,
+    },
+  });
+  children.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => {
+    child.stdout.on("data", () => {
+      if (stdout.includes("listening at")) resolve({ code: null, stdout, stderr, adminPort });
+    });
+    child.on("exit", (code) => resolve({ code, stdout, stderr, adminPort }));
+  });
+}
+
+describe("the admin port's /metrics token from the environment", { timeout: 30_000 }, () => {
+  it("refuses to start with ADMIN_HOST off loopback and no token, in one line", async () => {
+    const run = await startMain({ ADMIN_HOST: "0.0.0.0" });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      "gateway: ADMIN_HOST 0.0.0.0 is not a loopback address: set ADMIN_METRICS_TOKEN so /metrics is not open to the network\n",
+    );
+  });
+
+  it("reads the token from ADMIN_METRICS_TOKEN_FILE (a mounted secret) and requires it on every address", async () => {
+    const file = join(dir, "metrics-token");
+    writeFileSync(file, "0123456789abcdef0123456789abcdef\n");
+    const run = await startMain({ ADMIN_HOST: "0.0.0.0", ADMIN_METRICS_TOKEN_FILE: file });
+    expect(run.stdout).toContain("listening at");
+    // 127.0.0.2 stands for another host.
+    const url = `http://127.0.0.2:${run.adminPort}/metrics`;
+    expect((await fetch(url)).status).toBe(401);
+    const scraped = await fetch(url, { headers: { authorization: "Bearer 0123456789abcdef0123456789abcdef" } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toContain("portico_gateway_calls_in_flight");
+  });
+});
