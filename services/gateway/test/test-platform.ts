@@ -59,8 +59,6 @@ export interface RawResponse {
   body: Buffer;
 }
 
-/** A port nothing listens on (just now). */
-
 /**
  * A silent gateway on free ports with nothing behind it (the auth service's address is a dead
  * port unless `options.upstreams` names one): for what the gateway answers itself.
