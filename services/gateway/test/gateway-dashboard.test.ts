@@ -30,9 +30,12 @@ describe("the gateway's Grafana dashboard and the observability compose file", (
 
   it("mounts only files that exist, and puts every service behind the observability profile", () => {
     const text = readFileSync(`${compose}observability.yml`, "utf8");
-    const mounts = [...text.matchAll(/\.\/([\w./-]+):/g)].map((m) => m[1] as string);
+    // Files of the repository (`./…`); `../keys/…` are written by `npm run keys -- init --dir deploy`.
+    const mounts = [...text.matchAll(/(?<!\.)\.\/([\w./-]+):/g)].map((m) => m[1] as string);
     expect(mounts.length).toBeGreaterThanOrEqual(4);
     expect(mounts.filter((path) => !existsSync(`${compose}${path}`))).toEqual([]);
+    const keys = [...text.matchAll(/\.\.\/keys\/([\w.-]+):/g)].map((m) => m[1]);
+    expect(keys).toEqual(["metrics-token"]);
     const services = text.split("\nservices:\n")[1]?.split(/\n(?= {2}\w)/) ?? [];
     expect(services.length).toBe(4);
     for (const service of services) expect(service, service.split("\n")[0]).toContain("profiles: [observability]");

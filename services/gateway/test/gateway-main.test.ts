@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "./test-platform.js";
 
 const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "portico-gateway-main-"));
@@ -15,40 +14,41 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts the gateway with `env` on free ports; resolves with its output once it listens or exits. */
-async function startMain(
+/** A backend address nothing listens on (port 1: refused at once), so the gateway calls no one's service. */
+const nowhere = "http://127.0.0.1:1";
+
+/** Starts the gateway with `env` on ports the OS picks; resolves with its output once it listens or exits. */
+function startMain(
   env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string; adminPort: number }> {
-  const adminPort = await freePort();
+): Promise<{ code: number | null; stdout: string; stderr: string; adminUrl: string }> {
   const child = spawn(process.execPath, [main], {
     env: {
       PATH: process.env.PATH ?? "",
       PORTICO_DATA_DIR: dir,
       GATEWAY_HOST: "127.0.0.1",
-      GATEWAY_PORT: String(await freePort()),
-      ADMIN_PORT: String(adminPort),
+      GATEWAY_PORT: "0",
+      ADMIN_PORT: "0",
       LOG_LEVEL: "silent",
-      // Backends at ports nothing listens on: not the fixed ports another platform on this host may use.
-      AUTH_URL: `http://127.0.0.1:${await freePort()}`,
-      GREETER_URL: `http://127.0.0.1:${await freePort()}`,
-      LANG_URL: `http://127.0.0.1:${await freePort()}`,
+      AUTH_URL: nowhere,
+      GREETER_URL: nowhere,
+      LANG_URL: nowhere,
       ...env,
     },
   });
   children.push(child);
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
   child.stderr.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  return new Promise((resolve) => {
-    child.stdout.on("data", () => {
-      if (stdout.includes("listening at")) resolve({ code: null, stdout, stderr, adminPort });
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const admin = /\(admin (http:\/\/\S+);/.exec(stdout);
+      if (admin) resolve({ code: null, stdout, stderr, adminUrl: admin[1] as string });
     });
-    child.on("exit", (code) => resolve({ code, stdout, stderr, adminPort }));
+    child.on("exit", (code) => resolve({ code, stdout, stderr, adminUrl: "" }));
   });
 }
 
@@ -67,7 +67,7 @@ describe("the admin port's /metrics token from the environment", { timeout: 30_0
     const run = await startMain({ ADMIN_HOST: "0.0.0.0", ADMIN_METRICS_TOKEN_FILE: file });
     expect(run.stdout).toContain("listening at");
     // 127.0.0.2 stands for another host.
-    const url = `http://127.0.0.2:${run.adminPort}/metrics`;
+    const url = `${run.adminUrl.replace("127.0.0.1", "127.0.0.2")}/metrics`;
     expect((await fetch(url)).status).toBe(401);
     const scraped = await fetch(url, { headers: { authorization: "Bearer 0123456789abcdef0123456789abcdef" } });
     expect(scraped.status).toBe(200);
