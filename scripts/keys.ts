@@ -37,9 +37,10 @@ function run(argv: string[]): string {
     case "init": {
       const services = names.length > 0 ? names : Object.keys(servicePorts);
       ensureLocalKeys(root, services);
-      // The bearer token the gateway's admin /metrics requires off loopback (ADMIN_METRICS_TOKEN_FILE).
+      // The bearer token the gateway's admin /metrics requires off loopback (ADMIN_METRICS_TOKEN_FILE),
+      // without a newline: a Secret made with --from-file passes it to ADMIN_METRICS_TOKEN as it is.
       const metricsToken = join(paths.dir, "metrics-token");
-      if (!existsSync(metricsToken)) writeFileSync(metricsToken, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+      if (!existsSync(metricsToken)) writeFileSync(metricsToken, randomBytes(32).toString("hex"), { mode: 0o600 });
       return `keys of ${services.join(", ")}, the trust bundle and metrics-token in ${paths.dir}`;
     }
     case "rotate": {

@@ -54,7 +54,7 @@ runService("gateway", async () => {
     }
   };
   // The admin port's /metrics token: the variable, or a file holding it (a compose or Kubernetes secret).
-  const metricsToken = readNamedFile("ADMIN_METRICS_TOKEN_FILE")?.trim() ?? read.optionalString("ADMIN_METRICS_TOKEN");
+  const metricsToken = (readNamedFile("ADMIN_METRICS_TOKEN_FILE") ?? read.optionalString("ADMIN_METRICS_TOKEN"))?.trim();
   const cert = readNamedFile("GATEWAY_TLS_CERT");
   const key = readNamedFile("GATEWAY_TLS_KEY");
   if ((cert === undefined) !== (key === undefined)) {

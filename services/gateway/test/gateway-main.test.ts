@@ -65,6 +65,7 @@ describe("the admin port's /metrics token from the environment", { timeout: 30_0
     const file = join(dir, "metrics-token");
     writeFileSync(file, "0123456789abcdef0123456789abcdef\n");
     const run = await startMain({ ADMIN_HOST: "0.0.0.0", ADMIN_METRICS_TOKEN_FILE: file });
+    // The file's line end is not part of the token.
     expect(run.stdout).toContain("listening at");
     // 127.0.0.2 stands for another host.
     const url = `${run.adminUrl.replace("127.0.0.1", "127.0.0.2")}/metrics`;
@@ -72,5 +73,13 @@ describe("the admin port's /metrics token from the environment", { timeout: 30_0
     const scraped = await fetch(url, { headers: { authorization: "Bearer 0123456789abcdef0123456789abcdef" } });
     expect(scraped.status).toBe(200);
     expect(await scraped.text()).toContain("portico_gateway_calls_in_flight");
+  });
+
+  it("takes ADMIN_METRICS_TOKEN without the line end a Kubernetes Secret made from a file may carry", async () => {
+    const run = await startMain({ ADMIN_METRICS_TOKEN: "fedcba9876543210fedcba9876543210\n" });
+    expect(run.stdout).toContain("listening at");
+    const url = `${run.adminUrl}/metrics`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: "Bearer fedcba9876543210fedcba9876543210" } })).status).toBe(200);
   });
 });
