@@ -238,7 +238,13 @@ describe("signing keys", () => {
   it("a token this process issued is answered without a signature check, with the claims verification gives", async () => {
     const keys = await createSigningKeys({ db: t.db, rotateAfterMs: 3_600_000, verifyRetiredForMs: 3_600_000 });
     let keyLookups = 0;
-    const counted = { ...keys, find: (kid: string) => (keyLookups++, keys.find(kid)) };
+    const counted = {
+      ...keys,
+      find(kid: string) {
+        keyLookups++;
+        return keys.find(kid);
+      },
+    };
     const tokenOptions = { issuer: "portico-auth", audience: "portico", ttlSeconds: 900, skewSeconds: 5 };
     const issuing = createAccessTokens({ keys: counted, ...tokenOptions });
     const subject = { userId: crypto.randomUUID(), sessionId: crypto.randomUUID(), tier: "pro", roles: ["user"] };
