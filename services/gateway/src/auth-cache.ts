@@ -220,7 +220,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       let signed = entry.signed.get(key);
       if (signed === undefined || now >= signed.resignAtMs) {
         const { userId, sessionId, tier, roles } = entry.identity;
-        const assertionKey = `${key}\0${userId}\0${sessionId}\0${tier}\0${roles.join(",")}`;
+        // Unambiguous whatever the values hold (roles ["a,b"] and ["a", "b"] are not the same assertion).
+        const assertionKey = JSON.stringify([audience, clientAddress, userId, sessionId, tier, roles]);
         signed = assertions.get(assertionKey);
         if (signed === undefined || now >= signed.resignAtMs) {
           signed = sign(entry.identity, audience, clientAddress, now);

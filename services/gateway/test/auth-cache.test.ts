@@ -73,6 +73,8 @@ describe("auth cache", () => {
       ["t2", session("s1")],
       ["t3", session("s2")],
       ["t4", { ...session("s1"), identity: { ...session("s1").identity, roles: ["admin"] } }],
+      ["t5", { ...session("s1"), identity: { ...session("s1").identity, roles: ["a,b"] } }],
+      ["t6", { ...session("s1"), identity: { ...session("s1").identity, roles: ["a", "b"] } }],
     ]);
     const cache = createAuthCache({
       verify: async (token) => answers.get(token) as VerifiedToken,
@@ -91,10 +93,13 @@ describe("auth cache", () => {
       expect(await other).not.toBe(first);
     }
     expect(signatures).toBe(5);
+    // Roles that read the same when joined are still different assertions.
+    expect(await assertion("t5")).not.toBe(await assertion("t6"));
+    expect(signatures).toBe(7);
     // A revocation forgets them all.
     cache.evictSessions(["s2"]);
     await assertion("t2");
-    expect(signatures).toBe(6);
+    expect(signatures).toBe(8);
     cache.close();
   });
 });
