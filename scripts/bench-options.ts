@@ -6,6 +6,8 @@ export interface BenchOptions {
   smoke: boolean;
   /** Also write a CPU profile of a gateway under W1 (node --cpu-prof). */
   profile: boolean;
+  /** Run auth, greeter and gateway under node --cpu-prof for the whole run (--profile-services). */
+  profileServices: boolean;
   /** Workloads to run (W1…W8, auth); all when undefined. */
   only: Set<string> | undefined;
   /** Measured seconds per workload and target. */
@@ -30,6 +32,9 @@ export const benchUsage = `npm run bench -- [options]
 
   --smoke           a few seconds per workload, targets reported but not enforced (CI)
   --profile         also write a CPU profile of the gateway under W1 to bench/results/
+  --profile-services  run auth, greeter and gateway under node --cpu-prof for the whole run (e.g.
+                    --only=W6: the token-miss path through all three); each writes its profile to
+                    bench/results/ when the run ends; the run's CPU figures include the profiler's cost
   --only=W1,W8,auth run only these workloads (W1…W8, auth = Authenticate and Login)
   --duration=10     measured seconds per workload and target (default 10, smoke 1.5)
   --warmup=2        unmeasured seconds before each measurement (default 2, smoke 0.5)
@@ -59,6 +64,7 @@ function seconds(flag: string, value: string): number {
 export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
   let smoke = false;
   let profile = false;
+  let profileServices = false;
   let skipBuild = false;
   let tracing = false;
   let only: Set<string> | undefined;
@@ -71,6 +77,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
     if (flag === "--help" || flag === "-h") return undefined;
     else if (flag === "--smoke") smoke = true;
     else if (flag === "--profile") profile = true;
+    else if (flag === "--profile-services") profileServices = true;
     else if (flag === "--no-build") skipBuild = true;
     else if (flag === "--tracing") tracing = true;
     else if (flag === "--duration") duration = seconds(flag, value);
@@ -99,6 +106,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | undefined {
   return {
     smoke,
     profile,
+    profileServices,
     only,
     skipBuild,
     rounds,

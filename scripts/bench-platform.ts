@@ -140,6 +140,22 @@ export interface PlatformOptions {
   logDir: string;
   /** The services' PostgreSQL server (each appends its name to the database): DATABASE_URL or the bench's embedded one. */
   databaseUrl: string;
+  /**
+   * With it, auth, greeter and gateway run under `node --cpu-prof` and each writes
+   * `<name>-<cpuProfileStamp>.cpuprofile` here when stopped (--profile-services).
+   */
+  cpuProfileDir?: string;
+  cpuProfileStamp?: string;
+}
+
+/** The node flags that make a platform process write a CPU profile, when the options ask for one. */
+export function cpuProfileFlags(options: PlatformOptions, name: string): string[] {
+  if (options.cpuProfileDir === undefined) return [];
+  return [
+    "--cpu-prof",
+    `--cpu-prof-dir=${options.cpuProfileDir}`,
+    `--cpu-prof-name=${name}-${options.cpuProfileStamp}.cpuprofile`,
+  ];
 }
 
 export interface Platform {
@@ -211,7 +227,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const env = platformEnv(options, { auth: port, greeter: port, gateway: 0, admin: 0 });
       const proc = spawnNode({
         name,
-        args: [join(options.root, `services/${name}/dist/main.js`)],
+        args: [...cpuProfileFlags(options, name), join(options.root, `services/${name}/dist/main.js`)],
         env,
         logFile: join(options.logDir, `${name}.log`),
         cwd: options.root,
@@ -227,7 +243,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     });
   try {
     const [auth, greeter] = await Promise.all([service("auth"), service("greeter")]);
-    const { gateway, ports } = await startGatewayProcess(options, { auth: auth.port, greeter: greeter.port });
+    const { gateway, ports } = await startGatewayProcess(
+      options,
+      { auth: auth.port, greeter: greeter.port },
+      "gateway",
+      cpuProfileFlags(options, "gateway"),
+    );
     started.push(gateway);
     return { ports, env: platformEnv(options, ports), auth: auth.proc, greeter: greeter.proc, gateway, stop: stopAll };
   } catch (error) {

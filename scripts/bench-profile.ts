@@ -58,15 +58,35 @@ interface ProfileNode {
   hitCount?: number;
 }
 
-/** The functions with the most self time in a .cpuprofile, in percent of the busy (non-idle) samples. */
-export function summarizeProfile(file: string, top = 15): string[] {
-  const profile = JSON.parse(readFileSync(file, "utf8")) as { nodes: ProfileNode[] };
+/**
+ * The functions with the most self time in a .cpuprofile, in percent of the busy (non-idle) samples;
+ * with `lastSeconds`, of the samples in the profile's last seconds only (the last measured run).
+ */
+export function summarizeProfile(file: string, top = 15, lastSeconds?: number): string[] {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as {
+    nodes: ProfileNode[];
+    samples?: number[];
+    timeDeltas?: number[];
+    endTime?: number;
+    startTime?: number;
+  };
+  const hits = new Map<number, number>();
+  if (lastSeconds !== undefined && profile.samples && profile.timeDeltas && profile.startTime !== undefined) {
+    const from = (profile.endTime ?? 0) - lastSeconds * 1e6;
+    let at = profile.startTime;
+    profile.samples.forEach((id, i) => {
+      at += profile.timeDeltas?.[i] ?? 0;
+      if (at >= from) hits.set(id, (hits.get(id) ?? 0) + 1);
+    });
+  } else {
+    for (const node of profile.nodes) hits.set(node.id, node.hitCount ?? 0);
+  }
   const self = new Map<string, number>();
   let total = 0;
   for (const node of profile.nodes) {
-    const hits = node.hitCount ?? 0;
+    const count = hits.get(node.id) ?? 0;
     if (node.callFrame.functionName === "(idle)") continue;
-    total += hits;
+    total += count;
     const { functionName, url, lineNumber } = node.callFrame;
     const where = url
       ? `${url
@@ -75,10 +95,10 @@ export function summarizeProfile(file: string, top = 15): string[] {
           .replace(/^.*\/services\//, "services/")}:${lineNumber + 1}`
       : "";
     const key = `${functionName || "(anonymous)"} ${where}`.trim();
-    self.set(key, (self.get(key) ?? 0) + hits);
+    self.set(key, (self.get(key) ?? 0) + count);
   }
   return [...self.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([key, hits]) => `${((100 * hits) / total).toFixed(1).padStart(5)}%  ${key}`);
+    .map(([key, count]) => `${((100 * count) / Math.max(1, total)).toFixed(1).padStart(5)}%  ${key}`);
 }

@@ -1,5 +1,5 @@
 // The benchmark itself, loaded by scripts/bench.ts once the build is done (it imports the build).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { loadServiceIdentity } from "@portico/kit";
@@ -56,7 +56,13 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       : "embedded PostgreSQL (npm start's, in a temporary directory)";
     console.log(`starting auth, greeter and gateway from the build (${database}); logs in ${workDir}`);
     const databaseUrl = await benchDatabaseUrl(workDir, stops);
-    const platformOptions: PlatformOptions = { root, dataDir: join(workDir, "data"), logDir: workDir, databaseUrl };
+    const platformOptions: PlatformOptions = {
+      root,
+      dataDir: join(workDir, "data"),
+      logDir: workDir,
+      databaseUrl,
+      ...(options.profileServices ? { cpuProfileDir: resultsDir, cpuProfileStamp: stamp } : {}),
+    };
     const platform = await startPlatform(platformOptions);
     stops.push(platform.stop);
     const gatewayUrl = `http://127.0.0.1:${platform.ports.gateway}`;
@@ -258,6 +264,25 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     }
 
     if (aborted) return 130;
+    // Node writes a profile when the process ends normally: stop the services now, then read them.
+    const serviceProfiles: string[] = [];
+    if (options.profileServices) {
+      // The summary covers the last measured run (plus the second it takes to stop).
+      const lastSeconds = (runs.at(-1)?.seconds ?? 0) + 1;
+      await platform.stop();
+      for (const name of ["gateway", "auth", "greeter"]) {
+        const file = join(resultsDir, `${name}-${stamp}.cpuprofile`);
+        if (!existsSync(file)) {
+          console.error(`${name} wrote no profile (${file})`);
+          continue;
+        }
+        serviceProfiles.push(file);
+        const top = summarizeProfile(file, 12, lastSeconds);
+        console.log(
+          `\n${name} in the last ${lastSeconds.toFixed(0)} s: most self time, % of busy samples\n${top.map((l) => `  ${l}`).join("\n")}`,
+        );
+      }
+    }
     const checks = evaluateTargets(runs, auth, { idleGatewayMb });
     const errors =
       runs.reduce((sum, r) => sum + r.errors, 0) + auth.reduce((sum, a) => sum + a.errors, 0) + (profile?.failed ?? 0);
@@ -295,6 +320,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       skipped,
       profile: profile?.file,
       profileTop,
+      serviceProfiles,
       errors,
       markdown: renderMarkdown(workloads, runs, auth, checks, machineLine),
     };
@@ -302,6 +328,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`\nwrote ${jsonFile} (the table as Markdown: node -p 'require("${jsonFile}").markdown')`);
     if (profile?.file) console.log(`wrote ${profile.file} (open it in Chrome DevTools → Performance, or VS Code)`);
+    for (const file of serviceProfiles) console.log(`wrote ${file}`);
 
     if (errors > 0) {
       keepWorkDir = true;

@@ -1,6 +1,7 @@
-import { randomUUID } from "node:crypto";
+import { type KeyObject, randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import { SignJWT } from "jose";
+import { createAccessTokenVerifier } from "./access-token-verifier.js";
 import { ACCESS_TOKEN_ALG, type SigningKeys } from "./signing-keys.js";
 
 /** What a verified access token says. */
@@ -21,7 +22,10 @@ export interface AccessTokensOptions {
   ttlSeconds: number;
   /** Clock skew tolerated for `exp` and `nbf`, at most 30 s. */
   skewSeconds: number;
-  /** Verified tokens remembered so a repeated token skips the signature check (default 50,000). */
+  /**
+   * Tokens remembered with their claims so a repeated token skips the signature check: verified
+   * ones, and the ones this process issued (default 50,000).
+   */
   cacheSize?: number;
 }
 
@@ -38,25 +42,11 @@ export interface AccessTokens {
 
 // RFC 9068 media type: an access token cannot be confused with another JWT of the same issuer.
 const TYP = "at+jwt";
-// Header fields that would make a verifier fetch or trust a key named by the token itself.
-const KEY_REFERENCE_HEADERS = ["jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"];
 const MAX_TOKEN_LENGTH = 4096;
 const KEY_RELOAD_INTERVAL_MS = 5_000;
 
 function unauthenticated(reason: string): ConnectError {
   return new ConnectError(`access token ${reason}`, Code.Unauthenticated);
-}
-
-function describe(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return "has expired";
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.claim === "nbf") return "is not valid yet";
-    return `has an unacceptable "${error.claim}" claim`;
-  }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return "has an invalid signature";
-  if (error instanceof errors.JOSEAlgNotAllowed) return "is signed with an algorithm that is not accepted";
-  if (error instanceof ConnectError) return error.rawMessage.replace(/^access token /, "");
-  return "is malformed";
 }
 
 export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
@@ -74,56 +64,35 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
   const cache = new Map<string, AccessClaims>();
   let lastReload = 0;
 
-  async function keyFor(kid: unknown) {
-    if (typeof kid !== "string" || kid === "") throw unauthenticated("has no key id");
-    let key = keys.find(kid);
-    // A key made by another replica since the last reload; reload at most every few seconds, as
-    // unknown key ids are the attacker's choice.
-    if (!key && Date.now() - lastReload > KEY_RELOAD_INTERVAL_MS) {
-      lastReload = Date.now();
-      await keys.reload();
-      key = keys.find(kid);
+  // The key of a token's kid. A key made by another replica since the last reload is found by
+  // reloading, at most every few seconds, as unknown key ids are the attacker's choice.
+  const keyFor = (kid: string): KeyObject | Promise<KeyObject> => {
+    const key = keys.find(kid);
+    if (key) return key.publicKey;
+    if (Date.now() - lastReload <= KEY_RELOAD_INTERVAL_MS) throw unauthenticated("is signed with an unknown key");
+    lastReload = Date.now();
+    return keys.reload().then(
+      () => {
+        const reloaded = keys.find(kid);
+        if (!reloaded) throw unauthenticated("is signed with an unknown key");
+        return reloaded.publicKey;
+      },
+      (error: unknown) => {
+        throw new ConnectError("cannot read the signing keys", Code.Unavailable, undefined, undefined, error);
+      },
+    );
+  };
+  const remember = (token: string, claims: AccessClaims) => {
+    if (cacheSize === 0) return;
+    if (cache.size >= cacheSize) {
+      // Drop the oldest entry (Map keeps insertion order).
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
     }
-    if (!key) throw unauthenticated("is signed with an unknown key");
-    return key.publicKey;
-  }
-
-  async function verifySignature(token: string): Promise<AccessClaims> {
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      throw unauthenticated("is malformed");
-    }
-    if (header.alg !== ACCESS_TOKEN_ALG) throw unauthenticated("is signed with an algorithm that is not accepted");
-    if (KEY_REFERENCE_HEADERS.some((name) => name in header)) throw unauthenticated("names its own key, which is never trusted");
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, (h) => keyFor(h.kid), {
-        algorithms: [ACCESS_TOKEN_ALG],
-        issuer,
-        audience,
-        typ: TYP,
-        clockTolerance: skewSeconds,
-        requiredClaims: ["sub", "exp", "nbf", "iat", "jti", "sid"],
-      }));
-    } catch (error) {
-      throw unauthenticated(describe(error));
-    }
-    const { sub, sid, tier, roles, iat, exp } = payload as JWTPayload & { sid: unknown; tier: unknown; roles: unknown };
-    const iatMs = (payload as { iat_ms?: unknown }).iat_ms;
-    if (typeof sub !== "string" || typeof sid !== "string" || typeof tier !== "string" || !Array.isArray(roles)) {
-      throw unauthenticated("is missing claims");
-    }
-    return {
-      userId: sub,
-      sessionId: sid,
-      tier,
-      roles: roles.map(String),
-      issuedAtMs: typeof iatMs === "number" ? iatMs : (iat as number) * 1000,
-      expiresAtMs: (exp as number) * 1000,
-    };
-  }
+    cache.set(token, claims);
+  };
+  // Issued with jose; verified with node:crypto directly (access-token-verifier.ts), the hot path of every cache miss.
+  const verifySignature = createAccessTokenVerifier({ keyFor, issuer, audience, skewSeconds });
 
   return {
     async issue(subject) {
@@ -141,6 +110,17 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
         .setNotBefore(now)
         .setExpirationTime(exp)
         .sign(key.privateKey);
+      // This process signed exactly this string: its first Authenticate (the gateway's cache miss
+      // right after a Login or Refresh) needs no signature check to know the claims verification
+      // would answer. Expiry and revocation are still checked on every call.
+      remember(token, {
+        userId: subject.userId,
+        sessionId: subject.sessionId,
+        tier: subject.tier,
+        roles: subject.roles.map(String),
+        issuedAtMs: nowMs,
+        expiresAtMs: exp * 1000,
+      });
       return { token, expiresAtMs: exp * 1000 };
     },
     async verify(token) {
@@ -153,13 +133,7 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
         throw unauthenticated("has expired");
       }
       const claims = await verifySignature(token);
-      if (cacheSize === 0) return claims;
-      if (cache.size >= cacheSize) {
-        // Drop the oldest entry (Map keeps insertion order).
-        const oldest = cache.keys().next().value;
-        if (oldest !== undefined) cache.delete(oldest);
-      }
-      cache.set(token, claims);
+      remember(token, claims);
       return claims;
     },
   };

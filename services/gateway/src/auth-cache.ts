@@ -11,13 +11,16 @@ export interface VerifiedToken {
   expiresAtMs: number;
 }
 
+/** Identity headers with a signed assertion, and when to sign a new one. */
+type Signed = { headers: Readonly<Record<string, string>>; resignAtMs: number };
+
 /** A cached decision: the identity and the headers the gateway sets for it. */
 export interface AuthEntry {
   readonly identity: UserIdentity;
   readonly expiresAtMs: number;
   readonly verifiedAtMs: number;
   /** Identity headers with a signed `x-portico-identity`, per audience and client address, re-signed shortly before expiry. */
-  readonly signed: Map<string, { headers: Readonly<Record<string, string>>; resignAtMs: number }>;
+  readonly signed: Map<string, Signed>;
 }
 
 export interface AuthCacheOptions {
@@ -29,7 +32,7 @@ export interface AuthCacheOptions {
   ttlMs: number;
   /** The TTL while the revocation stream is down (ms). */
   degradedTtlMs: number;
-  /** Entries kept at most (default 100 000). */
+  /** Entries kept at most (default 100 000); as many signed assertions are shared among them. */
   maxEntries?: number;
   /** How long a refused token is answered from memory (default 1000 ms). */
   negativeTtlMs?: number;
@@ -53,7 +56,8 @@ export interface AuthCache {
   verify(token: string): Promise<AuthEntry>;
   /**
    * The identity headers of an entry for a call to `audience` (a service name) from `clientAddress`:
-   * the assertion is signed once per (entry, audience, address) and reused until close to its expiry.
+   * the assertion is signed once per (identity, audience, address), shared by the entries of every
+   * token of that identity, and reused until close to its expiry.
    */
   headers(entry: AuthEntry, audience: string, clientAddress: string): Readonly<Record<string, string>>;
   evictSessions(sessionIds: readonly string[]): void;
@@ -85,7 +89,7 @@ function removeFromIndex(index: Map<string, Set<string>>, key: string, token: st
 /**
  * Caches the auth service's decisions by token, for at most the token's remaining life and the
  * configured TTL (a few seconds while revocations cannot be heard), evicts on revocation, signs
- * the identity assertion once per entry and shares one Authenticate call among concurrent misses.
+ * the identity assertion once per identity, audience and client address, and shares one Authenticate call among concurrent misses.
  */
 export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const maxEntries = options.maxEntries ?? 100_000;
@@ -105,6 +109,12 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   let misses = 0;
   // Bumped by every eviction, so an Authenticate answer that raced a revocation is not cached.
   let generation = 0;
+  // Signed identity headers by everything they assert (audience, client address, user, session,
+  // tier, roles), shared by the entries of all tokens that assert it: a session's next access token
+  // (each Refresh makes one) costs no new signature at its first call, and the backend verifies one
+  // assertion instead of one per token. Reached only with an identity the auth service has just
+  // vouched for; any eviction empties it.
+  const assertions = new Map<string, Signed>();
 
   const remove = (token: string) => {
     const entry = entries.get(token);
@@ -114,7 +124,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     removeFromIndex(byUser, entry.identity.userId, token);
   };
 
-  const sign = (identity: UserIdentity, audience: string, clientAddress: string, now: number) => {
+  const sign = (identity: UserIdentity, audience: string, clientAddress: string, now: number): Signed => {
     const { token, expiresAt } = options.signer.assertion({ ...identity, clientAddress }, audience, Math.floor(now / 1000));
     const headers: Record<string, string> = {
       [identityHeaders.userId]: identity.userId,
@@ -132,6 +142,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       if (entry.expiresAtMs <= now || now - entry.verifiedAtMs >= ttlMs) remove(token);
     }
     for (const [token, r] of refused) if (r.until <= now) refused.delete(token);
+    for (const [key, signed] of assertions) if (signed.resignAtMs <= now) assertions.delete(key);
     for (const [id, until] of endedSessions) {
       if (until > now) break;
       endedSessions.delete(id);
@@ -208,7 +219,16 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       const now = Date.now();
       let signed = entry.signed.get(key);
       if (signed === undefined || now >= signed.resignAtMs) {
-        signed = sign(entry.identity, audience, clientAddress, now);
+        const { userId, sessionId, tier, roles } = entry.identity;
+        // Unambiguous whatever the values hold (roles ["a,b"] and ["a", "b"] are not the same assertion).
+        const assertionKey = JSON.stringify([audience, clientAddress, userId, sessionId, tier, roles]);
+        signed = assertions.get(assertionKey);
+        if (signed === undefined || now >= signed.resignAtMs) {
+          signed = sign(entry.identity, audience, clientAddress, now);
+          assertions.delete(assertionKey);
+          if (assertions.size >= maxEntries) assertions.delete(assertions.keys().next().value as string);
+          assertions.set(assertionKey, signed);
+        }
         // One user behind many addresses keeps a bounded set.
         if (entry.signed.size >= 32) entry.signed.clear();
         entry.signed.set(key, signed);
@@ -217,6 +237,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     },
     evictSessions(sessionIds) {
       generation++;
+      assertions.clear();
       const until = Date.now() + endedMemoryMs;
       for (const id of sessionIds) {
         endedSessions.delete(id);
@@ -228,6 +249,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     },
     evictUsers(userIds) {
       generation++;
+      assertions.clear();
       for (const id of userIds) {
         const tokens = byUser.get(id);
         if (tokens) for (const token of [...tokens]) remove(token);
@@ -235,6 +257,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     },
     clear() {
       generation++;
+      assertions.clear();
       entries.clear();
       bySession.clear();
       byUser.clear();

@@ -66,7 +66,9 @@ function authenticate(
         ...headers,
       });
     } catch (error) {
-      reject(new ConnectError((error as Error).message, Code.Unavailable));
+      // The session closed under it: nothing went out.
+      const message = (error as Error).message;
+      reject(new ConnectError(message, Code.Unavailable, undefined, undefined, new StreamLost(message, 0, false)));
       return;
     }
     const timer = setTimeout(() => {
@@ -86,7 +88,17 @@ function authenticate(
       status = Number(h[":status"]);
     });
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.on("error", (error) => fail(new ConnectError(error.message, Code.Unavailable, undefined, undefined, error)));
+    stream.on("error", (error) =>
+      fail(
+        new ConnectError(
+          error.message,
+          Code.Unavailable,
+          undefined,
+          undefined,
+          new StreamLost(error.message, stream.rstCode, stream.id !== 0),
+        ),
+      ),
+    );
     stream.on("close", () => {
       if (settled) return;
       const body = Buffer.concat(chunks);
@@ -121,12 +133,27 @@ function authenticate(
   });
 }
 
+/** Why an Authenticate stream ended without an answer, in the engine's terms (the cause of its `unavailable`). */
+class StreamLost extends Error {
+  constructor(
+    message: string,
+    /** The stream's RST_STREAM code: the peer's, or REFUSED_STREAM for a stream past the last one a GOAWAY kept. */
+    readonly h2Code: number,
+    /** Its HEADERS went out (it had a stream id); a stream still waiting for a slot when the connection ended did not. */
+    readonly sent: boolean,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * A stream the peer never processed: refused (REFUSED_STREAM, or beyond the last stream id of its
- * GOAWAY when the connection was closing). Safe to send again, even to the same address.
+ * GOAWAY when the connection was closing), or never sent at all. Safe to send again, even to the
+ * same address. Decided by the stream's code and state, never by an error's words.
  */
 function neverProcessed(error: ConnectError): boolean {
-  return error.cause instanceof Error && error.cause.message === `stream closed with error code ${H2Error.refusedStream}`;
+  const cause = error.cause;
+  return cause instanceof StreamLost && (cause.h2Code === H2Error.refusedStream || !cause.sent);
 }
 
 /** Errors that say the address did not answer (rather than the auth service refusing the token). */

@@ -2,6 +2,7 @@
 // polling (about 1 s), so right after the revocation stream ended a session, a re-authentication
 // may be answered "valid" by a replica that has not read it yet. The soak found a logout on one
 // gateway then not honoured by the other for the cache's whole TTL (npm run soak, README).
+import type { TokenSigner } from "@portico/kit";
 import { createTestKeys } from "@portico/kit/testing";
 import { describe, expect, it } from "vitest";
 import { createAuthCache, type VerifiedToken } from "../src/auth-cache.js";
@@ -52,6 +53,53 @@ describe("auth cache", () => {
     cache.evictSessions(["s1"]);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect((await cache.verify("t1")).identity.sessionId).toBe("s1");
+    cache.close();
+  });
+
+  it("signs one assertion per identity, audience and client address, shared by every token of that identity", async () => {
+    const real = keys.identity("gateway").signer;
+    let signatures = 0;
+    const signer: TokenSigner = {
+      service: real.service,
+      ttlSeconds: real.ttlSeconds,
+      assertion: (...args) => {
+        signatures++;
+        return real.assertion(...args);
+      },
+      serviceToken: (...args) => real.serviceToken(...args),
+    };
+    const answers = new Map([
+      ["t1", session("s1")],
+      ["t2", session("s1")],
+      ["t3", session("s2")],
+      ["t4", { ...session("s1"), identity: { ...session("s1").identity, roles: ["admin"] } }],
+      ["t5", { ...session("s1"), identity: { ...session("s1").identity, roles: ["a,b"] } }],
+      ["t6", { ...session("s1"), identity: { ...session("s1").identity, roles: ["a", "b"] } }],
+    ]);
+    const cache = createAuthCache({
+      verify: async (token) => answers.get(token) as VerifiedToken,
+      signer,
+      ttlMs: 60_000,
+      degradedTtlMs: 5_000,
+    });
+    const assertion = async (token: string, audience = "greeter", address = "10.0.0.1") =>
+      cache.headers(await cache.verify(token), audience, address)["x-portico-identity"];
+    // A session's next token (a Refresh) carries the same identity: the same assertion, no new signature.
+    const first = await assertion("t1");
+    expect(await assertion("t2")).toBe(first);
+    expect(signatures).toBe(1);
+    // Anything asserted that differs gets its own.
+    for (const other of [assertion("t3"), assertion("t4"), assertion("t1", "lang"), assertion("t1", "greeter", "10.0.0.2")]) {
+      expect(await other).not.toBe(first);
+    }
+    expect(signatures).toBe(5);
+    // Roles that read the same when joined are still different assertions.
+    expect(await assertion("t5")).not.toBe(await assertion("t6"));
+    expect(signatures).toBe(7);
+    // A revocation forgets them all.
+    cache.evictSessions(["s2"]);
+    await assertion("t2");
+    expect(signatures).toBe(8);
     cache.close();
   });
 });

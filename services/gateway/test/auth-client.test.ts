@@ -1,0 +1,123 @@
+import * as http2 from "node:http2";
+import type { AddressInfo, Socket } from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { AuthenticateResponseSchema } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { createAuthClient } from "../src/auth-client.js";
+import { createUpstream } from "../src/upstream.js";
+
+// The gateway's Authenticate client against one auth address that misbehaves on purpose (a real
+// HTTP/2 server on a free port): a call the address never processed goes again once, on a new
+// connection; a call it may have processed does not.
+
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+const answer = toBinary(
+  AuthenticateResponseSchema,
+  create(AuthenticateResponseSchema, {
+    identity: {
+      userId: "user-1",
+      tier: "free",
+      roles: ["user"],
+      sessionId: "session-1",
+      expiresAt: timestampFromMs(Date.now() + 600_000),
+    },
+  }),
+);
+
+/** What the address does with one stream; `cut` resets the newest TCP connection, with no GOAWAY. */
+type Misbehaviour = (stream: http2.ServerHttp2Stream, cut: () => void) => void;
+
+/**
+ * An h2c auth address: the n-th stream it receives (from 0) meets `misbehave[n]` if there is one,
+ * every other stream a valid Authenticate answer. Counts streams and connections.
+ */
+async function authAddress(misbehave: Record<number, Misbehaviour>, settings: http2.Settings = {}) {
+  const server = http2.createServer({ settings });
+  const state = { streams: 0, connections: 0 };
+  server.on("session", () => state.connections++);
+  let newest: Socket | undefined;
+  server.on("connection", (socket: Socket) => {
+    newest = socket;
+  });
+  const cut = () => newest?.resetAndDestroy();
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    const n = state.streams++;
+    const bad = misbehave[n];
+    if (bad !== undefined) return bad(stream, cut);
+    stream.resume();
+    stream.on("end", () => {
+      stream.respond({ ":status": 200, "content-type": "application/proto" });
+      stream.end(answer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Sessions still open would keep close() waiting.
+        for (const close of sessionClosers) close();
+      }),
+  );
+  const sessionClosers: (() => void)[] = [];
+  server.on("session", (session) => sessionClosers.push(() => session.destroy()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const upstream = createUpstream({ service: "portico.auth.v1.AuthService", targets: [url], protocol: "connect" });
+  closers.push(() => upstream.close());
+  const client = createAuthClient({ upstream: () => upstream, timeoutMs: 5_000 });
+  closers.push(() => client.close());
+  return { client, state };
+}
+
+async function outcome(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+    return "ok";
+  } catch (error) {
+    return ConnectError.from(error).code === Code.Unavailable ? "unavailable" : String(error);
+  }
+}
+
+describe("auth client: a call the only auth address never processed goes again", () => {
+  it("REFUSED_STREAM: answered on the second try", async () => {
+    const { client, state } = await authAddress({ 0: (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM) });
+    const verified = await client.verify("token-a");
+    expect(verified.identity).toEqual({ userId: "user-1", tier: "free", roles: ["user"], sessionId: "session-1" });
+    expect(state.streams).toBe(2);
+  });
+
+  it("a stream past the last stream id of the address's GOAWAY: answered on a new connection", async () => {
+    // The address takes the first call and says GOAWAY (last stream 1) when the second arrives.
+    const { client, state } = await authAddress({
+      1: (stream) => (stream.session as http2.ServerHttp2Session).goaway(http2.constants.NGHTTP2_NO_ERROR, 1),
+    });
+    const outcomes = await Promise.all([outcome(client.verify("token-a")), outcome(client.verify("token-b"))]);
+    expect(outcomes).toEqual(["ok", "ok"]);
+    expect(state.streams).toBe(3);
+    expect(state.connections).toBe(2);
+  });
+
+  it("a stream that waited for a stream slot when the connection died was never sent: it goes again, the one that was sent does not", async () => {
+    // One stream at a time: the second call waits on the client for a slot, and the connection is
+    // cut (no GOAWAY) as soon as the first call arrives. The first may have been processed, the
+    // second never left.
+    const { client, state } = await authAddress({ 0: (_, cut) => cut() }, { maxConcurrentStreams: 1 });
+    const [first, second] = await Promise.all([outcome(client.verify("token-a")), outcome(client.verify("token-b"))]);
+    expect(first).toBe("unavailable");
+    expect(second).toBe("ok");
+    expect(state.streams).toBe(2);
+  });
+
+  it("a stream the address reset otherwise (it may have run the call): not sent again", async () => {
+    const { client, state } = await authAddress({ 0: (stream) => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR) });
+    expect(await outcome(client.verify("token-a"))).toBe("unavailable");
+    expect(state.streams).toBe(1);
+  });
+});
