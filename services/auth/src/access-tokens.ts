@@ -22,10 +22,7 @@ export interface AccessTokensOptions {
   ttlSeconds: number;
   /** Clock skew tolerated for `exp` and `nbf`, at most 30 s. */
   skewSeconds: number;
-  /**
-   * Tokens remembered with their claims so a repeated token skips the signature check: verified
-   * ones, and the ones this process issued (default 50,000).
-   */
+  /** Verified tokens remembered so a repeated token skips the signature check (default 50,000). */
   cacheSize?: number;
 }
 
@@ -82,15 +79,6 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
       },
     );
   };
-  const remember = (token: string, claims: AccessClaims) => {
-    if (cacheSize === 0) return;
-    if (cache.size >= cacheSize) {
-      // Drop the oldest entry (Map keeps insertion order).
-      const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
-    }
-    cache.set(token, claims);
-  };
   // Issued with jose; verified with node:crypto directly (access-token-verifier.ts), the hot path of every cache miss.
   const verifySignature = createAccessTokenVerifier({ keyFor, issuer, audience, skewSeconds });
 
@@ -110,17 +98,6 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
         .setNotBefore(now)
         .setExpirationTime(exp)
         .sign(key.privateKey);
-      // This process signed exactly this string: its first Authenticate (the gateway's cache miss
-      // right after a Login or Refresh) needs no signature check to know the claims verification
-      // would answer. Expiry and revocation are still checked on every call.
-      remember(token, {
-        userId: subject.userId,
-        sessionId: subject.sessionId,
-        tier: subject.tier,
-        roles: subject.roles.map(String),
-        issuedAtMs: nowMs,
-        expiresAtMs: exp * 1000,
-      });
       return { token, expiresAtMs: exp * 1000 };
     },
     async verify(token) {
@@ -133,7 +110,13 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
         throw unauthenticated("has expired");
       }
       const claims = await verifySignature(token);
-      remember(token, claims);
+      if (cacheSize === 0) return claims;
+      if (cache.size >= cacheSize) {
+        // Drop the oldest entry (Map keeps insertion order).
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+      cache.set(token, claims);
       return claims;
     },
   };
