@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Gateway, startGateway } from "../src/start-gateway.js";
 import { bearer, rawRequest, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
-let platform: TestPlatform & { authDb: { query(sql: string, params?: unknown[]): Promise<unknown> } };
+let platform: TestPlatform;
 
 beforeAll(async () => {
   // Trust 127.0.0.1 as a proxy, so each test can be its own client IP through x-forwarded-for.
@@ -30,9 +30,9 @@ describe("gateway policy from the .proto", () => {
     const denied = greeter.purgeGreetings({}, { headers: bearer(user.token) });
     await expect(denied).rejects.toMatchObject({ code: Code.PermissionDenied });
 
-    await platform.authDb.query("update users set roles = $2::text[] where id = $1", [user.userId, ["greeter.admin"]]);
+    await platform.db("auth").query("update users set roles = $2::text[] where id = $1", [user.userId, ["greeter.admin"]]);
     const email = (
-      (await platform.authDb.query("select email from users where id = $1", [user.userId])) as { rows: { email: string }[] }
+      (await platform.db("auth").query("select email from users where id = $1", [user.userId])) as { rows: { email: string }[] }
     ).rows[0]?.email as string;
     const login = await platform.authClient.login({ email, password: "correct horse battery staple" });
     const res = await greeter.purgeGreetings({}, { headers: bearer(login.tokens?.accessToken ?? "") });

@@ -223,7 +223,7 @@ describe("auth service with several addresses", () => {
     const gateway = await platform.startGateway({
       healthCheckIntervalMs: 60_000,
       authCacheTtlMs: 1,
-      upstreams: { [authService]: { targets: [overloaded.url, platform.auth.url], protocol: "connect" } },
+      upstreams: { [authService]: { targets: [overloaded.url, platform.urlOf("auth")], protocol: "connect" } },
     });
     cleanup.push(() => gateway.close());
     const greeter = greeterVia(gateway);
@@ -241,7 +241,7 @@ describe("auth service with several addresses", () => {
   it("is ready when one auth address of two answers, and follows a reload to new auth addresses", async () => {
     const dead = `http://127.0.0.1:${await deadPort()}`;
     const both = await platform.startGateway({
-      upstreams: { [authService]: { targets: [dead, platform.auth.url], protocol: "connect" } },
+      upstreams: { [authService]: { targets: [dead, platform.urlOf("auth")], protocol: "connect" } },
     });
     cleanup.push(() => both.close());
     expect((await fetch(`${both.adminUrl}/readyz`)).status).toBe(200);
@@ -257,7 +257,7 @@ describe("auth service with several addresses", () => {
     expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(503);
     gateway.reload({
       ...config,
-      upstreams: { ...config.upstreams, [authService]: { targets: [platform.auth.url], protocol: "connect" } },
+      upstreams: { ...config.upstreams, [authService]: { targets: [platform.urlOf("auth")], protocol: "connect" } },
     });
     expect((await greeter.greet({ name: "reloaded" }, { headers: bearer(token) })).greeting).toContain("reloaded");
     expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
@@ -449,7 +449,7 @@ describe("operations", () => {
     const fresh = await platform.signUp("fresh");
     const greeter = greeterVia(gateway);
     await greeter.greet({ name: "warm" }, { headers: bearer(known.token) });
-    await platform.auth.close();
+    await platform.stop("auth");
     const res = await greeter.greet({ name: "cached" }, { headers: bearer(known.token) });
     expect(res.greeting).toBe("Hello, cached!");
     await expect(greeter.greet({ name: "miss" }, { headers: bearer(fresh.token) })).rejects.toMatchObject({
