@@ -247,8 +247,8 @@ describe("auth service with several addresses", () => {
     expect((await fetch(`${both.adminUrl}/readyz`)).status).toBe(200);
 
     const config = {
-      ...platform.config,
-      upstreams: { ...platform.config.upstreams, [authService]: { targets: [dead], protocol: "connect" as const } },
+      ...platform.gatewayOptions,
+      upstreams: { ...platform.gatewayOptions.upstreams, [authService]: { targets: [dead], protocol: "connect" as const } },
     };
     const gateway = await platform.startGateway(config);
     cleanup.push(() => gateway.close());
@@ -375,7 +375,7 @@ describe("operations", () => {
     await sleep(120);
     gateway.reload({
       upstreams: {
-        ...platform.config.upstreams,
+        ...platform.gatewayOptions.upstreams,
         "portico.greeter.v1.GreeterService": { targets: [second.url], protocol: "grpc" },
       },
     });
@@ -409,7 +409,7 @@ describe("operations", () => {
   });
 
   it("shuts down within its grace period even when a client stopped reading", { timeout: 20_000 }, async () => {
-    const gateway = await gatewayFor(platform.config.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig, {
+    const gateway = await gatewayFor(platform.gatewayOptions.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig, {
       shutdownGraceMs: 300,
     });
     // A client that grants the gateway huge windows, then stops reading its socket mid-stream.
@@ -444,7 +444,7 @@ describe("operations", () => {
   });
 
   it("keeps serving cached tokens while auth is down, answers unavailable for new ones", async () => {
-    const gateway = await gatewayFor(platform.config.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig);
+    const gateway = await gatewayFor(platform.gatewayOptions.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig);
     const known = await platform.signUp("cached");
     const fresh = await platform.signUp("fresh");
     const greeter = greeterVia(gateway);

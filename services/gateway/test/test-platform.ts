@@ -1,6 +1,7 @@
 // Test helper (not a test): the @portico/testing platform (the real auth and greeter behind the
-// real gateway) with what only the gateway's tests need: its config to reload, more gateways, an
-// admin token, and a lone gateway with nothing behind it.
+// real gateway) with what only the gateway's tests need: more gateways with a changed config, an
+// admin token, greeter and auth clients, and a lone gateway with nothing behind it. (Reload the
+// gateway with a changed copy of `platform.gatewayOptions`.)
 import type { Client, Transport } from "@connectrpc/connect";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
@@ -12,15 +13,12 @@ import {
   type TestPlatform as TestingPlatform,
   type TestPlatformOptions,
 } from "@portico/testing";
-import type { GatewayConfig } from "../src/gateway-config.js";
 import { type Gateway, type GatewayOptions, startGateway } from "../src/start-gateway.js";
 
 export { bearer, type RawRequest, type RawResponse, rawRequest } from "@portico/testing";
 export { freePort };
 
 export interface TestPlatform extends TestingPlatform {
-  /** The config the gateway was started with (reload with a changed copy). */
-  config: GatewayConfig;
   authClient: Client<typeof AuthService>;
   greeterClient(transport?: Transport): Client<typeof GreeterService>;
   /** An access token of a fresh user with these roles. */
@@ -71,7 +69,6 @@ export async function startTestPlatform(
   const tokenWithRoles = async (roles: string[]) => (await platform.signUp("roles", { roles })).token;
   return {
     ...platform,
-    config: platform.gatewayOptions,
     authClient: platform.client(AuthService),
     greeterClient: (transport) => platform.client(GreeterService, transport),
     tokenWithRoles,
