@@ -63,11 +63,15 @@ function rollup(pid: number): Record<string, number> | undefined {
 function processName(pid: number): string {
   const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
   const line = args.join(" ");
+  const program = ((args[0] ?? "?").split(" ")[0] as string).split("/").at(-1) as string;
+  // npm retitles itself "npm start"; its script runs under sh.
+  if (program === "npm" || (program === "node" && args.some((a) => /npm-cli\.js$/.test(a)))) return "npm";
+  if (program === "sh" || program === "bash") return "sh";
   const service = /services\/([a-z0-9-]+)\/(?:dist|src)\/main\.[jt]s/.exec(line);
   if (service) return service[1] as string;
   if (/dist\/start\.js|scripts\/start\.ts/.test(line)) return "supervisor";
   if (/postgres/.test(line)) return "postgres";
-  return (args[0] ?? "?").split("/").at(-1) === "node" && args.some((a) => a.includes("npm")) ? "npm" : line.slice(0, 40);
+  return line.slice(0, 40);
 }
 
 function isNode(pid: number): boolean {
