@@ -4,7 +4,7 @@ import { type HostileAttack, hostileAttacks } from "./bench-hostile-client.js";
 export interface BenchOptions {
   /** A few seconds per workload, no targets enforced; errors still fail the run. */
   smoke: boolean;
-  /** Also write a CPU profile of a gateway under W1 (node --cpu-prof). */
+  /** Also write a CPU profile of a gateway under each h2load workload of --only (W1 by default; node --cpu-prof). */
   profile: boolean;
   /** Workloads to run (W1…W8, auth); all when undefined. */
   only: Set<string> | undefined;
@@ -29,7 +29,8 @@ export interface BenchOptions {
 export const benchUsage = `npm run bench -- [options]
 
   --smoke           a few seconds per workload, targets reported but not enforced (CI)
-  --profile         also write a CPU profile of the gateway under W1 to bench/results/
+  --profile         also write a CPU profile of a gateway under each of --only's h2load workloads
+                    (W1–W4, W7; W1 when none) to bench/results/
   --only=W1,W8,auth run only these workloads (W1…W8, auth = Authenticate and Login)
   --duration=10     measured seconds per workload and target (default 10, smoke 1.5)
   --warmup=2        unmeasured seconds before each measurement (default 2, smoke 0.5)

@@ -178,8 +178,9 @@ function createTarget(
       }
       if (pool.length < connections) return connect();
       // The least busy session that can take a stream now; a new one when every session is at the
-      // upstream's concurrent-stream limit (as Envoy does), up to the cap; past it, the least busy queues.
-      // Ties go round robin, so sequential calls use every session too.
+      // upstream's concurrent-stream limit (as Envoy does), or has spent the connection window the
+      // upstream grants (nginx's one-call-per-connection pool never shares one), up to the cap; past
+      // it, the least busy queues. Ties go round robin, so sequential calls use every session too.
       const n = pool.length;
       const start = n === 1 ? 0 : turn++ % n;
       let best: H2Session | undefined;
@@ -187,7 +188,8 @@ function createTarget(
       for (let i = 0; i < n; i++) {
         const session = pool[(start + i) % n] as H2Session;
         if (session.streamCount < leastBusy.streamCount) leastBusy = session;
-        if (session.hasCapacity && (best === undefined || session.streamCount < best.streamCount)) best = session;
+        if (session.hasCapacity && !session.congested && (best === undefined || session.streamCount < best.streamCount))
+          best = session;
       }
       if (best !== undefined) return best;
       return n < maxConnectionsPerTarget ? connect() : leastBusy;

@@ -861,6 +861,16 @@ export class H2Session extends EventEmitter {
     return !this.peerSettingsSeen || this.streams.size + this.waiting.length < this.peerMaxConcurrent;
   }
 
+  /**
+   * Client role: a request body started here now would wait, because the peer's connection window
+   * is (nearly) spent or the socket does not drain. Peers with the default 64 KiB connection window
+   * (node:http2's servers, connect-node) let one connection carry one 64 KiB body per round trip of
+   * their window updates, whatever the number of streams.
+   */
+  get congested(): boolean {
+    return this.blocked || this.sendWindow < DEFAULT_MAX_FRAME;
+  }
+
   // --- sending ---
 
   /** @internal Queues bytes; everything queued in this event-loop turn goes out in one write. */
