@@ -19,6 +19,7 @@ import {
   writeFrameHeader,
 } from "./frame.js";
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
+import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
 import { TokenBucket } from "./token-bucket.js";
 
@@ -915,12 +916,16 @@ export class H2Session extends EventEmitter {
     this.outBytes = 0;
     let ok: boolean;
     if (out.length === 1) ok = this.socket.write(out[0] as Buffer);
-    else if (bytes <= 65_536) ok = this.socket.write(Buffer.concat(out, bytes));
     else {
-      this.socket.cork();
-      for (const b of out) this.socket.write(b);
-      this.socket.uncork();
-      ok = !this.socket.writableNeedDrain;
+      const chunks = joinSmall(out, bytes);
+      if (chunks.length === 1) ok = this.socket.write(chunks[0] as Buffer);
+      else {
+        // One writev(2).
+        this.socket.cork();
+        for (const b of chunks) this.socket.write(b);
+        this.socket.uncork();
+        ok = !this.socket.writableNeedDrain;
+      }
     }
     if (!ok) {
       if (!this.blocked) {
