@@ -1209,11 +1209,14 @@ export class H2Session extends EventEmitter {
     this.dataLeft = length;
     this.dataStream = undefined;
     this.connRecvWindow -= length;
-    if (this.connRecvWindow < 0) return this.fail(H2Error.flowControlError, "DATA beyond the connection window");
+    if (this.connRecvWindow < 0) {
+      this.fail(H2Error.flowControlError, "DATA beyond the connection window");
+      return;
+    }
     const end = (flags & FrameFlag.endStream) !== 0;
     this.dataEnd = end;
     const stream = this.acceptData(id, length, length, end);
-    if (stream !== undefined && stream.admit(length)) this.dataStream = stream;
+    if (stream?.admit(length)) this.dataStream = stream;
   }
 
   /** A piece of the DATA frame `startData` began; the last one when `dataLeft` is 0. */

@@ -26,6 +26,11 @@ import {
 
 afterEach(closeAll);
 
+/** The HPACK block of a POST request to `path` (a raw peer's HEADERS), with `extra` fields after the pseudo-headers. */
+function postBlock(path: string, extra: [string, string][] = []): Buffer {
+  return createHpackEncoder().encode([[":method", "POST"], [":scheme", "http"], [":path", path], [":authority", "x"], ...extra]);
+}
+
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
@@ -330,12 +335,7 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
       });
     });
     const peer = await rawPeer(server.port);
-    const block = createHpackEncoder().encode([
-      [":method", "POST"],
-      [":scheme", "http"],
-      [":authority", "x"],
-      [":path", "/upload"],
-    ]);
+    const block = postBlock("/upload");
     const wire = [frame(FrameType.headers, FrameFlag.endHeaders, 1, block)];
     for (let i = 0; i < 8; i++) wire.push(frame(FrameType.data, i === 7 ? FrameFlag.endStream : 0, 1, Buffer.alloc(1000)));
     const bytes = Buffer.concat(wire);
@@ -394,12 +394,7 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
     // The handler does not read (as while the gateway waits for the auth service).
     const server = await engineServer({ settings: { initialWindowSize: window } }, (stream) => held.push(stream));
     const peer = await rawPeer(server.port);
-    const block = createHpackEncoder().encode([
-      [":method", "POST"],
-      [":scheme", "http"],
-      [":path", "/a.B/C"],
-      [":authority", "x"],
-    ]);
+    const block = postBlock("/a.B/C");
     peer.socket.write(frame(FrameType.headers, FrameFlag.endHeaders, 1, block));
     // The handler has the stream before the data comes (a DATA frame is checked against the window
     // from its header on: in the same read as the HEADERS, the stream would be reset before any handler saw it).
@@ -426,13 +421,7 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
       });
     });
     const peer = await rawPeer(server.port);
-    const block = createHpackEncoder().encode([
-      [":method", "POST"],
-      [":scheme", "http"],
-      [":path", "/a.B/C"],
-      [":authority", "x"],
-      ["content-length", "20000"],
-    ]);
+    const block = postBlock("/a.B/C", [["content-length", "20000"]]);
     const body = randomBytes(20_000);
     const wire = Buffer.concat([
       frame(FrameType.headers, FrameFlag.endHeaders, 1, block),
