@@ -4,7 +4,7 @@ import { type HostileAttack, hostileAttacks } from "./bench-hostile-client.js";
 export interface BenchOptions {
   /** A few seconds per workload, no targets enforced; errors still fail the run. */
   smoke: boolean;
-  /** Also write a CPU profile of a gateway under W1 (node --cpu-prof). */
+  /** Also write a CPU profile of a gateway under each h2load workload of --only (W1 by default; node --cpu-prof). */
   profile: boolean;
   /** Run auth, greeter and gateway under node --cpu-prof for the whole run (--profile-services). */
   profileServices: boolean;
@@ -31,7 +31,8 @@ export interface BenchOptions {
 export const benchUsage = `npm run bench -- [options]
 
   --smoke           a few seconds per workload, targets reported but not enforced (CI)
-  --profile         also write a CPU profile of the gateway under W1 to bench/results/
+  --profile         also write a CPU profile of a gateway under each of --only's h2load workloads
+                    (W1–W4, W7; W1 when none) to bench/results/
   --profile-services  run auth, greeter and gateway under node --cpu-prof for the whole run (e.g.
                     --only=W6: the token-miss path through all three); each writes its profile to
                     bench/results/ when the run ends; the run's CPU figures include the profiler's cost

@@ -1,5 +1,6 @@
-// `--profile`: a second gateway started with node --cpu-prof, driven with W1, stopped gracefully
-// so node writes the profile (it does so on a normal exit only).
+// `--profile`: a second gateway started with node --cpu-prof, driven with one workload's h2load load
+// (W1 unless --only names others), stopped gracefully so node writes the profile (it does so on a
+// normal exit only).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runH2load } from "./bench-h2load.js";
@@ -12,16 +13,19 @@ export interface ProfileOptions {
   ports: PlatformPorts;
   resultsDir: string;
   stamp: string;
-  w1: Workload;
+  /** The workload to drive the profiled gateway with: one whose load is `h2load-duration` (W1–W4, W7). */
+  workload: Workload;
   accessToken: string;
   options: BenchOptions;
 }
 
 /** The path of the written profile (undefined, with the reason on stderr, when none was written) and the failed calls. */
-export async function profileGatewayUnderW1(profile: ProfileOptions): Promise<{ file?: string; failed: number }> {
-  const { platform, ports, resultsDir, stamp, w1, accessToken, options } = profile;
-  const name = `gateway-W1-${stamp}.cpuprofile`;
-  console.log("\nprofiling a second gateway under W1 (node --cpu-prof)");
+export async function profileGateway(profile: ProfileOptions): Promise<{ file?: string; failed: number }> {
+  const { platform, ports, resultsDir, stamp, workload, accessToken, options } = profile;
+  const { load } = workload;
+  if (load.kind !== "h2load-duration") throw new Error(`--profile drives h2load workloads only (W1–W4, W7), not ${workload.id}`);
+  const name = `gateway-${workload.id}-${stamp}.cpuprofile`;
+  console.log(`\nprofiling a second gateway under ${workload.id} (node --cpu-prof)`);
   const { gateway, ports: profilePorts } = await startGatewayProcess(platform, ports, "gateway-profile", [
     "--cpu-prof",
     `--cpu-prof-dir=${resultsDir}`,
@@ -29,15 +33,16 @@ export async function profileGatewayUnderW1(profile: ProfileOptions): Promise<{ 
   ]);
   let failed = 0;
   try {
-    const bodyFile = join(platform.logDir, "W1-profile.body");
-    writeFileSync(bodyFile, w1.body);
+    const bodyFile = join(platform.logDir, `${workload.id}-profile.body`);
+    writeFileSync(bodyFile, workload.body);
     const result = await runH2load({
-      url: `http://127.0.0.1:${profilePorts.gateway}${w1.path}`,
-      headers: { ...w1.headers, authorization: `Bearer ${accessToken}` },
+      url: `http://127.0.0.1:${profilePorts.gateway}${workload.path}`,
+      headers: { ...workload.headers, authorization: `Bearer ${accessToken}` },
       bodyFile,
-      clients: 32,
+      clients: load.clients,
+      streams: load.streams,
       durationSeconds: options.warmupSeconds + options.durationSeconds,
-      logFile: join(platform.logDir, "W1-profile.log"),
+      logFile: join(platform.logDir, `${workload.id}-profile.log`),
     });
     failed = result.requests.failed + result.requests.timeout;
     console.log(`  ${result.rps.toFixed(0)} calls/s under the profiler, ${failed} failed`);

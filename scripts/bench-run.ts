@@ -12,7 +12,7 @@ import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js
 import type { BenchOptions } from "./bench-options.js";
 import { benchDatabaseUrl, type PlatformOptions, retryOnPortClash, startPlatform, waitUntil } from "./bench-platform.js";
 import { processTree, residentBytes } from "./bench-process-meter.js";
-import { profileGatewayUnderW1, summarizeProfile } from "./bench-profile.js";
+import { profileGateway, summarizeProfile } from "./bench-profile.js";
 import {
   type AuthRun,
   describeHostile,
@@ -246,21 +246,24 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       for (const a of auth) console.log(`  ${a.name.padEnd(13)} ${a.rps.toFixed(0).padStart(7)} calls/s  errors ${a.errors}`);
     }
 
-    let profile: { file?: string; failed: number } | undefined;
-    let profileTop: string[] = [];
+    // --profile: one profiled gateway per h2load workload run (W1 when none of them is).
+    const profiles: { workload: string; file?: string; failed: number; top: string[] }[] = [];
     if (options.profile) {
-      await freshToken();
-      const w1 = allWorkloads.find((w) => w.id === "W1")!;
-      profile = await profileGatewayUnderW1({
-        platform: platformOptions,
-        ports: platform.ports,
-        resultsDir,
-        stamp,
-        w1,
-        accessToken,
-        options,
-      });
-      if (profile.file) profileTop = summarizeProfile(profile.file);
+      const profiled = workloads.filter((w) => w.load.kind === "h2load-duration");
+      for (const workload of profiled.length > 0 ? profiled : allWorkloads.filter((w) => w.id === "W1")) {
+        if (aborted) return 130;
+        await freshToken();
+        const profile = await profileGateway({
+          platform: platformOptions,
+          ports: platform.ports,
+          resultsDir,
+          stamp,
+          workload,
+          accessToken,
+          options,
+        });
+        profiles.push({ workload: workload.id, ...profile, top: profile.file ? summarizeProfile(profile.file) : [] });
+      }
     }
 
     if (aborted) return 130;
@@ -285,10 +288,14 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     }
     const checks = evaluateTargets(runs, auth, { idleGatewayMb });
     const errors =
-      runs.reduce((sum, r) => sum + r.errors, 0) + auth.reduce((sum, a) => sum + a.errors, 0) + (profile?.failed ?? 0);
+      runs.reduce((sum, r) => sum + r.errors, 0) +
+      auth.reduce((sum, a) => sum + a.errors, 0) +
+      profiles.reduce((sum, p) => sum + p.failed, 0);
     console.log(renderReport(workloads, runs, auth, checks, skipped));
-    if (profileTop.length > 0)
-      console.log(`\nGateway under W1: most self time, % of busy samples\n${profileTop.map((l) => `  ${l}`).join("\n")}`);
+    for (const p of profiles) {
+      if (p.top.length === 0) continue;
+      console.log(`\nGateway under ${p.workload}: most self time, % of busy samples\n${p.top.map((l) => `  ${l}`).join("\n")}`);
+    }
 
     const machine = {
       cpu: cpus()[0]?.model,
@@ -318,8 +325,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       targets: checks,
       idleGatewayMb,
       skipped,
-      profile: profile?.file,
-      profileTop,
+      profiles,
       serviceProfiles,
       errors,
       markdown: renderMarkdown(workloads, runs, auth, checks, machineLine),
@@ -327,7 +333,9 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     const jsonFile = join(resultsDir, `bench-${stamp}${options.smoke ? "-smoke" : ""}.json`);
     writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`\nwrote ${jsonFile} (the table as Markdown: node -p 'require("${jsonFile}").markdown')`);
-    if (profile?.file) console.log(`wrote ${profile.file} (open it in Chrome DevTools → Performance, or VS Code)`);
+    for (const p of profiles) {
+      if (p.file) console.log(`wrote ${p.file} (open it in Chrome DevTools → Performance, or VS Code)`);
+    }
     for (const file of serviceProfiles) console.log(`wrote ${file}`);
 
     if (errors > 0) {

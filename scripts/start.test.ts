@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "@portico/kit";
+import { freePort, freePorts } from "@portico/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..");
@@ -85,14 +85,12 @@ beforeAll(() => {
   execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
 }, 180_000);
 
+// Distinct ports, the embedded PostgreSQL's included: a port the supervisor picked for it at run time
+// could be one chosen here for a service that has not bound it yet.
 async function platformPorts(): Promise<Record<string, string>> {
-  return {
-    GATEWAY_PORT: String(await freePort()),
-    ADMIN_PORT: String(await freePort()),
-    AUTH_PORT: String(await freePort()),
-    GREETER_PORT: String(await freePort()),
-    LANG_PORT: String(await freePort()),
-  };
+  const names = ["GATEWAY_PORT", "ADMIN_PORT", "AUTH_PORT", "GREETER_PORT", "LANG_PORT", "PORTICO_POSTGRES_PORT"];
+  const ports = await freePorts(names.length);
+  return Object.fromEntries(names.map((name, i) => [name, String(ports[i])]));
 }
 
 /** Connect JSON calls through the gateway: HTTP status, the answer, and how long it took. */

@@ -28,7 +28,7 @@ import { type HealthChecker, startHealthChecker } from "./health-checker.js";
 import { createHttp1Downstream, http1Headers } from "./http1-downstream.js";
 import { defaultImagePath, type Image, loadImage } from "./load-image.js";
 import { createProxy, defaultMaxResponseMessageBytes } from "./proxy.js";
-import { createMemoryRateLimiter, createRedisRateLimiter } from "./rate-limiter.js";
+import { createMemoryRateLimiter } from "./rate-limiter.js";
 import { createApiDocs } from "./rest/api-docs.js";
 import { openApiMethodsOf, renderOpenApi } from "./rest/openapi.js";
 import { createRestRoutes } from "./rest/rest-routes.js";
@@ -266,7 +266,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const watcher = startRevocationWatcher({ client: authClient, cache: authCache, logger });
 
   const rateLimiter = options.redisUrl
-    ? createRedisRateLimiter({
+    ? (await import("./redis-rate-limiter.js")).createRedisRateLimiter({
         url: options.redisUrl,
         failure: options.rateLimitFailure ?? "open",
         logger,

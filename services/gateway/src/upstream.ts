@@ -177,19 +177,30 @@ function createTarget(
         if (session.closed || session.destroyed) pool.splice(i, 1);
       }
       if (pool.length < connections) return connect();
-      // The least busy session that can take a stream now; a new one when every session is at the
-      // upstream's concurrent-stream limit (as Envoy does), up to the cap; past it, the least busy queues.
-      // Ties go round robin, so sequential calls use every session too.
+      // The configured connections first: the least busy that can take a stream now, ties round
+      // robin, so sequential calls use every one of them too. Then the connections opened for load,
+      // oldest first; a new one when every session is at the upstream's concurrent-stream limit (as
+      // Envoy does) or has spent the connection window the upstream grants (nginx's
+      // one-call-per-connection pool never shares one), up to the cap; past it, the least busy
+      // queues. Calls go back to the configured connections as soon as they have room, so the
+      // connections a burst of large bodies opened do not spread (and unbatch) every call after it.
       const n = pool.length;
-      const start = n === 1 ? 0 : turn++ % n;
+      const configured = Math.min(n, connections);
+      const start = configured === 1 ? 0 : turn++ % configured;
       let best: H2Session | undefined;
       let leastBusy = pool[start] as H2Session;
-      for (let i = 0; i < n; i++) {
-        const session = pool[(start + i) % n] as H2Session;
+      for (let i = 0; i < configured; i++) {
+        const session = pool[(start + i) % configured] as H2Session;
         if (session.streamCount < leastBusy.streamCount) leastBusy = session;
-        if (session.hasCapacity && (best === undefined || session.streamCount < best.streamCount)) best = session;
+        if (session.hasCapacity && !session.congested && (best === undefined || session.streamCount < best.streamCount))
+          best = session;
       }
       if (best !== undefined) return best;
+      for (let i = configured; i < n; i++) {
+        const session = pool[i] as H2Session;
+        if (session.hasCapacity && !session.congested) return session;
+        if (session.streamCount < leastBusy.streamCount) leastBusy = session;
+      }
       return n < maxConnectionsPerTarget ? connect() : leastBusy;
     },
     succeeded() {

@@ -3,17 +3,12 @@
 // Greet's spans must form the tree gateway → greeter → lang → database.
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { startAuth } from "@portico/auth";
-import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { startGreeter } from "@portico/greeter";
-import { createLogger, startTracing, traceDatabase } from "@portico/kit";
-import { createTestKeys, openTestDatabase } from "@portico/kit/testing";
+import { startTracing, traceDatabase } from "@portico/kit";
 import { startLang } from "@portico/lang";
+import { startTestPlatform } from "@portico/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { bearer, startLoneGateway } from "./test-platform.js";
 
 interface OtlpSpan {
   traceId: string;
@@ -66,52 +61,23 @@ describe("traces across services", () => {
     expect(tracing.enabled).toBe(true);
     closers.push(() => tracing.close());
 
-    const keys = createTestKeys();
-    const silent = (service: string) => createLogger({ service, level: "silent" });
-    const [authDb, greeterDb, langDb] = await Promise.all(
-      ["tracing_auth", "tracing_greeter", "tracing_lang"].map((label) => openTestDatabase(label)),
-    );
-    closers.push(
-      () => authDb.close(),
-      () => greeterDb.close(),
-      () => langDb.close(),
-    );
-    const auth = await startAuth({ port: 0, db: authDb, logger: silent("auth"), identity: keys.identity("auth") });
-    closers.push(() => auth.close());
-    // As each service's main.ts does: its database's queries in spans.
-    const lang = await startLang({ port: 0, db: traceDatabase(langDb), logger: silent("lang"), identity: keys.identity("lang") });
-    closers.push(() => lang.close());
-    const greeter = await startGreeter({
-      port: 0,
-      db: traceDatabase(greeterDb),
-      logger: silent("greeter"),
-      identity: keys.identity("greeter"),
-      lang: { url: lang.url, timeoutMs: 5000 },
-    });
-    closers.push(() => greeter.close());
-    const gateway = await startLoneGateway({
-      identity: keys.identity("gateway"),
-      upstreams: {
-        "portico.auth.v1.AuthService": { targets: [auth.url], protocol: "connect" },
-        "portico.greeter.v1.GreeterService": { targets: [greeter.url], protocol: "connect" },
+    const platform = await startTestPlatform({
+      label: "tracing",
+      services: {
+        // As each service's main.ts does: its database's queries in spans.
+        lang: (deps) => startLang({ ...deps, db: traceDatabase(deps.db) }),
+        greeter: (deps) =>
+          startGreeter({ ...deps, db: traceDatabase(deps.db), lang: { url: deps.urlOf("lang"), timeoutMs: 5000 } }),
       },
     });
-    closers.push(() => gateway.close());
-
-    const transport = createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" });
-    const signUp = await createClient(AuthService, transport).signUp({
-      email: `trace-${Date.now()}@example.com`,
-      password: "correct horse battery staple",
-      displayName: "Ada",
-    });
-    const token = signUp.tokens?.accessToken ?? "";
+    closers.push(() => platform.close());
+    const ada = await platform.signUp("Ada");
     // The caller's own trace context: the gateway continues it.
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const callerSpan = "00f067aa0ba902b7";
-    const res = await createClient(GreeterService, transport).greet(
-      { name: "Ada" },
-      { headers: { ...bearer(token), traceparent: `00-${traceId}-${callerSpan}-01` } },
-    );
+    const res = await platform
+      .client(GreeterService)
+      .greet({ name: "Ada" }, { headers: { ...ada.headers, traceparent: `00-${traceId}-${callerSpan}-01` } });
     expect(res.greeting).toBe("Hello, Ada!");
 
     await tracing.close();

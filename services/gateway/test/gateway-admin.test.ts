@@ -58,7 +58,7 @@ describe("GatewayService on the admin port", () => {
     const { upstreams } = await admin().getUpstreamHealth();
     const greeter = upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService");
     expect(greeter?.targets).toEqual([
-      expect.objectContaining({ address: platform.greeter.url, protocol: "connect", healthy: true }),
+      expect.objectContaining({ address: platform.urlOf("greeter"), protocol: "connect", healthy: true }),
     ]);
   });
 });

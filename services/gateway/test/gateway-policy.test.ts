@@ -3,12 +3,11 @@ import * as http2 from "node:http2";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
-import { createLogger } from "@portico/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "../src/start-gateway.js";
+import type { Gateway } from "../src/start-gateway.js";
 import { bearer, rawRequest, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
-let platform: TestPlatform & { authDb: { query(sql: string, params?: unknown[]): Promise<unknown> } };
+let platform: TestPlatform;
 
 beforeAll(async () => {
   // Trust 127.0.0.1 as a proxy, so each test can be its own client IP through x-forwarded-for.
@@ -30,9 +29,9 @@ describe("gateway policy from the .proto", () => {
     const denied = greeter.purgeGreetings({}, { headers: bearer(user.token) });
     await expect(denied).rejects.toMatchObject({ code: Code.PermissionDenied });
 
-    await platform.authDb.query("update users set roles = $2::text[] where id = $1", [user.userId, ["greeter.admin"]]);
+    await platform.db("auth").query("update users set roles = $2::text[] where id = $1", [user.userId, ["greeter.admin"]]);
     const email = (
-      (await platform.authDb.query("select email from users where id = $1", [user.userId])) as { rows: { email: string }[] }
+      (await platform.db("auth").query("select email from users where id = $1", [user.userId])) as { rows: { email: string }[] }
     ).rows[0]?.email as string;
     const login = await platform.authClient.login({ email, password: "correct horse battery staple" });
     const res = await greeter.purgeGreetings({}, { headers: bearer(login.tokens?.accessToken ?? "") });
@@ -138,20 +137,8 @@ describe("rate limits", () => {
 
   it("shares the buckets of two gateways through Redis, and fails open or closed as configured", async () => {
     const prefix = `portico-test:${randomBytes(4).toString("hex")}:`;
-    const logger = createLogger({ service: "gateway", level: "silent" });
     const start = (extra: { redisUrl: string; rateLimitFailure?: "open" | "closed" }): Promise<Gateway> =>
-      startGateway({
-        ...platform.config,
-        port: 0,
-        adminPort: 0,
-        host: "127.0.0.1",
-        identity: platform.keys.identity("gateway"),
-        logger,
-        trustedProxies: ["127.0.0.1"],
-        rateLimitKeyPrefix: prefix,
-        shutdownGraceMs: 500,
-        ...extra,
-      });
+      platform.startGateway({ rateLimitKeyPrefix: prefix, ...extra });
     const a = await start({ redisUrl: "redis://127.0.0.1:6379" });
     const b = await start({ redisUrl: "redis://127.0.0.1:6379" });
     const open = await start({ redisUrl: "redis://127.0.0.1:1", rateLimitFailure: "open" });

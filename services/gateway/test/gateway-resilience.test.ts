@@ -223,7 +223,7 @@ describe("auth service with several addresses", () => {
     const gateway = await platform.startGateway({
       healthCheckIntervalMs: 60_000,
       authCacheTtlMs: 1,
-      upstreams: { [authService]: { targets: [overloaded.url, platform.auth.url], protocol: "connect" } },
+      upstreams: { [authService]: { targets: [overloaded.url, platform.urlOf("auth")], protocol: "connect" } },
     });
     cleanup.push(() => gateway.close());
     const greeter = greeterVia(gateway);
@@ -241,14 +241,14 @@ describe("auth service with several addresses", () => {
   it("is ready when one auth address of two answers, and follows a reload to new auth addresses", async () => {
     const dead = `http://127.0.0.1:${await deadPort()}`;
     const both = await platform.startGateway({
-      upstreams: { [authService]: { targets: [dead, platform.auth.url], protocol: "connect" } },
+      upstreams: { [authService]: { targets: [dead, platform.urlOf("auth")], protocol: "connect" } },
     });
     cleanup.push(() => both.close());
     expect((await fetch(`${both.adminUrl}/readyz`)).status).toBe(200);
 
     const config = {
-      ...platform.config,
-      upstreams: { ...platform.config.upstreams, [authService]: { targets: [dead], protocol: "connect" as const } },
+      ...platform.gatewayOptions,
+      upstreams: { ...platform.gatewayOptions.upstreams, [authService]: { targets: [dead], protocol: "connect" as const } },
     };
     const gateway = await platform.startGateway(config);
     cleanup.push(() => gateway.close());
@@ -257,7 +257,7 @@ describe("auth service with several addresses", () => {
     expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(503);
     gateway.reload({
       ...config,
-      upstreams: { ...config.upstreams, [authService]: { targets: [platform.auth.url], protocol: "connect" } },
+      upstreams: { ...config.upstreams, [authService]: { targets: [platform.urlOf("auth")], protocol: "connect" } },
     });
     expect((await greeter.greet({ name: "reloaded" }, { headers: bearer(token) })).greeting).toContain("reloaded");
     expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
@@ -375,7 +375,7 @@ describe("operations", () => {
     await sleep(120);
     gateway.reload({
       upstreams: {
-        ...platform.config.upstreams,
+        ...platform.gatewayOptions.upstreams,
         "portico.greeter.v1.GreeterService": { targets: [second.url], protocol: "grpc" },
       },
     });
@@ -409,7 +409,7 @@ describe("operations", () => {
   });
 
   it("shuts down within its grace period even when a client stopped reading", { timeout: 20_000 }, async () => {
-    const gateway = await gatewayFor(platform.config.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig, {
+    const gateway = await gatewayFor(platform.gatewayOptions.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig, {
       shutdownGraceMs: 300,
     });
     // A client that grants the gateway huge windows, then stops reading its socket mid-stream.
@@ -444,12 +444,12 @@ describe("operations", () => {
   });
 
   it("keeps serving cached tokens while auth is down, answers unavailable for new ones", async () => {
-    const gateway = await gatewayFor(platform.config.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig);
+    const gateway = await gatewayFor(platform.gatewayOptions.upstreams["portico.greeter.v1.GreeterService"] as UpstreamConfig);
     const known = await platform.signUp("cached");
     const fresh = await platform.signUp("fresh");
     const greeter = greeterVia(gateway);
     await greeter.greet({ name: "warm" }, { headers: bearer(known.token) });
-    await platform.auth.close();
+    await platform.stop("auth");
     const res = await greeter.greet({ name: "cached" }, { headers: bearer(known.token) });
     expect(res.greeting).toBe("Hello, cached!");
     await expect(greeter.greet({ name: "miss" }, { headers: bearer(fresh.token) })).rejects.toMatchObject({

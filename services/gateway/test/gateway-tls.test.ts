@@ -7,10 +7,9 @@ import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { GatewayService } from "@portico/gen/portico/gateway/v1/gateway_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
-import { createLogger } from "@portico/kit";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Gateway, startGateway } from "../src/start-gateway.js";
+import type { Gateway } from "../src/start-gateway.js";
 import { createTestCertificate } from "./test-certificate.js";
 import { startGrpcUpstream } from "./test-grpc-upstream.js";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
@@ -25,19 +24,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "portico-tls-"));
   ({ cert, key } = await createTestCertificate(dir));
   platform = await startTestPlatform("gateway_tls");
-  gateway = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: "127.0.0.1",
-    identity: platform.keys.identity("gateway"),
-    logger: createLogger({ service: "gateway", level: "silent" }),
-    shutdownGraceMs: 500,
-    upstreams: platform.config.upstreams,
-    tls: { cert, key },
-  });
+  gateway = await platform.startGateway({ tls: { cert, key } });
 });
 afterAll(async () => {
-  await gateway?.close();
   await platform?.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -187,18 +187,18 @@ describe.skipIf(process.platform !== "linux")("trusted proxies as CIDR ranges", 
   });
 
   it("applies reloaded trusted proxies to new calls, and refuses a bad entry keeping the running ones", async () => {
-    expect(() => platform.gateway.reload({ ...platform.config, trustedProxies: ["127.0.0.0/33"] })).toThrow(
+    expect(() => platform.gateway.reload({ ...platform.gatewayOptions, trustedProxies: ["127.0.0.0/33"] })).toThrow(
       /trustedProxies\[0\]: "127\.0\.0\.0\/33" is not valid/,
     );
     expect((await signUpH2(insidePeer, "198.51.100.30")).ip).toBe("198.51.100.30");
     try {
-      platform.gateway.reload({ ...platform.config, trustedProxies: ["10.0.0.0/8", "::1"] });
+      platform.gateway.reload({ ...platform.gatewayOptions, trustedProxies: ["10.0.0.0/8", "::1"] });
       expect((await signUpH2(insidePeer, "198.51.100.31")).ip).toBe(insidePeer);
-      platform.gateway.reload({ ...platform.config, trustedProxies: ["127.0.0.8/29"] });
+      platform.gateway.reload({ ...platform.gatewayOptions, trustedProxies: ["127.0.0.8/29"] });
       expect((await signUpH2(outsidePeer, "198.51.100.32")).ip).toBe("198.51.100.32");
       expect((await signUpH1(insidePeer, "198.51.100.33")).ip).toBe(insidePeer);
     } finally {
-      platform.gateway.reload(platform.config);
+      platform.gateway.reload(platform.gatewayOptions);
     }
   });
 });

@@ -58,10 +58,11 @@ function upstreamOf(url: string, connections?: number): Upstream {
   return upstream;
 }
 
-/** One request through the pool; resolves with the session it went over once answered. */
-function call(upstream: Upstream): Promise<H2Session> {
+/** One request through the pool (with `body`, if any); resolves with the session it went over once answered. */
+function call(upstream: Upstream, body?: Buffer): Promise<H2Session> {
   const session = upstream.pick().session();
-  const stream = session.request({ ":method": "POST", ":path": "/test.v1.Svc/Call" }, { endStream: true });
+  const stream = session.request({ ":method": "POST", ":path": "/test.v1.Svc/Call" }, { endStream: body === undefined });
+  if (body !== undefined) stream.end(body);
   return new Promise((resolve, reject) => {
     stream.on("response", (headers) => {
       if (headers[":status"] !== 200) reject(new Error(`HTTP ${headers[":status"]}`));
@@ -115,6 +116,23 @@ describe("upstream connection pool", () => {
     const second = new Set(await Promise.all(Array.from({ length: 6 }, () => call(upstream))));
     expect(second.size).toBe(3);
     expect(server.sessions).toBe(3);
+    expect(server.perSession.reduce((a, b) => a + b, 0)).toBe(13);
+  });
+
+  it("adds a connection when the upstream's connection window is spent by bodies in flight, instead of waiting for its credit", async () => {
+    // node:http2's default: a 64 KiB connection window, credited back only as the server reads.
+    const server = await countingServer({}, 150);
+    const upstream = upstreamOf(server.url);
+    await call(upstream);
+    // Four 64 KiB bodies at once: one spends the connection's window, the others get connections of their own.
+    const sessions = new Set(await Promise.all(Array.from({ length: 4 }, () => call(upstream, Buffer.alloc(64 * 1024, 1)))));
+    expect(sessions.size).toBe(4);
+    expect(server.sessions).toBe(4);
+    // Small bodies leave the window open: they go back to the first connection, not spread over the
+    // burst's (one write carries many calls there, as before the burst).
+    const after = new Set(await Promise.all(Array.from({ length: 8 }, () => call(upstream, Buffer.alloc(100, 1)))));
+    expect(after.size).toBe(1);
+    expect(server.sessions).toBe(4);
     expect(server.perSession.reduce((a, b) => a + b, 0)).toBe(13);
   });
 });

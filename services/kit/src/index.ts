@@ -21,7 +21,7 @@ export {
   startEmbeddedPostgres,
 } from "./embedded-postgres.js";
 export { createEnvReader, type Env, type EnvReader } from "./env-reader.js";
-export { freePort } from "./free-port.js";
+export { freePort, freePorts } from "./free-port.js";
 export { createHealthStatus, type HealthStatus } from "./health-service.js";
 export {
   type Caller,

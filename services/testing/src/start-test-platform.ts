@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { type AuthOptions, startAuth } from "@portico/auth";
 import { type Gateway, type GatewayOptions, startGateway } from "@portico/gateway";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
@@ -15,6 +14,9 @@ import {
   platform as repositoryPlatform,
 } from "@portico/kit";
 import { createTestKeys, openTestDatabase, type TestKeys } from "@portico/kit/testing";
+import { bearer } from "./bearer.js";
+import { createGatewayTransports, type GatewayTransports } from "./gateway-transports.js";
+import { type RawRequest, type RawResponse, rawRequest } from "./raw-request.js";
 
 /** What a backend's start function gets in a test: a free port, its own fresh database, its keys. */
 export interface TestBackendDependencies extends BackendDependencies {
@@ -55,11 +57,18 @@ export interface TestUser {
 
 export interface TestPlatform {
   readonly gateway: Gateway;
+  /**
+   * What the gateway was started with (free ports, its identity, the upstreams): spread it, with
+   * changes, to start another gateway in front of the same services, or to `gateway.reload`.
+   */
+  readonly gatewayOptions: GatewayOptions;
   /** The gateway's public URL. */
   readonly url: string;
-  /** Connect over HTTP/2 to the gateway. */
+  /** Connect over HTTP/2 to the gateway (`transports.connect`). */
   readonly transport: Transport;
-  /** Every service's key pair and the trust bundle. */
+  /** A transport to the gateway of each protocol it speaks: Connect (HTTP/2 and 1.1), gRPC, gRPC-web. */
+  readonly transports: GatewayTransports;
+  /** The key pair of the gateway and of every service of the platform definition, and the trust bundle of them all. */
   readonly keys: TestKeys;
   /** A client of `service` through the gateway (`transport` by default). */
   client<T extends DescService>(service: T, transport?: Transport): Client<T>;
@@ -68,13 +77,15 @@ export interface TestPlatform {
    * refreshes, so the user's token carries them (e.g. a permission a policy requires).
    */
   signUp(name?: string, options?: { roles?: string[] }): Promise<TestUser>;
+  /** A raw HTTP/2 request to the gateway (or to `request.url`): for what no Connect client sends. */
+  raw(request: RawRequest): Promise<RawResponse>;
   /** The database of a backend (or of `auth`). */
   db(name: string): Database;
-  /** Where a backend answers directly (not through the gateway). */
+  /** Where a backend (or `auth`) answers directly (not through the gateway). */
   urlOf(name: string): string;
-  /** Stops a backend; its port and database stay for {@link TestPlatform.start}. */
+  /** Stops a backend (or `auth`); its port and database stay for {@link TestPlatform.start}. */
   stop(name: string): Promise<void>;
-  /** Starts a stopped backend again, on its port and database. */
+  /** Starts a stopped backend (or `auth`) again, on its port and database. */
   start(name: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -110,8 +121,10 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
     return service.protoServices;
   };
   for (const name of names) protoServices(name);
+  if (names.includes("auth")) throw new Error("startTestPlatform: auth is always started; its options go in `auth`");
   const label = options.label ?? names.join("_");
-  const keys = createTestKeys([GATEWAY_SERVICE, "auth", ...names]);
+  // As in production, the trust bundle holds every service of the platform, started or not.
+  const keys = createTestKeys([GATEWAY_SERVICE, ...definition.services.map((s) => s.name)]);
   const logger = (service: string) => createLogger({ service, level: options.logLevel ?? "silent" });
   const closers: (() => Promise<void>)[] = [];
   const running = new Map<string, Running>();
@@ -119,11 +132,6 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
     const url = running.get(name)?.url;
     if (!url) throw new Error(`urlOf: "${name}" is not started (started: ${[...running.keys()].join(", ") || "none"})`);
     return url;
-  };
-  const database = async (name: string) => {
-    const db = await openTestDatabase(`${label}_${name}`);
-    closers.unshift(() => db.close());
-    return db;
   };
   const startOne = async (name: string, entry: Running) => {
     entry.server = await entry.start({
@@ -137,22 +145,16 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
     entry.port = entry.server.port;
     entry.url = entry.server.url;
   };
+  const starts: [string, TestBackendStart][] = [
+    ["auth", (deps) => startAuth({ ...deps, ...options.auth, loginLimits: { signUps: 10_000, ...options.auth?.loginLimits } })],
+    ...names.map((name): [string, TestBackendStart] => [name, options.services[name] as TestBackendStart]),
+  ];
 
   try {
-    const authDb = await database("auth");
-    const auth = await startAuth({
-      port: 0,
-      db: authDb,
-      logger: logger("auth"),
-      identity: keys.identity("auth"),
-      shutdownGraceMs: 500,
-      ...options.auth,
-      loginLimits: { signUps: 10_000, ...options.auth?.loginLimits },
-    });
-    closers.unshift(() => auth.close());
-    running.set("auth", { start: async () => auth, db: authDb, port: auth.port, url: auth.url, server: auth });
-    for (const name of names) {
-      const entry: Running = { start: options.services[name] as TestBackendStart, db: await database(name), port: 0, url: "" };
+    for (const [name, start] of starts) {
+      const db = await openTestDatabase(`${label}_${name}`);
+      closers.unshift(() => db.close());
+      const entry: Running = { start, db, port: 0, url: "" };
       running.set(name, entry);
       await startOne(name, entry);
       closers.unshift(async () => {
@@ -161,11 +163,10 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
       });
     }
     const upstreams: GatewayOptions["upstreams"] = {};
-    for (const service of protoServices("auth")) upstreams[service] = { targets: [auth.url], protocol: "connect" };
-    for (const name of names) {
+    for (const [name] of starts) {
       for (const service of protoServices(name)) upstreams[service] = { targets: [urlOf(name)], protocol: "connect" };
     }
-    const gateway = await startGateway({
+    const gatewayOptions: GatewayOptions = {
       port: 0,
       adminPort: 0,
       host: "127.0.0.1",
@@ -175,51 +176,45 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
       shutdownGraceMs: 500,
       ...options.gateway,
       upstreams: { ...upstreams, ...options.gateway?.upstreams },
-    });
+    };
+    const gateway = await startGateway(gatewayOptions);
     closers.unshift(() => gateway.close());
-    const transport = createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" });
-    const authClient = createClient(AuthService, transport);
-    const backend = (name: string): Running => {
+    const transports = createGatewayTransports(gateway.url);
+    const authClient = createClient(AuthService, transports.connect);
+    const entryOf = (name: string): Running => {
       const entry = running.get(name);
-      if (!entry || name === "auth") throw new Error(`"${name}" is not a backend of this test platform (${names.join(", ")})`);
+      if (!entry) throw new Error(`"${name}" is not a service of this test platform (${[...running.keys()].join(", ")})`);
       return entry;
     };
     return {
       gateway,
+      gatewayOptions,
       url: gateway.url,
-      transport,
+      transport: transports.connect,
+      transports,
       keys,
-      client: (service, via = transport) => createClient(service, via),
+      client: (service, via = transports.connect) => createClient(service, via),
       async signUp(name = "user", { roles } = {}) {
         const email = `${name.toLowerCase().replace(/[^a-z0-9]/g, "") || "user"}-${randomBytes(4).toString("hex")}@example.com`;
         let { user, tokens } = await authClient.signUp({ email, password: "correct horse battery staple", displayName: name });
         if (roles) {
-          await authDb.query("update users set roles = $2 where id = $1", [user?.id, roles]);
+          await entryOf("auth").db.query("update users set roles = $2 where id = $1", [user?.id, roles]);
           // The change voids the user's tokens; a refresh carries the roles.
           ({ tokens } = await authClient.refresh({ refreshToken: tokens?.refreshToken ?? "" }));
         }
         const token = tokens?.accessToken ?? "";
-        return {
-          userId: user?.id ?? "",
-          email,
-          token,
-          refreshToken: tokens?.refreshToken ?? "",
-          headers: { authorization: `Bearer ${token}` },
-        };
+        return { userId: user?.id ?? "", email, token, refreshToken: tokens?.refreshToken ?? "", headers: bearer(token) };
       },
-      db: (name) => {
-        const entry = running.get(name);
-        if (!entry) throw new Error(`no database for "${name}" (${["auth", ...names].join(", ")})`);
-        return entry.db;
-      },
+      raw: (request) => rawRequest(request.url ?? gateway.url, request),
+      db: (name) => entryOf(name).db,
       urlOf,
       async stop(name) {
-        const entry = backend(name);
+        const entry = entryOf(name);
         await entry.server?.close();
         entry.server = undefined;
       },
       async start(name) {
-        const entry = backend(name);
+        const entry = entryOf(name);
         if (!entry.server) await startOne(name, entry);
       },
       async close() {

@@ -19,6 +19,7 @@ import {
   writeFrameHeader,
 } from "./frame.js";
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
+import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
 import { TokenBucket } from "./token-bucket.js";
 
@@ -270,6 +271,17 @@ export class H2Stream extends EventEmitter {
    * (what the windows count). Answers false when the stream was reset for it.
    */
   receive(chunk: Buffer, frameLength: number): boolean {
+    if (!this.admit(frameLength)) return false;
+    if (frameLength > chunk.length) this.credit(frameLength - chunk.length);
+    return this.deliver(chunk);
+  }
+
+  /**
+   * @internal A DATA frame of `frameLength` bytes is arriving: counted against the receive window
+   * (all of it, before any of its bytes are delivered). Answers false when it overflows the window:
+   * the stream is reset (FLOW_CONTROL_ERROR).
+   */
+  admit(frameLength: number): boolean {
     const session = this.session;
     this.recvWindow -= frameLength;
     // Client role: the connection window is credited as data arrives (see `creditsOnArrival`).
@@ -281,7 +293,11 @@ export class H2Stream extends EventEmitter {
       this.close(H2Error.flowControlError);
       return false;
     }
-    if (frameLength > chunk.length) this.credit(frameLength - chunk.length);
+    return true;
+  }
+
+  /** @internal Admitted data (a whole DATA payload or a piece of one) for the application. False when the stream was reset for it. */
+  deliver(chunk: Buffer): boolean {
     if (chunk.length === 0) return true;
     if (this.flowing && !this.paused && this.inbox.length === 0) {
       this.credit(chunk.length);
@@ -289,8 +305,9 @@ export class H2Stream extends EventEmitter {
       return true;
     }
     // Held until the application reads it; credited back only then.
+    const session = this.session;
     if (!session.reserve(chunk.length)) {
-      if (!early) session.creditConnection(chunk.length);
+      if (!session.creditsOnArrival) session.creditConnection(chunk.length);
       this.close(H2Error.enhanceYourCalm);
       return false;
     }
@@ -637,6 +654,14 @@ export class H2Session extends EventEmitter {
   /** The first frame after the preface must be SETTINGS (RFC 9113 §3.4). */
   private settingsFirst = true;
   private inbuf: Buffer | undefined;
+  /**
+   * A DATA frame cut by the end of a read is delivered in pieces as its bytes arrive (as nghttp2
+   * does), not copied together once complete: `dataLeft` bytes of it are still to come, for
+   * `dataStream` (undefined: dropped, and credited back when it started), END_STREAM when `dataEnd`.
+   */
+  private dataLeft = 0;
+  private dataStream: H2Stream | undefined;
+  private dataEnd = false;
   private prefaceNeeded: boolean;
   private out: Buffer[] = [];
   /** @internal */ outBytes = 0;
@@ -861,6 +886,16 @@ export class H2Session extends EventEmitter {
     return !this.peerSettingsSeen || this.streams.size + this.waiting.length < this.peerMaxConcurrent;
   }
 
+  /**
+   * Client role: a request body started here now would wait, because the peer's connection window
+   * is (nearly) spent or the socket does not drain. Peers with the default 64 KiB connection window
+   * (node:http2's servers, connect-node) let one connection carry one 64 KiB body per round trip of
+   * their window updates, whatever the number of streams.
+   */
+  get congested(): boolean {
+    return this.blocked || this.sendWindow < DEFAULT_MAX_FRAME;
+  }
+
   // --- sending ---
 
   /** @internal Queues bytes; everything queued in this event-loop turn goes out in one write. */
@@ -905,12 +940,16 @@ export class H2Session extends EventEmitter {
     this.outBytes = 0;
     let ok: boolean;
     if (out.length === 1) ok = this.socket.write(out[0] as Buffer);
-    else if (bytes <= 65_536) ok = this.socket.write(Buffer.concat(out, bytes));
     else {
-      this.socket.cork();
-      for (const b of out) this.socket.write(b);
-      this.socket.uncork();
-      ok = !this.socket.writableNeedDrain;
+      const chunks = joinSmall(out, bytes);
+      if (chunks.length === 1) ok = this.socket.write(chunks[0] as Buffer);
+      else {
+        // One writev(2).
+        this.socket.cork();
+        for (const b of chunks) this.socket.write(b);
+        this.socket.uncork();
+        ok = !this.socket.writableNeedDrain;
+      }
     }
     if (!ok) {
       if (!this.blocked) {
@@ -982,11 +1021,24 @@ export class H2Session extends EventEmitter {
       // A frame was cut at the end of the last read: complete it with only the bytes it lacks, so a
       // large body is not copied read after read (a 64 KiB read holds several 16 KiB DATA frames).
       let need = 9 - pending.length;
+      let header: Buffer | undefined;
       if (need <= 0) need = 9 + frameLength(pending, 0) - pending.length;
-      else if (chunk.length >= need) need += frameLength(Buffer.concat([pending, chunk.subarray(0, need)]), 0);
+      else if (chunk.length >= need) {
+        header = Buffer.concat([pending, chunk.subarray(0, need)]);
+        if (!this.splitsData(header, 0)) {
+          need += frameLength(header, 0);
+          header = undefined;
+        }
+      }
       const take = Math.min(need, chunk.length);
-      buf = Buffer.concat([pending, chunk.subarray(0, take)]);
-      if (take === need) {
+      buf = header ?? Buffer.concat([pending, chunk.subarray(0, take)]);
+      if (header !== undefined) {
+        // The header of a DATA frame: its payload is delivered from this read in place.
+        this.inbuf = undefined;
+        if (this.parseFrames(header, 0) < 0) return;
+        buf = chunk;
+        off = need;
+      } else if (take === need) {
         // Exactly one frame: parse it, then the rest of the read in place.
         if (this.parseFrames(buf, 0) < 0) return;
         buf = chunk;
@@ -1031,6 +1083,16 @@ export class H2Session extends EventEmitter {
   /** Parses the whole frames of `buf` from `off`; answers where the unparsed rest begins, or -1 when the session ended. */
   private parseFrames(buf: Buffer, off: number): number {
     const len = buf.length;
+    if (this.dataLeft > 0 && off < len) {
+      const take = Math.min(this.dataLeft, len - off);
+      this.dataLeft -= take;
+      this.onDataPiece(buf.subarray(off, off + take));
+      if (this.destroyed) {
+        this.arrived.length = 0;
+        return -1;
+      }
+      off += take;
+    }
     while (len - off >= 9) {
       const length = frameLength(buf, off);
       if (length > DEFAULT_MAX_FRAME) {
@@ -1038,7 +1100,20 @@ export class H2Session extends EventEmitter {
         this.fail(H2Error.frameSizeError, `frame of ${length} bytes`);
         return -1;
       }
-      if (len - off < 9 + length) break;
+      if (len - off < 9 + length) {
+        if (!this.splitsData(buf, off)) break;
+        // A DATA frame cut by the end of the read: what arrived goes to its stream now, the rest as it comes.
+        this.startData(buf[off + 4] as number, buf.readUInt32BE(off + 5) & 0x7fffffff, length);
+        if (!this.destroyed && len - off > 9) {
+          this.dataLeft -= len - off - 9;
+          this.onDataPiece(buf.subarray(off + 9));
+        }
+        if (this.destroyed) {
+          this.arrived.length = 0;
+          return -1;
+        }
+        return len;
+      }
       const type = buf[off + 3] as number;
       const flags = buf[off + 4] as number;
       const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
@@ -1111,25 +1186,84 @@ export class H2Session extends EventEmitter {
       if (length === 0 || pad >= length) return this.fail(H2Error.protocolError, "bad padding");
       data = payload.subarray(1, length - pad);
     }
-    const stream = this.streams.get(id);
-    if (stream === undefined) {
-      this.creditConnection(length);
-      if (this.isIdle(id)) return this.fail(H2Error.protocolError, "DATA on an idle stream");
-      if (this.closedStreams?.find(id) === "closed") return this.fail(H2Error.streamClosed, "DATA on a closed stream");
+    const end = (flags & FrameFlag.endStream) !== 0;
+    const stream = this.acceptData(id, length, data.length, end);
+    if (stream === undefined || !stream.receive(data, length)) return;
+    if (end) stream.receiveEnd();
+  }
+
+  /** Whether the frame at `off` is a DATA frame that may be delivered in pieces (not padded, and no other frame is due first). */
+  private splitsData(buf: Buffer, off: number): boolean {
+    return (
+      buf[off + 3] === FrameType.data &&
+      ((buf[off + 4] as number) & FrameFlag.padded) === 0 &&
+      this.continuation === undefined &&
+      !this.settingsFirst &&
+      frameLength(buf, off) > 0 &&
+      (buf.readUInt32BE(off + 5) & 0x7fffffff) !== 0
+    );
+  }
+
+  /** The header of a DATA frame whose `length` bytes come in pieces: checked and counted whole, as `onData` does. */
+  private startData(flags: number, id: number, length: number): void {
+    this.dataLeft = length;
+    this.dataStream = undefined;
+    this.connRecvWindow -= length;
+    if (this.connRecvWindow < 0) {
+      this.fail(H2Error.flowControlError, "DATA beyond the connection window");
       return;
     }
     const end = (flags & FrameFlag.endStream) !== 0;
+    this.dataEnd = end;
+    const stream = this.acceptData(id, length, length, end);
+    if (stream?.admit(length)) this.dataStream = stream;
+  }
+
+  /** A piece of the DATA frame `startData` began; the last one when `dataLeft` is 0. */
+  private onDataPiece(piece: Buffer): void {
+    const stream = this.dataStream;
+    if (stream === undefined) return;
+    const last = this.dataLeft === 0;
+    if (last) this.dataStream = undefined;
+    if (stream.lingering) {
+      // The answer completed meanwhile: the rest of the request is dropped.
+      this.creditConnection(piece.length);
+      if (last && this.dataEnd) this.endLingering(stream);
+      return;
+    }
+    if (stream.closed) {
+      // Reset meanwhile: what it will never read goes back to the connection window.
+      if (!this.creditsOnArrival) this.creditConnection(piece.length);
+      return;
+    }
+    if (stream.deliver(piece) && last && this.dataEnd) stream.receiveEnd();
+  }
+
+  /**
+   * The checks of a DATA frame of `length` bytes (`dataLength` without padding) on stream `id`:
+   * the stream to deliver it to, or undefined when it is dropped (credited back to the connection
+   * window), the stream reset or the connection failed for it.
+   */
+  private acceptData(id: number, length: number, dataLength: number, end: boolean): H2Stream | undefined {
+    const stream = this.streams.get(id);
+    if (stream === undefined) {
+      this.creditConnection(length);
+      if (this.isIdle(id)) this.fail(H2Error.protocolError, "DATA on an idle stream");
+      else if (this.closedStreams?.find(id) === "closed") this.fail(H2Error.streamClosed, "DATA on a closed stream");
+      return undefined;
+    }
     if (stream.remoteEnded) {
       this.creditConnection(length);
       if (this.isServer) this.resetStream(stream, H2Error.streamClosed);
-      return;
+      return undefined;
     }
     if (stream.expectedLength >= 0) {
-      stream.receivedLength += data.length;
+      stream.receivedLength += dataLength;
       const received = stream.receivedLength;
       if (received > stream.expectedLength || (end && received !== stream.expectedLength)) {
         this.creditConnection(length);
-        return this.resetStream(stream, H2Error.protocolError);
+        this.resetStream(stream, H2Error.protocolError);
+        return undefined;
       }
     }
     if (stream.lingering) {
@@ -1137,10 +1271,9 @@ export class H2Session extends EventEmitter {
       // if the client does not end it soon).
       this.creditConnection(length);
       if (end) this.endLingering(stream);
-      return;
+      return undefined;
     }
-    if (!stream.receive(data, length)) return;
-    if (end) stream.receiveEnd();
+    return stream;
   }
 
   private onHeaders(flags: number, id: number, payload: Buffer) {

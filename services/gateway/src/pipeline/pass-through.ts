@@ -8,12 +8,19 @@ import { grpcStatusTrailers } from "../error-response.js";
 import type { H2Stream } from "../h2/index.js";
 import { createRequestReplay } from "../request-replay.js";
 import type { CallProtocol } from "../rpc-protocol.js";
+import { upstreamStreamWindow } from "../upstream.js";
 import { type CallRecord, codeString, tooLarge } from "./call.js";
 import { type Life, watchUpstream } from "./call-life.js";
 
 // Stage 5a, pass-through (stage 5b, translation, is ../translate.ts).
 
 const END_STREAM = h2.NGHTTP2_FLAG_END_STREAM;
+/**
+ * The most of a unary answer held until the upstream ends it: half the upstream stream's window,
+ * what an upstream sends without waiting for credit, so holding it never delays the answer. A 64 KiB
+ * message with its envelope (W3) is just over 64 KiB: with 64 KiB it went out in two writes.
+ */
+const unaryHoldBytes = upstreamStreamWindow / 2;
 /** The Connect code behind an HTTP status of a Connect unary response (the inverse of the protocol's table). */
 const codeByHttpStatus: Record<number, string> = {
   200: "ok",
@@ -58,8 +65,8 @@ function checkUpstreamResponse(
 /**
  * Same protocol on both sides: bodies pass untouched (gRPC-Web text only changes base64). With
  * `reopen`, a call that failed before any response byte is retried once on another address.
- * A unary answer (up to 64 KiB) goes to the caller in one piece when the upstream ended it:
- * upstreams often send the end of stream in a packet of its own, and forwarding each piece
+ * A unary answer (up to `unaryHoldBytes`) goes to the caller in one piece when the upstream ended
+ * it: upstreams often send the end of stream in a packet of its own, and forwarding each piece
  * at once would cost the caller's connection a second write per call.
  */
 export function runPassThrough(
@@ -193,7 +200,7 @@ export function runPassThrough(
       if (held !== undefined) {
         held.chunks.push(out);
         held.bytes += out.length;
-        if (held.bytes <= 65_536) return;
+        if (held.bytes <= unaryHoldBytes) return;
         release();
         return;
       }
