@@ -1,4 +1,4 @@
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
@@ -8,7 +8,7 @@ import {
   AuthenticateResponseSchema,
   AuthService,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import type { CallGuard, Logger } from "@portico/kit";
+import type { CallGuard, Logger, StreamHandler } from "@portico/kit";
 
 /** The path of the RPC this fast path serves. */
 export const AUTHENTICATE_PATH = "/portico.auth.v1.AuthService/Authenticate";
@@ -24,16 +24,16 @@ const MAX_BODY = 16 * 1024;
 type Protocol = "grpc" | "connect";
 
 // Requests this path understands: uncompressed binary gRPC and Connect unary. Everything else
-// (JSON, gRPC-Web, compression) returns false and goes to the regular connect-node router.
-function protocolOf(req: Http2ServerRequest): Protocol | undefined {
-  if (req.method !== "POST") return undefined;
-  const type = req.headers["content-type"];
+// (JSON, gRPC-Web, compression) returns undefined and goes to the regular connect-node router.
+function protocolOf(headers: IncomingHttpHeaders): Protocol | undefined {
+  if (headers[":method"] !== "POST") return undefined;
+  const type = headers["content-type"];
   if (type === "application/grpc" || type === "application/grpc+proto") {
-    const encoding = req.headers["grpc-encoding"];
+    const encoding = headers["grpc-encoding"];
     return encoding === undefined || encoding === "identity" ? "grpc" : undefined;
   }
   if (type === "application/proto") {
-    const encoding = req.headers["content-encoding"];
+    const encoding = headers["content-encoding"];
     return encoding === undefined || encoding === "identity" ? "connect" : undefined;
   }
   return undefined;
@@ -43,34 +43,43 @@ function grpcMessage(text: string): string {
   return encodeURIComponent(text).replace(/%20/g, " ");
 }
 
-function sendError(res: Http2ServerResponse, protocol: Protocol, error: ConnectError) {
+const GRPC_OK_TRAILERS = { "grpc-status": "0" };
+
+function sendError(stream: ServerHttp2Stream, protocol: Protocol, error: ConnectError) {
   if (protocol === "grpc") {
     // Trailers-only response.
-    res.writeHead(200, {
-      "content-type": "application/grpc+proto",
-      "grpc-status": String(error.code),
-      "grpc-message": grpcMessage(error.rawMessage),
-    });
-    res.end();
+    stream.respond(
+      {
+        ":status": 200,
+        "content-type": "application/grpc+proto",
+        "grpc-status": String(error.code),
+        "grpc-message": grpcMessage(error.rawMessage),
+      },
+      { endStream: true },
+    );
     return;
   }
-  res.writeHead(codeToHttpStatus(error.code), { "content-type": "application/json" });
-  res.end(errorToJsonBytes(error, {}));
+  stream.respond({ ":status": codeToHttpStatus(error.code), "content-type": "application/json" });
+  stream.end(errorToJsonBytes(error, {}));
 }
 
-function sendMessage(res: Http2ServerResponse, protocol: Protocol, bytes: Uint8Array) {
+function sendTrailers(this: ServerHttp2Stream) {
+  this.sendTrailers(GRPC_OK_TRAILERS);
+}
+
+function sendMessage(stream: ServerHttp2Stream, protocol: Protocol, bytes: Uint8Array) {
   if (protocol === "grpc") {
     const envelope = Buffer.allocUnsafe(5 + bytes.length);
     envelope[0] = 0;
     envelope.writeUInt32BE(bytes.length, 1);
     envelope.set(bytes, 5);
-    res.writeHead(200, { "content-type": "application/grpc+proto" });
-    res.addTrailers({ "grpc-status": "0" });
-    res.end(envelope);
+    stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+    stream.once("wantTrailers", sendTrailers);
+    stream.end(envelope);
     return;
   }
-  res.writeHead(200, { "content-type": "application/proto" });
-  res.end(bytes);
+  stream.respond({ ":status": 200, "content-type": "application/proto" });
+  stream.end(bytes);
 }
 
 function requestMessage(protocol: Protocol, body: Buffer): Uint8Array {
@@ -81,44 +90,52 @@ function requestMessage(protocol: Protocol, body: Buffer): Uint8Array {
   return body.subarray(5);
 }
 
+// A reset or broken stream: nothing to answer any more.
+function ignore() {}
+
 /**
- * Authenticate without connect-node's per-call machinery: the gateway calls it for every token its
- * cache does not hold, so it reads the request, runs the same verification as the RPC handler and
- * writes the response with no router, interceptors or context objects in between.
+ * Authenticate on node's raw HTTP/2 stream API, for kit's `streamHandlers`: the gateway calls it for
+ * every token its cache does not hold, so it reads the request, makes the same policy check and runs
+ * the same verification as the RPC handler, and writes the response with no compatibility
+ * request/response objects, router, interceptors or context objects in between. Requests in any
+ * other protocol are left to the router (the handler returns false).
  */
-export function createAuthenticateFastPath(options: AuthenticateFastPathOptions) {
-  return (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
-    const protocol = protocolOf(req);
+export function createAuthenticateFastPath(options: AuthenticateFastPathOptions): StreamHandler {
+  return (stream, headers) => {
+    const protocol = protocolOf(headers);
     if (!protocol) return false;
     const header = {
       get: (name: string) => {
-        const value = req.headers[name];
+        const value = headers[name];
         return typeof value === "string" ? value : null;
       },
     };
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    stream.on("error", ignore);
+    stream.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size <= MAX_BODY) chunks.push(chunk);
     });
-    req.on("end", () => {
+    stream.on("end", () => {
       const respond = async () => {
         await options.guard.check(AuthService.method.authenticate, header);
         if (size > MAX_BODY) throw new ConnectError(`request larger than ${MAX_BODY} bytes`, Code.ResourceExhausted);
         let token: string;
         try {
-          token = fromBinary(AuthenticateRequestSchema, requestMessage(protocol, Buffer.concat(chunks))).accessToken;
+          const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+          token = fromBinary(AuthenticateRequestSchema, requestMessage(protocol, body)).accessToken;
         } catch (error) {
           if (error instanceof ConnectError) throw error;
           throw new ConnectError("cannot decode AuthenticateRequest", Code.InvalidArgument);
         }
         const response = await options.authenticate(token);
-        sendMessage(res, protocol, toBinary(AuthenticateResponseSchema, response));
+        if (stream.destroyed) return;
+        sendMessage(stream, protocol, toBinary(AuthenticateResponseSchema, response));
       };
       respond().catch((error: unknown) => {
         if (!(error instanceof ConnectError)) options.logger.error({ err: error, method: AUTHENTICATE_PATH }, "handler failed");
-        if (!res.headersSent) sendError(res, protocol, ConnectError.from(error));
+        if (!stream.destroyed && !stream.headersSent) sendError(stream, protocol, ConnectError.from(error));
       });
     });
     return true;

@@ -114,12 +114,14 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
       logger,
       identity,
       shutdownGraceMs: options.shutdownGraceMs,
-      httpHandlers: {
+      streamHandlers: {
         [AUTHENTICATE_PATH]: createAuthenticateFastPath({
           authenticate: createAuthenticator(tokens, revocations),
           guard: identity.guard,
           logger,
         }),
+      },
+      httpHandlers: {
         // The same document as GetJwks, for JWT libraries that fetch keys over plain HTTP.
         "/.well-known/jwks.json": (req, res) => {
           if (req.method !== "GET" && req.method !== "HEAD") {

@@ -1,17 +1,10 @@
 import * as http2 from "node:http2";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import {
-  AuthenticateRequestSchema,
-  type AuthenticateResponse,
-  AuthenticateResponseSchema,
-  AuthService,
-  type WatchRevocationsResponse,
-} from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { AuthService, type WatchRevocationsResponse } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { VerifiedToken } from "./auth-cache.js";
+import { decodeAuthenticateResponse, encodeAuthenticateRequest } from "./authenticate-codec.js";
 import { H2Error, type H2Stream } from "./h2/index.js";
 import { checkHealth } from "./health-checker.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";
@@ -101,7 +94,7 @@ function authenticate(
     );
     stream.on("close", () => {
       if (settled) return;
-      const body = Buffer.concat(chunks);
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       if (status !== 200) {
         let error = new ConnectError(
           `the auth service answered HTTP ${status || "nothing"}`,
@@ -114,22 +107,18 @@ function authenticate(
         }
         return fail(error);
       }
-      let identity: AuthenticateResponse["identity"];
+      let verified: VerifiedToken | undefined;
       try {
-        identity = fromBinary(AuthenticateResponseSchema, body).identity;
+        verified = decodeAuthenticateResponse(body);
       } catch (error) {
         return fail(new ConnectError(`bad Authenticate answer: ${(error as Error).message}`, Code.Internal));
       }
-      if (!identity || identity.userId === "")
-        return fail(new ConnectError("the auth service answered no identity", Code.Internal));
+      if (verified === undefined) return fail(new ConnectError("the auth service answered no identity", Code.Internal));
       settled = true;
       clearTimeout(timer);
-      resolve({
-        identity: { userId: identity.userId, tier: identity.tier, roles: [...identity.roles], sessionId: identity.sessionId },
-        expiresAtMs: identity.expiresAt ? timestampMs(identity.expiresAt) : Number.POSITIVE_INFINITY,
-      });
+      resolve(verified);
     });
-    stream.end(toBinary(AuthenticateRequestSchema, create(AuthenticateRequestSchema, { accessToken: token })));
+    stream.end(encodeAuthenticateRequest(token));
   });
 }
 

@@ -74,6 +74,7 @@ export {
   serviceHandlers,
   startBackend,
 } from "./start-backend.js";
+export { routeStreams, type StreamHandler } from "./stream-handlers.js";
 export { createTokenSigner, type SignedToken, type TokenSigner, type TokenSignerOptions } from "./token-signer.js";
 export {
   type ActiveTracing,

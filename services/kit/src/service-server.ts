@@ -6,6 +6,7 @@ import { createHealthStatus, type HealthStatus } from "./health-service.js";
 import { createIdentityInterceptor } from "./identity-interceptor.js";
 import type { Logger } from "./logger.js";
 import type { ServiceIdentity } from "./service-identity.js";
+import { routeStreams, type StreamHandler } from "./stream-handlers.js";
 import { tracingServerInterceptor } from "./tracing.js";
 
 export interface ServiceServerOptions {
@@ -31,6 +32,13 @@ export interface ServiceServerOptions {
    * so a hot RPC may get a hand-written fast path for the requests it understands.
    */
   httpHandlers?: Record<string, (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => unknown>;
+  /**
+   * Handlers on node's raw HTTP/2 stream API by exact path, ahead of everything else (httpHandlers,
+   * the RPC routes): for an RPC hot enough that node's compatibility objects show in its profile.
+   * One that returns `false` passes the request on untouched; see stream-handlers.ts. Such a handler
+   * bypasses the interceptors, so it does its own policy check (`identity.guard`).
+   */
+  streamHandlers?: Record<string, StreamHandler>;
 }
 
 export interface ServiceServer {
@@ -85,6 +93,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     }
     adapter(req, res);
   });
+  if (options.streamHandlers) routeStreams(server, options.streamHandlers);
   const sessions = new Set<http2.ServerHttp2Session>();
   // session.destroy() does not always release the connection on Node 20 (a stream the client
   // stopped reading keeps it open and server.close() never completes), so sockets are tracked too.
