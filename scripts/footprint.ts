@@ -1,10 +1,9 @@
-// npm run footprint: the platform's memory at idle, process by process. Starts `node --lite-mode
-// dist/start.js` (npm start without the build; the same flags as package.json's start script) on the
-// fixed ports, waits for "Portico is ready" and then --settle seconds, reads every process of its tree
-// from /proc (RSS, and PSS, which counts pages shared between processes, such as the node binary and
-// PostgreSQL's shared memory, once in all), asks each node process for its V8 heap
-// (scripts/footprint-probe.mjs), prints the table and stops the platform. With --pid=N it reads an
-// already running tree instead (e.g. `npm start`'s own npm process).
+// npm run footprint: the platform's memory at idle, process by process. Starts `node dist/start.js`
+// (npm start without the build) on the fixed ports, waits for "Portico is ready" and then --settle
+// seconds, reads every process of its tree from /proc (RSS, and PSS, which counts pages shared
+// between processes, such as the node binary and PostgreSQL's shared memory, once in all), asks each
+// node process for its V8 heap (scripts/footprint-probe.mjs), prints the table and stops the platform.
+// With --pid=N it reads an already running tree instead (e.g. `npm start`'s own npm process).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -147,7 +146,7 @@ function print(readings: Reading[]): void {
 async function startAndRead(settleSeconds: number): Promise<void> {
   const probeDir = mkdtempSync(join(tmpdir(), "portico-footprint-"));
   const nodeOptions = [process.env.NODE_OPTIONS, `--import=${join(root, "scripts/footprint-probe.mjs")}`].filter(Boolean);
-  const child = spawn(process.execPath, ["--lite-mode", "dist/start.js"], {
+  const child = spawn(process.execPath, ["dist/start.js"], {
     cwd: root,
     env: { ...process.env, NODE_OPTIONS: nodeOptions.join(" "), PORTICO_FOOTPRINT_DIR: probeDir },
     stdio: ["ignore", "pipe", "pipe"],
