@@ -18,6 +18,11 @@ export interface UpstreamOptions extends UpstreamConfig {
   ejectAfterFailures?: number;
   /** Base ejection time, doubled per repeated ejection up to 8× (default 5000 ms). */
   ejectMs?: number;
+  /**
+   * A connection opened for load beyond the configured `connections` is closed once it has carried
+   * no stream for this long (default 30,000 ms).
+   */
+  idleConnectionMs?: number;
   /** PEM certificates trusted for `https://` targets instead of Node's bundled roots. */
   ca?: string | Buffer;
   /**
@@ -121,8 +126,12 @@ function createTarget(
   const ejectAfter = options.ejectAfterFailures ?? 5;
   const ejectMs = options.ejectMs ?? 5000;
   const connections = Math.min(Math.max(options.connections ?? 1, 1), maxConnectionsPerTarget);
+  const idleConnectionMs = options.idleConnectionMs ?? 30_000;
   /** Open sessions that take new streams, oldest first. */
   const pool: H2Session[] = [];
+  /** When each connection opened for load (beyond `connections`) was last given a stream. */
+  const lastUsed = new WeakMap<H2Session, number>();
+  let trimTimer: NodeJS.Timeout | undefined;
   let turn = 0;
   let failures = 0;
   let ejections = 0;
@@ -155,9 +164,31 @@ function createTarget(
     });
     session.unref();
     pool.push(session);
+    if (pool.length > connections) {
+      lastUsed.set(session, Date.now());
+      trimTimer ??= setInterval(closeIdleExtras, Math.max(idleConnectionMs / 2, 10)).unref();
+    }
     return session;
   };
+  // The connections a burst opened go once idle, newest first; the configured ones stay.
+  const closeIdleExtras = () => {
+    const now = Date.now();
+    for (let i = pool.length - 1; i >= connections; i--) {
+      const session = pool[i] as H2Session;
+      if (session.streamCount === 0 && now - (lastUsed.get(session) ?? 0) >= idleConnectionMs) {
+        pool.splice(i, 1);
+        session.close();
+      }
+    }
+    if (pool.length <= connections) stopTrimming();
+  };
+  const stopTrimming = () => {
+    if (trimTimer === undefined) return;
+    clearInterval(trimTimer);
+    trimTimer = undefined;
+  };
   const closeAll = () => {
+    stopTrimming();
     for (const session of pool.splice(0)) session.close();
   };
 
@@ -198,7 +229,10 @@ function createTarget(
       if (best !== undefined) return best;
       for (let i = configured; i < n; i++) {
         const session = pool[i] as H2Session;
-        if (session.hasCapacity && !session.congested) return session;
+        if (session.hasCapacity && !session.congested) {
+          lastUsed.set(session, Date.now());
+          return session;
+        }
         if (session.streamCount < leastBusy.streamCount) leastBusy = session;
       }
       return n < maxConnectionsPerTarget ? connect() : leastBusy;

@@ -52,8 +52,8 @@ async function countingServer(settings: http2.Settings = {}, delayMs = 0): Promi
   return result;
 }
 
-function upstreamOf(url: string, connections?: number): Upstream {
-  const upstream = createUpstream({ service: "test.v1.Svc", targets: [url], protocol: "connect", connections });
+function upstreamOf(url: string, connections?: number, idleConnectionMs?: number): Upstream {
+  const upstream = createUpstream({ service: "test.v1.Svc", targets: [url], protocol: "connect", connections, idleConnectionMs });
   closers.push(() => upstream.close());
   return upstream;
 }
@@ -134,5 +134,21 @@ describe("upstream connection pool", () => {
     expect(after.size).toBe(1);
     expect(server.sessions).toBe(4);
     expect(server.perSession.reduce((a, b) => a + b, 0)).toBe(13);
+  });
+
+  it("closes the connections a burst opened once they are idle, and keeps the configured one", async () => {
+    const server = await countingServer({}, 150);
+    const upstream = upstreamOf(server.url, 1, 300);
+    const first = await call(upstream);
+    const burst = new Set(await Promise.all(Array.from({ length: 4 }, () => call(upstream, Buffer.alloc(64 * 1024, 1)))));
+    expect(burst.size).toBe(4);
+    const extras = [...burst].filter((session) => session !== first);
+    expect(extras).toHaveLength(3);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(extras.every((session) => session.closed || session.destroyed)).toBe(true);
+    expect(first.closed || first.destroyed).toBe(false);
+    // The next call goes over the connection that stayed.
+    expect(await call(upstream)).toBe(first);
+    expect(server.sessions).toBe(4);
   });
 });
