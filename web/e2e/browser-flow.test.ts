@@ -6,10 +6,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePorts } from "@portico/kit";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../src/test/free-port.js";
 
 const chromiumPath = process.env.PORTICO_CHROMIUM ?? "/usr/bin/chromium";
 const hasBrowser = existsSync(chromiumPath);
@@ -37,13 +37,9 @@ interface Platform {
 
 /** `npm start` with free ports, its own data directory and the freshly built app as WEB_ROOT. */
 async function startPlatform(webRoot: string): Promise<Platform> {
-  const [gateway, admin, auth, greeter, lang] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
+  // Picked together (held until all are chosen), the embedded PostgreSQL's too: one picked at run
+  // time could take a service's port before the service binds it.
+  const [gateway, admin, auth, greeter, lang, postgres] = await freePorts(6);
   const dataDir = mkdtempSync(join(tmpdir(), "portico-e2e-data-"));
   const proc: ChildProcess = spawn("npm", ["start", "--silent"], {
     cwd: repoRoot,
@@ -63,6 +59,7 @@ async function startPlatform(webRoot: string): Promise<Platform> {
         `portico.greeter.v1.GreeterService=http://127.0.0.1:${greeter}`,
         `portico.lang.v1.LanguageService=http://127.0.0.1:${lang}`,
       ].join(","),
+      PORTICO_POSTGRES_PORT: String(postgres),
       PORTICO_DATA_DIR: dataDir,
       WEB_ROOT: webRoot,
       LOG_LEVEL: "warn",

@@ -1,4 +1,5 @@
 import { startGreeter } from "@portico/greeter";
+import { freePort } from "@portico/kit";
 import { startLang } from "@portico/lang";
 import { startTestPlatform } from "@portico/testing";
 import type { TestProject } from "vitest/node";
@@ -25,5 +26,6 @@ export default async function setup(project: TestProject) {
     gateway: { trustedProxies: ["127.0.0.1", "::1"] },
   });
   project.provide("gatewayUrl", platform.url);
+  project.provide("unreachableUrl", `http://127.0.0.1:${await freePort()}`);
   return () => platform.close();
 }

@@ -4,7 +4,6 @@ import { screen, within } from "@testing-library/react";
 import { describe, expect, inject, it } from "vitest";
 import { createPorticoTransport } from "../rpc/portico-transport.js";
 import { createCookieFetch } from "../test/cookie-fetch.js";
-import { freePort } from "../test/free-port.js";
 import { newAccount, renderApp, signUpThroughForm } from "../test/render-app.js";
 
 describe("sign up and log in", () => {
@@ -84,7 +83,7 @@ describe("sign up and log in", () => {
 
   it("tells the user when the platform cannot be reached", async () => {
     // A port nothing listens on: a real connection failure, not a stub.
-    const { user } = renderApp({ path: "/login", baseUrl: `http://127.0.0.1:${await freePort()}` });
+    const { user } = renderApp({ path: "/login", baseUrl: inject("unreachableUrl") });
     await user.type(await screen.findByLabelText("Email"), "ada@example.com");
     await user.type(screen.getByLabelText("Password"), "whatever password");
     await user.click(screen.getByRole("button", { name: "Log in" }));
