@@ -27,7 +27,10 @@ interface RouteSeries {
 /** Prometheus metrics of the gateway (own registry, so several gateways can share a process) and the access log. */
 export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "portico_gateway_process_" });
+  // The event-loop delay histogram samples every 100 ms, not prom-client's default 10 ms: a 10 ms
+  // timer woke the idle gateway 100 times a second (strace: 200 epoll waits/s at idle against 23),
+  // 10.8 → 6.0 ms of CPU per idle second, and it still records any stall longer than a sample.
+  collectDefaultMetrics({ register: registry, prefix: "portico_gateway_process_", eventLoopMonitoringPrecision: 100 });
   const calls = new Counter({
     name: "portico_gateway_calls_total",
     help: "Calls through the gateway by service, method and Connect code.",

@@ -151,6 +151,8 @@ describe("observability", () => {
       /portico_gateway_calls_total\{service="portico.greeter.v1.GreeterService",method="Greet",code="unauthenticated"\} 1/,
     );
     expect(text).toContain("portico_gateway_call_duration_seconds_bucket");
+    // The process's own metrics, event-loop delay among them (sampled every 100 ms).
+    expect(text).toMatch(/portico_gateway_process_nodejs_eventloop_lag_p99_seconds \d/);
     expect(text).toMatch(/portico_gateway_auth_cache_misses_total \d+/);
     expect(text).toMatch(/portico_gateway_upstream_healthy\{service="portico.greeter.v1.GreeterService",address="[^"]+"\} 1/);
     // An upstream error inside a gRPC-Web body (its trailer frame) is counted by its code too.
