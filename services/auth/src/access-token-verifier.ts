@@ -29,6 +29,8 @@ const KEY_REFERENCE_HEADERS = ["jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256"];
 const REQUIRED_CLAIMS = ["sub", "exp", "nbf", "iat", "jti", "sid"];
 /** Canonical unpadded base64url: no `=`, no whitespace, no other alphabet, no length ≡ 1 (mod 4). */
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** Distinct checked headers remembered (tokens of this issuer have one per signing key). */
+const MAX_HEADERS = 64;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const checkedKeys = new WeakSet<KeyObject>();
 
@@ -36,22 +38,30 @@ function unauthenticated(reason: string): ConnectError {
   return new ConnectError(`access token ${reason}`, Code.Unauthenticated);
 }
 
+/** The value of a base64url character (the text is checked against the alphabet before). */
+function sextet(code: number): number {
+  if (code >= 97) return code - 71; // a-z: 26-51
+  if (code >= 65) return code - 65; // A-Z: 0-25
+  if (code >= 48) return code + 4; // 0-9: 52-61
+  return code === 45 ? 62 : 63; // - and _
+}
+
 /**
  * The bytes of a canonical base64url segment, or undefined. Buffer's own decoder skips characters
- * outside the alphabet and ignores stray trailing bits, so the text is checked first and the
- * decoded bytes must encode back to exactly the same text.
+ * outside the alphabet and ignores stray trailing bits, so the text is checked first (`checked`:
+ * the caller already tested it against the alphabet) and the unused low bits of its last
+ * character must be zero (one encoding per byte string).
  */
-function decodeSegment(text: string): Buffer | undefined {
-  if (text.length % 4 === 1 || !BASE64URL.test(text)) return undefined;
-  const bytes = Buffer.from(text, "base64url");
-  // Unused low bits of the last character must be zero (one encoding per byte string).
-  if (text.length % 4 !== 0 && bytes.toString("base64url") !== text) return undefined;
-  return bytes;
+function decodeSegment(text: string, checked = false): Buffer | undefined {
+  const rest = text.length % 4;
+  if (rest === 1 || (!checked && !BASE64URL.test(text))) return undefined;
+  if (rest !== 0 && (sextet(text.charCodeAt(text.length - 1)) & (rest === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  return Buffer.from(text, "base64url");
 }
 
 /** A JSON object from a base64url segment (strict UTF-8, as jose decodes it), or undefined. */
-function jsonObject(text: string): Record<string, unknown> | undefined {
-  const bytes = decodeSegment(text);
+function jsonObject(text: string, checked = false): Record<string, unknown> | undefined {
+  const bytes = decodeSegment(text, checked);
   if (bytes === undefined) return undefined;
   let value: unknown;
   try {
@@ -60,6 +70,30 @@ function jsonObject(text: string): Record<string, unknown> | undefined {
     return undefined;
   }
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/** What the per-token path needs of a protected header that passed its checks. */
+interface CheckedHeader {
+  kid: string;
+  /** `typ` is at+jwt (reported only after the signature check, as jose does). */
+  typ: boolean;
+}
+
+/**
+ * The protected header's checks, which depend on its text alone: a JSON object with `alg` exactly
+ * ES256, no header naming a key, no `crit` or `b64`, a non-empty string `kid`. Throws as the
+ * verifier answers.
+ */
+function checkHeader(text: string): CheckedHeader {
+  const header = jsonObject(text);
+  if (header === undefined) throw unauthenticated("is malformed");
+  if (header.alg !== ALG) throw unauthenticated("is signed with an algorithm that is not accepted");
+  if (KEY_REFERENCE_HEADERS.some((name) => name in header)) throw unauthenticated("names its own key, which is never trusted");
+  // jose understands only the b64 extension; tokens of this issuer use none.
+  if ("crit" in header || "b64" in header) throw unauthenticated("is malformed");
+  const { kid, typ } = header;
+  if (typeof kid !== "string" || kid === "") throw unauthenticated("has no key id");
+  return { kid, typ: typeof typ === "string" && normalizeTyp(typ) === TYP };
 }
 
 /** A claim that fails its check, in the words the auth service has always used (nbf: not valid yet). */
@@ -99,6 +133,9 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     throw new Error(`access token verifier: skewSeconds ${skewSeconds} is not valid; expected 0 to 30`);
   }
 
+  // Headers that passed their checks, by text (a handful: one per signing key; cleared when full,
+  // as the texts are the caller's choice).
+  const headers = new Map<string, CheckedHeader>();
   const keyOf = (kid: string): KeyObject | Promise<KeyObject> => {
     const key = keyFor(kid);
     return key instanceof Promise ? key.then(checkKey) : checkKey(key);
@@ -109,15 +146,15 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     const firstDot = token.indexOf(".");
     const secondDot = firstDot < 0 ? -1 : token.indexOf(".", firstDot + 1);
     if (secondDot < 0 || token.indexOf(".", secondDot + 1) >= 0) throw unauthenticated("is malformed");
-    const header = jsonObject(token.slice(0, firstDot));
-    if (header === undefined) throw unauthenticated("is malformed");
-    if (header.alg !== ALG) throw unauthenticated("is signed with an algorithm that is not accepted");
-    if (KEY_REFERENCE_HEADERS.some((name) => name in header)) throw unauthenticated("names its own key, which is never trusted");
-    // jose understands only the b64 extension; tokens of this issuer use none.
-    if ("crit" in header || "b64" in header) throw unauthenticated("is malformed");
-    const { kid } = header;
-    if (typeof kid !== "string" || kid === "") throw unauthenticated("has no key id");
-    const found = keyOf(kid);
+    // Every token of one key carries the same header: its checks are made once per header text.
+    const headerText = token.slice(0, firstDot);
+    let header = headers.get(headerText);
+    if (header === undefined) {
+      header = checkHeader(headerText);
+      if (headers.size >= MAX_HEADERS) headers.clear();
+      headers.set(headerText, header);
+    }
+    const found = keyOf(header.kid);
     const key = found instanceof Promise ? await found : found;
 
     const payloadText = token.slice(firstDot + 1, secondDot);
@@ -129,9 +166,9 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       throw unauthenticated("has an invalid signature");
     }
 
-    const claims = jsonObject(payloadText);
+    const claims = jsonObject(payloadText, true);
     if (claims === undefined) throw unauthenticated("is malformed");
-    if (typeof header.typ !== "string" || normalizeTyp(header.typ) !== TYP) throw unacceptable("typ");
+    if (!header.typ) throw unacceptable("typ");
     // jose reports the last missing claim of its list first.
     for (const claim of ["iss", "aud", ...REQUIRED_CLAIMS.slice().reverse()]) {
       if (!Object.hasOwn(claims, claim)) throw unacceptable(claim);

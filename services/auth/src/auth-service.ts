@@ -2,8 +2,6 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
-  type AuthenticateResponse,
-  AuthenticateResponseSchema,
   type AuthService,
   type Tokens,
   TokensSchema,
@@ -13,9 +11,10 @@ import {
   WatchRevocationsResponseSchema,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { identityKey, type Logger, requireIdentity } from "@portico/kit";
-import type { AccessTokens } from "./access-tokens.js";
+import type { AccessClaims, AccessTokens } from "./access-tokens.js";
 import type { AuthStore, IssuedSession, UserRow } from "./auth-store.js";
 import { isUniqueViolation } from "./auth-store.js";
+import { authenticateResponse } from "./authenticate-codec.js";
 import { clientAddress } from "./client-address.js";
 import { normaliseEmail } from "./email-address.js";
 import { type FieldViolation, invalidArgument } from "./error-details.js";
@@ -95,22 +94,14 @@ function revocationMessage(revocation: Revocation): WatchRevocationsResponse {
       });
 }
 
-/** Authenticate's logic: verify the token locally, check the in-memory revocation set, answer the identity. */
+/** Authenticate's logic: verify the token locally, check the in-memory revocation set, answer the claims. */
 export function createAuthenticator(tokens: AccessTokens, revocations: RevocationSet) {
-  return async (accessToken: string): Promise<AuthenticateResponse> => {
+  return async (accessToken: string): Promise<AccessClaims> => {
     const claims = await tokens.verify(accessToken);
     if (revocations.isRevoked(claims.sessionId, claims.userId, claims.issuedAtMs)) {
       throw new ConnectError("access token has been revoked", Code.Unauthenticated);
     }
-    return create(AuthenticateResponseSchema, {
-      identity: {
-        userId: claims.userId,
-        tier: claims.tier,
-        roles: claims.roles,
-        sessionId: claims.sessionId,
-        expiresAt: timestampFromMs(claims.expiresAtMs),
-      },
-    });
+    return claims;
   };
 }
 
@@ -280,7 +271,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       return { user: toUser(user) };
     },
 
-    authenticate: (req) => authenticate(req.accessToken),
+    authenticate: async (req) => authenticateResponse(await authenticate(req.accessToken)),
 
     async *watchRevocations(_req, ctx) {
       const signal = AbortSignal.any([ctx.signal, deps.shutdown]);

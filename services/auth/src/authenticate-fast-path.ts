@@ -1,20 +1,17 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import {
-  AuthenticateRequestSchema,
-  type AuthenticateResponse,
-  AuthenticateResponseSchema,
-  AuthService,
-} from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { CallGuard, Logger, StreamHandler } from "@portico/kit";
+import type { AccessClaims } from "./access-tokens.js";
+import { decodeAuthenticateRequest, encodeAuthenticateResponse } from "./authenticate-codec.js";
 
 /** The path of the RPC this fast path serves. */
 export const AUTHENTICATE_PATH = "/portico.auth.v1.AuthService/Authenticate";
 
 export interface AuthenticateFastPathOptions {
-  authenticate(accessToken: string): Promise<AuthenticateResponse>;
+  /** The claims of a valid, unrevoked token (the RPC handler's logic). */
+  authenticate(accessToken: string): Promise<AccessClaims>;
   /** The service's policy check: Authenticate answers only the callers its .proto lists (the gateway). */
   guard: CallGuard;
   logger: Logger;
@@ -63,23 +60,30 @@ function sendError(stream: ServerHttp2Stream, protocol: Protocol, error: Connect
   stream.end(errorToJsonBytes(error, {}));
 }
 
+const GRPC_OK_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" };
+const CONNECT_OK_HEADERS = { ":status": 200, "content-type": "application/proto" };
+const WAIT_FOR_TRAILERS = { waitForTrailers: true };
+
 function sendTrailers(this: ServerHttp2Stream) {
   this.sendTrailers(GRPC_OK_TRAILERS);
 }
 
-function sendMessage(stream: ServerHttp2Stream, protocol: Protocol, bytes: Uint8Array) {
+function sendMessage(stream: ServerHttp2Stream, protocol: Protocol, claims: AccessClaims) {
   if (protocol === "grpc") {
-    const envelope = Buffer.allocUnsafe(5 + bytes.length);
-    envelope[0] = 0;
-    envelope.writeUInt32BE(bytes.length, 1);
-    envelope.set(bytes, 5);
-    stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+    stream.respond(GRPC_OK_HEADERS, WAIT_FOR_TRAILERS);
     stream.once("wantTrailers", sendTrailers);
-    stream.end(envelope);
+    stream.end(encodeAuthenticateResponse(claims, true));
     return;
   }
-  stream.respond({ ":status": 200, "content-type": "application/proto" });
-  stream.end(bytes);
+  // Connect (the gateway's protocol): the answer is written, and the stream ended once the write
+  // has completed, so END_STREAM goes out on an empty DATA frame of its own. With
+  // `stream.end(bytes)` the stream closed, and was destroyed, before its write completed, and
+  // node's writable stream then made an ERR_STREAM_DESTROYED error, stack trace and all, on every
+  // call (44k fewer instructions per call, client and server together, callgrind).
+  stream.respond(CONNECT_OK_HEADERS);
+  stream.write(encodeAuthenticateResponse(claims, false), (error) => {
+    if (!error && !stream.destroyed) stream.end();
+  });
 }
 
 function requestMessage(protocol: Protocol, body: Buffer): Uint8Array {
@@ -124,14 +128,14 @@ export function createAuthenticateFastPath(options: AuthenticateFastPathOptions)
         let token: string;
         try {
           const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-          token = fromBinary(AuthenticateRequestSchema, requestMessage(protocol, body)).accessToken;
+          token = decodeAuthenticateRequest(requestMessage(protocol, body));
         } catch (error) {
           if (error instanceof ConnectError) throw error;
           throw new ConnectError("cannot decode AuthenticateRequest", Code.InvalidArgument);
         }
-        const response = await options.authenticate(token);
+        const claims = await options.authenticate(token);
         if (stream.destroyed) return;
-        sendMessage(stream, protocol, toBinary(AuthenticateResponseSchema, response));
+        sendMessage(stream, protocol, claims);
       };
       respond().catch((error: unknown) => {
         if (!(error instanceof ConnectError)) options.logger.error({ err: error, method: AUTHENTICATE_PATH }, "handler failed");

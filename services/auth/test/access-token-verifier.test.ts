@@ -231,6 +231,45 @@ describe("access token verifier (node:crypto) against jose", () => {
     await expectRefused(await token({}, { kid: "key-2" }), "is signed with an unknown key");
   });
 
+  it("checks a header once per text, but asks for its key on every token: a key let go is refused at once", async () => {
+    const keys = new Map([[kid, publicKey]]);
+    const asked: string[] = [];
+    const rotating = createAccessTokenVerifier({
+      keyFor: (id) => {
+        asked.push(id);
+        const key = keys.get(id);
+        if (!key) throw new ConnectError("access token is signed with an unknown key", Code.Unauthenticated);
+        return key;
+      },
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      skewSeconds: SKEW,
+    });
+    const first = await token();
+    const second = await token();
+    expect(first.split(".")[0]).toBe(second.split(".")[0]);
+    await expect(rotating(first)).resolves.toMatchObject({ tier: "free" });
+    keys.delete(kid);
+    await expect(rotating(second)).rejects.toThrow("access token is signed with an unknown key");
+    keys.set(kid, other.publicKey);
+    await expect(rotating(second)).rejects.toThrow("access token has an invalid signature");
+    expect(asked).toEqual([kid, kid, kid]);
+    // Many distinct headers (the caller's choice) neither grow without bound nor change an answer.
+    keys.set(kid, publicKey);
+    for (let i = 0; i < 200; i++) {
+      const text = await token({}, { extra: i, typ: i % 2 === 0 ? "at+jwt" : "JWT" });
+      const result = await outcome(() => rotating(text));
+      if (i % 2 === 0) expect(result.ok).toBe(true);
+      else
+        expect(result).toEqual({
+          ok: false,
+          code: Code.Unauthenticated,
+          message: 'access token has an unacceptable "typ" claim',
+        });
+    }
+    await expect(rotating(first)).resolves.toMatchObject({ tier: "free" });
+  });
+
   it("refuses the wrong issuer or audience, missing claims and claims of the wrong type", async () => {
     await expectRefused(await token({ iss: "someone-else" }), 'has an unacceptable "iss" claim');
     await expectRefused(await token({ aud: "other" }), 'has an unacceptable "aud" claim');
