@@ -928,16 +928,17 @@ export class H2Session extends EventEmitter {
   }
 
   /**
-   * @internal A stream ended its side. With no other stream open on the connection there is
-   * nothing for its frames to share a write with, so they go out now instead of at the end of the
-   * event-loop turn: one call at a time no longer waits for the rest of the turn (the other
-   * callbacks, ticks and microtasks) between its last frame and the socket. Streams that share a
-   * connection still go out together, once per turn.
+   * @internal A stream ended its side (server role). With no other stream open on the connection
+   * there is nothing for its answer to share a write with, so it goes out now instead of at the end
+   * of the event-loop turn: one call at a time no longer waits for the rest of the turn (the other
+   * callbacks, ticks and microtasks) between its last frame and the socket. Answers on a connection
+   * with several streams still go out together once per turn, and so do requests (client role): the
+   * pooled upstream connection carries many callers' requests, and writing each alone there added
+   * about 5 % more writes per call under W1.
    */
   flushAlone(): void {
-    if (this.blocked || !this.queued) return;
-    const open = this.isServer ? this.streams.size - this.lingering.size : this.streams.size - 1;
-    if (open <= 0) this.flush();
+    if (!this.isServer || this.blocked || !this.queued) return;
+    if (this.streams.size - this.lingering.size <= 0) this.flush();
   }
 
   /** @internal DATA may be queued now: the socket drains and this turn has not queued much yet. */
