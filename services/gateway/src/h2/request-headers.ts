@@ -19,12 +19,26 @@ function badName(name: string, from: number): boolean {
   return false;
 }
 
+/**
+ * Long values found valid, as a client repeats them on every request (a bearer token of several
+ * hundred bytes, its HPACK literal decoded to the same string each time): checked once, not on
+ * every request. Validity depends on the text alone; the set is bounded.
+ */
+const validLongValues = new Set<string>();
+const LONG_VALUE = 64;
+
 function badValue(value: string): boolean {
-  if (value.length === 0) return false;
+  const length = value.length;
+  if (length === 0) return false;
   const first = value.charCodeAt(0);
-  const last = value.charCodeAt(value.length - 1);
+  const last = value.charCodeAt(length - 1);
   if (first === 0x20 || first === 0x09 || last === 0x20 || last === 0x09) return true;
-  return invalidValue.test(value);
+  if (length < LONG_VALUE) return invalidValue.test(value);
+  if (validLongValues.has(value)) return false;
+  if (invalidValue.test(value)) return true;
+  if (validLongValues.size >= 256) validLongValues.clear();
+  validLongValues.add(value);
+  return false;
 }
 
 /** Why a request's header block is malformed, or undefined when it is well-formed. */

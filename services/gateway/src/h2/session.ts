@@ -152,15 +152,16 @@ function toHeaderList(headers: OutgoingHttpHeaders | IncomingHttpHeaders, list: 
 /**
  * An HPACK list to node's header object (`:status` a number; duplicates joined as node joins them).
  * The object has no prototype: a field named `constructor` or `__proto__` is just a field.
- * Request names are lowercase already (validated); a response's are lowercased here.
+ * A response's names are lowercased here; a request's are lowercase already (`requestHeadersProblem`
+ * refused any other), so the server role passes `lowercase` false.
  */
-export function toHeaderObject(list: HeaderList): IncomingHttpHeaders {
+export function toHeaderObject(list: HeaderList, lowercase = true): IncomingHttpHeaders {
   const out = Object.create(null) as IncomingHttpHeaders;
   for (let i = 0; i < list.length; i++) {
     const field = list[i] as [string, string];
     let name = field[0];
     const value = field[1];
-    if (name !== name.toLowerCase()) name = name.toLowerCase();
+    if (lowercase) name = name.toLowerCase();
     const existing = out[name];
     if (existing === undefined) {
       if (name === ":status") (out as Record<string, unknown>)[name] = Number(value);
@@ -525,6 +526,7 @@ export class H2Stream extends EventEmitter {
     if (this.localEnded) return;
     this.localEnded = true;
     this.maybeClose();
+    this.session.flushAlone();
   }
 
   /** @internal */
@@ -923,6 +925,20 @@ export class H2Session extends EventEmitter {
       return;
     }
     this.send(buf);
+  }
+
+  /**
+   * @internal A stream ended its side (server role). With no other stream open on the connection
+   * there is nothing for its answer to share a write with, so it goes out now instead of at the end
+   * of the event-loop turn: one call at a time no longer waits for the rest of the turn (the other
+   * callbacks, ticks and microtasks) between its last frame and the socket. Answers on a connection
+   * with several streams still go out together once per turn, and so do requests (client role): the
+   * pooled upstream connection carries many callers' requests, and writing each alone there added
+   * about 5 % more writes per call under W1.
+   */
+  flushAlone(): void {
+    if (!this.isServer || this.blocked || !this.queued) return;
+    if (this.streams.size - this.lingering.size <= 0) this.flush();
   }
 
   /** @internal DATA may be queued now: the socket drains and this turn has not queued much yet. */
@@ -1423,7 +1439,8 @@ export class H2Session extends EventEmitter {
       stream.respond({ ":status": 431 }, { endStream: true });
       return;
     }
-    const headers = toHeaderObject(list);
+    // Validated above: no uppercase names.
+    const headers = toHeaderObject(list, false);
     const contentLength = headers["content-length"];
     if (contentLength !== undefined) {
       stream.expectedLength = parseContentLength(contentLength);

@@ -211,26 +211,28 @@ export function runPassThrough(
     });
     up.on("end", () => {
       if (life.done || life.attempt.up !== up) return;
-      life.finish(
+      const code =
         protocol.protocol === "grpc"
           ? trailers
             ? grpcCode(trailers["grpc-status"])
             : "unknown"
-          : (sniffer?.code() ?? record.code),
-      );
+          : (sniffer?.code() ?? record.code);
+      // The answer first (a stream alone on its connection is written at once), the bookkeeping
+      // (metrics, access log) after it.
       const tail = encode?.end();
       if (held === undefined) {
         down.end(tail);
-        return;
+      } else {
+        // The whole unary answer at once: headers, body and end (or trailers) in one write.
+        const { headers, chunks } = held;
+        held = undefined;
+        respond(headers);
+        if (tail !== undefined && tail.length > 0) chunks.push(tail);
+        const last = chunks.pop();
+        for (const chunk of chunks) down.write(chunk);
+        down.end(last);
       }
-      // The whole unary answer at once: headers, body and end (or trailers) in one write.
-      const { headers, chunks } = held;
-      held = undefined;
-      respond(headers);
-      if (tail !== undefined && tail.length > 0) chunks.push(tail);
-      const last = chunks.pop();
-      for (const chunk of chunks) down.write(chunk);
-      down.end(last);
+      life.finish(code);
     });
   };
   attach(life.attempt.up);

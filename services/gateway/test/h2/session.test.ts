@@ -450,6 +450,25 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
       expect((await nodeCall(nodeClient(server.port), { ":path": "/" }, "alive")).body.toString()).toBe("alive");
     });
   }
+
+  it("writes the answer of a stream alone on its connection at once, before the rest of the event-loop turn", async () => {
+    const written: number[] = [];
+    const server = await engineServer({}, (stream) => {
+      stream.respond({ ":status": 200 });
+      stream.on("data", () => {});
+      stream.on("end", () => {
+        const socket = (server.sessions[0] as H2Session).socket;
+        const before = socket.bytesWritten;
+        stream.end(Buffer.from("done"));
+        written.push(socket.bytesWritten - before);
+      });
+    });
+    const client = nodeClient(server.port);
+    const reply = await nodeCall(client, { ":path": "/alone", ":method": "POST" }, Buffer.from("hi"));
+    expect(reply.body.toString()).toBe("done");
+    // HEADERS, DATA and the END_STREAM frame went to the socket inside end().
+    expect(written[0]).toBeGreaterThan(0);
+  });
 });
 
 // --- client role: the engine calls node:http2 servers ---
@@ -740,5 +759,32 @@ describe("connectH2 against node:http2 servers", { timeout: 10_000 }, () => {
     expect(reply.headers["content-type"]).toBe("application/grpc");
     expect(reply.body.equals(Buffer.from([0, 0, 0, 0, 2, 8, 1, 0, 0, 0, 0, 2, 8, 2]))).toBe(true);
     expect(reply.trailers).toMatchObject({ "grpc-status": "0", "grpc-message": "OK" });
+  });
+
+  it("batches a request's frames once per event-loop turn, alone or not (the pooled upstream connection's writes stay one per turn)", async () => {
+    const { url } = await nodeServer({});
+    const session = engineClient(url);
+    await engineCall(session, { ":path": "/warm" });
+    const socket = session.socket;
+    // Alone or with another stream open, a request's frames reach the socket at the end of the turn,
+    // with those of every other request made in it: one write for all of them.
+    const alone = session.request({ ":method": "POST", ":path": "/alone" });
+    alone.on("data", () => {});
+    let before = socket.bytesWritten;
+    alone.end(Buffer.from("ping"));
+    expect(socket.bytesWritten).toBe(before);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.bytesWritten).toBeGreaterThan(before);
+    await waitFor(alone, "close");
+    const first = session.request({ ":method": "POST", ":path": "/first" });
+    const second = session.request({ ":method": "POST", ":path": "/second" });
+    for (const stream of [first, second]) stream.on("data", () => {});
+    before = socket.bytesWritten;
+    first.end(Buffer.from("one"));
+    second.end(Buffer.from("two"));
+    expect(socket.bytesWritten).toBe(before);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.bytesWritten).toBeGreaterThan(before);
+    await Promise.all([waitFor(first, "close"), waitFor(second, "close")]);
   });
 });
