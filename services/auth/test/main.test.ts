@@ -107,12 +107,16 @@ describe("main.ts", () => {
 
   it("loads the argon2 addon with the first sign-up, not at start-up (an idle platform holds none of it)", async () => {
     const proc = await startProcess(await freePort());
-    await ready(proc);
-    const argon2Mapped = () => /argon2[^/\n]*\.node$/m.test(readFileSync(`/proc/${proc.child.pid}/maps`, "utf8"));
-    expect(argon2Mapped()).toBe(false);
-    await proc.client.signUp({ email: uniqueEmail("lazy"), password: STRONG_PASSWORD, displayName: "Lazy" });
-    expect(argon2Mapped()).toBe(true);
-    expect(await stop(proc.child, proc.exited, "SIGTERM")).toBe(0);
+    try {
+      await ready(proc);
+      const argon2Mapped = () => /argon2[^/\n]*\.node$/m.test(readFileSync(`/proc/${proc.child.pid}/maps`, "utf8"));
+      expect(argon2Mapped()).toBe(false);
+      await proc.client.signUp({ email: uniqueEmail("lazy"), password: STRONG_PASSWORD, displayName: "Lazy" });
+      expect(argon2Mapped()).toBe(true);
+    } finally {
+      // Stopped whatever the outcome: a failed expectation must not leave the process running.
+      expect(await stop(proc.child, proc.exited, "SIGTERM")).toBe(0);
+    }
   }, 60_000);
 
   it("ends with a one-line reason for a bad setting", { timeout: 60_000 }, async () => {
