@@ -119,17 +119,17 @@ function print(readings: Reading[]): void {
   for (const r of readings) groups.set(r.name, [...(groups.get(r.name) ?? []), r]);
   const sum = (rs: Reading[], f: (r: Reading) => number) => rs.reduce((t, r) => t + f(r), 0);
   console.log(
-    "| process | RSS MB | PSS MB | PSS anon / file / shmem MB | V8 heap used / total MB | V8 code MB | external (array buffers) MB |",
+    "| process | RSS MB | PSS MB | PSS anon / file / shmem MB | V8 heap used / total MB | V8 new space MB | V8 code MB | external (array buffers) MB |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const [name, rs] of groups) {
     const v8 = rs.length === 1 ? rs[0]?.v8 : undefined;
     console.log(
       `| ${name}${rs.length > 1 ? ` (${rs.length} processes)` : ""} | ${mb(sum(rs, (r) => r.rss))} | ${mb(sum(rs, (r) => r.pss))} | ` +
         `${mb(sum(rs, (r) => r.pssAnon))} / ${mb(sum(rs, (r) => r.pssFile))} / ${mb(sum(rs, (r) => r.pssShmem))} | ` +
         (v8
-          ? `${mb(v8.heapUsed)} / ${mb(v8.heapTotal)} | ${mb(v8.code)} | ${mb(v8.external)} (${mb(v8.arrayBuffers)}) |`
-          : "– | – | – |"),
+          ? `${mb(v8.heapUsed)} / ${mb(v8.heapTotal)} | ${mb(v8.newSpace)} | ${mb(v8.code)} | ${mb(v8.external)} (${mb(v8.arrayBuffers)}) |`
+          : "– | – | – | – |"),
     );
   }
   const withoutNpm = readings.filter((r) => r.name !== "npm" && r.name !== "sh");

@@ -1,6 +1,6 @@
 import { type KeyObject, randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SignJWT } from "jose";
+import { SignJWT } from "jose/jwt/sign";
 import { createAccessTokenVerifier } from "./access-token-verifier.js";
 import { ACCESS_TOKEN_ALG, type SigningKeys } from "./signing-keys.js";
 

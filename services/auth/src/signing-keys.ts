@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from "node:crypto";
 import type { Database } from "@portico/kit";
-import { calculateJwkThumbprint, type JWK } from "jose";
+import type { JWK } from "jose";
+import { calculateJwkThumbprint } from "jose/jwk/thumbprint";
 
 /** The one algorithm access tokens are signed and verified with. */
 export const ACCESS_TOKEN_ALG = "ES256";

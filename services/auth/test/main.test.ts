@@ -105,6 +105,20 @@ describe("main.ts", () => {
     expect(await stop(third.child, third.exited, "SIGTERM")).toBe(0);
   }, 180_000);
 
+  it("loads the argon2 addon with the first sign-up, not at start-up (an idle platform holds none of it)", async () => {
+    const proc = await startProcess(await freePort());
+    try {
+      await ready(proc);
+      const argon2Mapped = () => /argon2[^/\n]*\.node$/m.test(readFileSync(`/proc/${proc.child.pid}/maps`, "utf8"));
+      expect(argon2Mapped()).toBe(false);
+      await proc.client.signUp({ email: uniqueEmail("lazy"), password: STRONG_PASSWORD, displayName: "Lazy" });
+      expect(argon2Mapped()).toBe(true);
+    } finally {
+      // Stopped whatever the outcome: a failed expectation must not leave the process running.
+      expect(await stop(proc.child, proc.exited, "SIGTERM")).toBe(0);
+    }
+  }, 60_000);
+
   it("ends with a one-line reason for a bad setting", { timeout: 60_000 }, async () => {
     const proc = await startProcess(await freePort(), { AUTH_ACCESS_TOKEN_TTL_SECONDS: "forever" });
     expect(await proc.exited).toBe(1);

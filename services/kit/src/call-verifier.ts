@@ -1,5 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { decodeProtectedHeader, type JWTPayload, jwtVerify } from "jose";
+import type { JWTPayload } from "jose";
+import { decodeProtectedHeader } from "jose/decode/protected_header";
+import { jwtVerify } from "jose/jwt/verify";
 import { ConfigError } from "./config-error.js";
 import { type Caller, GATEWAY_SERVICE, type Identity, identityHeaders, tokenTypes } from "./identity.js";
 import { createLruCache } from "./lru-cache.js";
