@@ -22,10 +22,12 @@ function badName(name: string, from: number): boolean {
 /**
  * Long values found valid, as a client repeats them on every request (a bearer token of several
  * hundred bytes, its HPACK literal decoded to the same string each time): checked once, not on
- * every request. Validity depends on the text alone; the set is bounded.
+ * every request. Validity depends on the text alone; the set is bounded: at most 256 values of at
+ * most 2,048 characters (about 1 MB), longer ones are checked every time.
  */
 const validLongValues = new Set<string>();
 const LONG_VALUE = 64;
+const REMEMBERED_VALUE = 2048;
 
 function badValue(value: string): boolean {
   const length = value.length;
@@ -33,7 +35,7 @@ function badValue(value: string): boolean {
   const first = value.charCodeAt(0);
   const last = value.charCodeAt(length - 1);
   if (first === 0x20 || first === 0x09 || last === 0x20 || last === 0x09) return true;
-  if (length < LONG_VALUE) return invalidValue.test(value);
+  if (length < LONG_VALUE || length > REMEMBERED_VALUE) return invalidValue.test(value);
   if (validLongValues.has(value)) return false;
   if (invalidValue.test(value)) return true;
   if (validLongValues.size >= 256) validLongValues.clear();
