@@ -125,6 +125,7 @@ COPY tsconfig.json tsconfig.base.json portico.services.json ./
 COPY gen gen
 COPY services services
 COPY web web
+COPY scripts scripts
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
