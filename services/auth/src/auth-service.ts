@@ -11,10 +11,10 @@ import {
   WatchRevocationsResponseSchema,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { identityKey, type Logger, requireIdentity } from "@portico/kit";
+import { authenticateResponse } from "@portico/kit/authenticate-codec";
 import type { AccessClaims, AccessTokens } from "./access-tokens.js";
 import type { AuthStore, IssuedSession, UserRow } from "./auth-store.js";
 import { isUniqueViolation } from "./auth-store.js";
-import { authenticateResponse } from "./authenticate-codec.js";
 import { clientAddress } from "./client-address.js";
 import { normaliseEmail } from "./email-address.js";
 import { type FieldViolation, invalidArgument } from "./error-details.js";

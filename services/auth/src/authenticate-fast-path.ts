@@ -3,8 +3,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import type { CallGuard, Logger, StreamHandler } from "@portico/kit";
+import { decodeAuthenticateRequest, encodeAuthenticateResponse } from "@portico/kit/authenticate-codec";
 import type { AccessClaims } from "./access-tokens.js";
-import { decodeAuthenticateRequest, encodeAuthenticateResponse } from "./authenticate-codec.js";
 
 /** The path of the RPC this fast path serves. */
 export const AUTHENTICATE_PATH = "/portico.auth.v1.AuthService/Authenticate";

@@ -3,8 +3,8 @@ import { type Client, Code, ConnectError, createClient } from "@connectrpc/conne
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { AuthService, type WatchRevocationsResponse } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { decodeAuthenticateResponse, encodeAuthenticateRequest } from "@portico/kit/authenticate-codec";
 import type { VerifiedToken } from "./auth-cache.js";
-import { decodeAuthenticateResponse, encodeAuthenticateRequest } from "./authenticate-codec.js";
 import { H2Error, type H2Stream } from "./h2/index.js";
 import { checkHealth } from "./health-checker.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";

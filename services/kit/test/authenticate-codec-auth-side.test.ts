@@ -1,8 +1,9 @@
+// The auth service's side of Authenticate: it reads requests and writes answers.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AuthenticateRequestSchema, AuthenticateResponseSchema } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { AccessClaims } from "../src/access-tokens.js";
+import type { AuthenticatedUser } from "../src/authenticate-codec.js";
 import { authenticateResponse, decodeAuthenticateRequest, encodeAuthenticateResponse } from "../src/authenticate-codec.js";
 
 // The fast path's hand-written codec against protobuf-es, which the RPC handler uses: the same
@@ -35,12 +36,11 @@ const text = fc.oneof(
   fc.string({ unit: "binary", maxLength: 40 }),
   fc.constantFrom("", "free", "pro", "admin", "greeter.admin"),
 );
-const claimsArbitrary: fc.Arbitrary<AccessClaims> = fc.record({
+const claimsArbitrary: fc.Arbitrary<AuthenticatedUser> = fc.record({
   userId: text,
   sessionId: text,
   tier: text,
   roles: fc.array(text, { maxLength: 5 }),
-  issuedAtMs: fc.integer({ min: 0, max: 2 ** 45 }),
   expiresAtMs: fc.oneof(
     fc.integer({ min: 0, max: 2 ** 45 }).map((s) => s * 1000),
     fc.integer({ min: 0, max: 2 ** 48 }),
@@ -119,12 +119,11 @@ describe("the fast path's Authenticate codec", () => {
   });
 
   it("answers the claims the token carries, read back by protobuf-es", () => {
-    const claims: AccessClaims = {
+    const claims: AuthenticatedUser = {
       userId: "0b9a4c1e-5d3f-4e7a-9c2b-1f8e6d4a3b21",
       sessionId: "s-1",
       tier: "pro",
       roles: ["user", "greeter.admin"],
-      issuedAtMs: 1_796_000_000_123,
       expiresAtMs: 1_796_000_900_000,
     };
     const identity = fromBinary(AuthenticateResponseSchema, encodeAuthenticateResponse(claims, false)).identity;

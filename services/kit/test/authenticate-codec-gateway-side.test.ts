@@ -1,3 +1,4 @@
+// The gateway's side of Authenticate: it writes requests and reads answers.
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AuthenticateRequestSchema, AuthenticateResponseSchema, IdentitySchema } from "@portico/gen/portico/auth/v1/auth_pb.js";
