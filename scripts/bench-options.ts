@@ -40,8 +40,8 @@ export const benchUsage = `npm run bench -- [options]
   --duration=10     measured seconds per workload and target (default 10, smoke 1.5)
   --warmup=2        unmeasured seconds before each measurement (default 2, smoke 0.5)
   --rounds=N        rounds per workload with the targets interleaved; the median round is reported
-                    (default 3 for W1 and W2, whose targets are ratios to nginx, 1 for the rest and for --smoke;
-                    W8 runs every phase once per round)
+                    (default 3, as issue 16's targets are medians of three rounds; 1 for --smoke;
+                    W8 runs every phase once per round, W6 mints new tokens for each round)
   --attacks=LIST    W8's attacks, each measured on its own: rapid-reset, ping-flood, settings-flood,
                     continuation-flood, zero-window, or mix (all five at once); default every one on
                     its own (smoke: mix)
