@@ -2,9 +2,9 @@
 // from this checkout (less what .dockerignore keeps out) into an empty folder, `npm ci` is stood in for
 // by this checkout's node_modules, and its `npm run build` runs there. It fails when the build reads a
 // file the image does not copy in (scripts/start.ts and scripts/build.ts once were), and checks that
-// everything the runtime stage copies out of the build stage exists.
+// everything the runtime stage copies out of the build stage exists and is no test and no TypeScript.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -45,7 +45,7 @@ function copyInto(sources: string[], destination: string): void {
 }
 
 describe("the Dockerfile", () => {
-  it("builds from what its build stage copies in, and holds everything the image copies out", () => {
+  it("builds from what its build stage copies in, and ships what the image copies out: no test, no TypeScript", () => {
     expect(buildStage, "a stage named build").not.toBe("");
     for (const line of buildStage.split("\n")) {
       const copy = /^COPY (.+)$/.exec(line);
@@ -65,5 +65,15 @@ describe("the Dockerfile", () => {
     const missing = copiedOut.filter((path) => path !== "node_modules" && !existsSync(join(app, path)));
     expect(missing).toEqual([]);
     expect(existsSync(join(app, "services/gateway/dist/main.js"))).toBe(true);
+    // What the image holds of the build: JavaScript, maps, migrations, config and the web app; no test, no TypeScript.
+    const shipped = copiedOut
+      .filter((path) => path !== "node_modules")
+      .flatMap((path) =>
+        statSync(join(app, path)).isDirectory()
+          ? readdirSync(join(app, path), { recursive: true }).map((file) => `${path}/${String(file)}`)
+          : [path],
+      );
+    expect(shipped.length).toBeGreaterThan(100);
+    expect(shipped.filter((file) => /\.test\.|\/test\/|\.ts$|testing/.test(file))).toEqual([]);
   }, 120_000);
 });
