@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { ensureLocalKeys, startEmbeddedPostgres } from "@portico/kit";
+import { ensureLocalKeys, platform, startEmbeddedPostgres } from "@portico/kit";
 import { answers200 } from "./answers-200.js";
 
 export interface BenchProcess {
@@ -198,8 +198,8 @@ export function startGatewayProcess(
     const ports = { ...upstreams, gateway: await freePort(), admin: await freePort() };
     const gateway = spawnNode({
       name,
-      // As npm start runs it (scripts/start.ts).
-      args: ["--single-threaded-gc", ...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
+      // With the node flags it runs with everywhere (portico.services.json), then the caller's.
+      args: [...platform.gateway.nodeFlags, ...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
       env: platformEnv(options, ports),
       logFile: join(options.logDir, `${name}.log`),
       cwd: options.root,

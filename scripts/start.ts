@@ -61,12 +61,8 @@ function children(): Child[] {
         ["ADMIN_PORT", read.port("ADMIN_PORT", platform.gateway.adminPort)],
       ],
       color: 33,
-      // Per-call garbage is young and short-lived: V8's parallel GC helper threads cost the
-      // gateway more CPU than they save on small machines (bench/README.md). Locally its young
-      // generation is capped at 4 MB semi-spaces: start-up otherwise grows it to 16 MB, which V8
-      // gives back only 10–90 s later (README, "Footprint and start-up time"). The bench, the
-      // Dockerfile and the manifests run it without the cap.
-      nodeFlags: ["--single-threaded-gc", "--max-semi-space-size=4"],
+      // As it runs everywhere (portico.services.json; services/gateway/README.md, "Run").
+      nodeFlags: platform.gateway.nodeFlags,
     },
   ];
 }
