@@ -4,8 +4,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "@portico/kit";
-import { parse, parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
 
 const root = join(import.meta.dirname, "..");
 const { nodeFlags } = platform.gateway;

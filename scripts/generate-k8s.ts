@@ -6,6 +6,7 @@
 // Objects are typed with kubernetes-models, so a misspelt field fails `npm run lint`.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { parsePlatformDefinition } from "@portico/kit";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IHorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
@@ -15,7 +16,6 @@ import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
 import type { IProbe } from "kubernetes-models/v1/Probe";
 import type { IService } from "kubernetes-models/v1/Service";
-import { parsePlatformDefinition } from "@portico/kit";
 import { stringify } from "yaml";
 
 /** The parts of portico.services.json the manifests are made from. */

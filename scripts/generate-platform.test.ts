@@ -46,11 +46,19 @@ describe("the files derived from the platform definition", () => {
   });
 
   it("the gateway's container runs with the definition's node flags, in compose and in the image", () => {
-    const flagged = { ...definition, gateway: { ...definition.gateway, nodeFlags: ["--single-threaded-gc", "--max-semi-space-size=4"] } };
-    const command = '["node", "--single-threaded-gc", "--max-semi-space-size=4", "--enable-source-maps", "services/gateway/dist/main.js"]';
-    expect(renderCompose(flagged, { includeObservability: false })).toContain(`  gateway:\n    <<: *service\n    command: ${command}\n`);
+    const flagged = {
+      ...definition,
+      gateway: { ...definition.gateway, nodeFlags: ["--single-threaded-gc", "--max-semi-space-size=4"] },
+    };
+    const command =
+      '["node", "--single-threaded-gc", "--max-semi-space-size=4", "--enable-source-maps", "services/gateway/dist/main.js"]';
+    expect(renderCompose(flagged, { includeObservability: false })).toContain(
+      `  gateway:\n    <<: *service\n    command: ${command}\n`,
+    );
     expect(renderDockerfile(flagged, ["gen"], root)).toContain(`\nCMD ${command}\n`);
-    expect(renderDockerfile(definition, ["gen"], root)).toContain('\nCMD ["node", "--enable-source-maps", "services/gateway/dist/main.js"]\n');
+    expect(renderDockerfile(definition, ["gen"], root)).toContain(
+      '\nCMD ["node", "--enable-source-maps", "services/gateway/dist/main.js"]\n',
+    );
   });
 
   it("the README's port table lists each service's port and proto services", () => {

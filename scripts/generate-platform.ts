@@ -16,7 +16,10 @@ const yamlList = (items: string[]) => `[${items.join(", ")}]`;
 
 /** The gateway's command, with the node flags it runs with everywhere (the definition's): a JSON array, as compose and a Dockerfile's CMD take it. */
 const gatewayCommand = (platform: PlatformDefinition) =>
-  JSON.stringify(["node", ...platform.gateway.nodeFlags, "--enable-source-maps", "services/gateway/dist/main.js"]).replaceAll('","', '", "');
+  JSON.stringify(["node", ...platform.gateway.nodeFlags, "--enable-source-maps", "services/gateway/dist/main.js"]).replaceAll(
+    '","',
+    '", "',
+  );
 
 /** docker-compose.yml: PostgreSQL, Redis, every service of the definition and two gateway replicas. */
 export function renderCompose(platform: PlatformDefinition, options: { includeObservability: boolean }): string {

@@ -19,7 +19,11 @@ describe("servicesOf", () => {
       syntax: "proto3",
       service: [{ name: "alpha" }, { name: "Zeta" }, { name: "Beta" }],
     });
-    expect(servicesOf(createFileRegistry(file)).map((s) => s.typeName)).toEqual(["acme.v1.Beta", "acme.v1.Zeta", "acme.v1.alpha"]);
+    expect(servicesOf(createFileRegistry(file, () => undefined)).map((s) => s.typeName)).toEqual([
+      "acme.v1.Beta",
+      "acme.v1.Zeta",
+      "acme.v1.alpha",
+    ]);
   });
 
   it("sorts the platform's image without a locale-aware comparison", () => {
