@@ -960,19 +960,22 @@ export class H2Session extends EventEmitter {
     this.out = [];
     const bytes = this.outBytes;
     this.outBytes = 0;
-    let ok: boolean;
-    if (out.length === 1) ok = this.socket.write(out[0] as Buffer);
+    const socket = this.socket;
+    if (out.length === 1) socket.write(out[0] as Buffer);
     else {
       const chunks = joinSmall(out, bytes);
-      if (chunks.length === 1) ok = this.socket.write(chunks[0] as Buffer);
+      if (chunks.length === 1) socket.write(chunks[0] as Buffer);
       else {
         // One writev(2).
-        this.socket.cork();
-        for (const b of chunks) this.socket.write(b);
-        this.socket.uncork();
-        ok = !this.socket.writableNeedDrain;
+        socket.cork();
+        for (const b of chunks) socket.write(b);
+        socket.uncork();
       }
     }
+    // Blocked only when the kernel did not take it all: a write over the socket's high-water mark
+    // that completed at once still reports "wait for drain" until the next tick, and taking that for
+    // a full socket cost every large answer a stop and a restart of reading (two epoll_ctl calls).
+    const ok = socket.writableLength === 0 || !socket.writableNeedDrain;
     if (!ok) {
       if (!this.blocked) {
         this.blocked = true;
