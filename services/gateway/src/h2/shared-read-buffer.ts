@@ -1,4 +1,4 @@
-import * as net from "node:net";
+import type * as net from "node:net";
 import * as tls from "node:tls";
 
 /**
@@ -22,7 +22,6 @@ export function isShared(bytes: Uint8Array): boolean {
 export function ownedCopy(bytes: Buffer): Buffer {
   return bytes.buffer === sharedReadBuffer.buffer ? Buffer.from(bytes) : bytes;
 }
-
 
 /**
  * Makes an accepted plain-TCP socket read into the shared buffer (as `onread` does for sockets the

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as net from "node:net";
 import * as tls from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { FrameFlag, FrameType, frame } from "../../src/h2/frame.js";
@@ -46,7 +46,11 @@ describe("the shared read buffer", { timeout: 10_000 }, () => {
     });
     await new Promise<void>((resolve) => secure.listen(0, "127.0.0.1", resolve));
     cleanups.push(() => secure.close());
-    const tlsClient = tls.connect({ port: (secure.address() as net.AddressInfo).port, host: "127.0.0.1", rejectUnauthorized: false });
+    const tlsClient = tls.connect({
+      port: (secure.address() as net.AddressInfo).port,
+      host: "127.0.0.1",
+      rejectUnauthorized: false,
+    });
     tlsClient.on("error", () => {});
     await until(() => tlsAccepted.length === 1);
     expect(tlsAccepted).toEqual([false]);
@@ -124,7 +128,7 @@ describe("the shared read buffer", { timeout: 10_000 }, () => {
     const client = nodeClient(server.port);
     const bodies = Array.from({ length: 8 }, (_, i) => randomBytes(70_000 + i * 1_000));
     const replies = await Promise.all(bodies.map((body) => nodeCall(client, { ":path": "/echo", ":method": "POST" }, body)));
-    replies.forEach((reply, i) => expect(reply.body.equals(bodies[i] as Buffer)).toBe(true));
+    expect(replies.map((reply, i) => reply.body.equals(bodies[i] as Buffer))).toEqual(bodies.map(() => true));
     expect(sharedReadBuffer.length).toBeGreaterThanOrEqual(128 * 1024);
   });
 });
