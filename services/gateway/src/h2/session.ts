@@ -21,6 +21,7 @@ import {
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
 import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
+import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
 import { TokenBucket } from "./token-bucket.js";
 
 /*
@@ -298,8 +299,10 @@ export class H2Stream extends EventEmitter {
   }
 
   /** @internal Admitted data (a whole DATA payload or a piece of one) for the application. False when the stream was reset for it. */
-  deliver(chunk: Buffer): boolean {
-    if (chunk.length === 0) return true;
+  deliver(bytes: Buffer): boolean {
+    if (bytes.length === 0) return true;
+    // Bytes of the shared read buffer are valid only during the read: the stream's reader may keep them.
+    const chunk = ownedCopy(bytes);
     if (this.flowing && !this.paused && this.inbox.length === 0) {
       this.credit(chunk.length);
       this.emit("data", chunk);
@@ -739,7 +742,10 @@ export class H2Session extends EventEmitter {
       this.send(wordsFrame(FrameType.windowUpdate, 0, 0, this.connectionWindow - DEFAULT_WINDOW));
     }
 
+    // Bytes read before (a sniffed preface) and TLS sockets' reads come as 'data'; plain TCP sockets
+    // read into the process's shared read buffer.
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    readIntoShared(socket, (bytes) => this.receive(bytes));
     socket.on("drain", () => this.onDrain());
     socket.on("error", (error) => this.destroy(error));
     socket.on("close", () => this.destroy());
@@ -954,19 +960,22 @@ export class H2Session extends EventEmitter {
     this.out = [];
     const bytes = this.outBytes;
     this.outBytes = 0;
-    let ok: boolean;
-    if (out.length === 1) ok = this.socket.write(out[0] as Buffer);
+    const socket = this.socket;
+    if (out.length === 1) socket.write(out[0] as Buffer);
     else {
       const chunks = joinSmall(out, bytes);
-      if (chunks.length === 1) ok = this.socket.write(chunks[0] as Buffer);
+      if (chunks.length === 1) socket.write(chunks[0] as Buffer);
       else {
         // One writev(2).
-        this.socket.cork();
-        for (const b of chunks) this.socket.write(b);
-        this.socket.uncork();
-        ok = !this.socket.writableNeedDrain;
+        socket.cork();
+        for (const b of chunks) socket.write(b);
+        socket.uncork();
       }
     }
+    // Blocked only when the kernel did not take it all: a write over the socket's high-water mark
+    // that completed at once still reports "wait for drain" until the next tick, and taking that for
+    // a full socket cost every large answer a stop and a restart of reading (two epoll_ctl calls).
+    const ok = socket.writableLength === 0 || !socket.writableNeedDrain;
     if (!ok) {
       if (!this.blocked) {
         this.blocked = true;
@@ -1067,7 +1076,7 @@ export class H2Session extends EventEmitter {
       const n = Math.min(buf.length, CLIENT_PREFACE.length);
       if (buf.compare(CLIENT_PREFACE, 0, n, 0, n) !== 0) return this.fail(H2Error.protocolError, "invalid connection preface");
       if (buf.length < CLIENT_PREFACE.length) {
-        this.inbuf = buf;
+        this.inbuf = ownedCopy(buf);
         return;
       }
       this.prefaceNeeded = false;
@@ -1080,7 +1089,7 @@ export class H2Session extends EventEmitter {
     // Several reads may come in one event-loop turn: replies piling up in it pause reading until they are written.
     if (this.outBytes > 262_144) this.pauseReading();
     if (off < len) {
-      this.inbuf = buf.subarray(off);
+      this.inbuf = ownedCopy(buf.subarray(off));
       // The header timer runs from the first byte of a frame header until the frame's type is known,
       // and on while a header block is incomplete: a partial HEADERS/CONTINUATION frame (timed from its
       // first bytes) or CONTINUATION frames to come (timed by onHeaders). Not on a partial DATA frame.
@@ -1322,7 +1331,7 @@ export class H2Session extends EventEmitter {
     if (c === undefined) return this.fail(H2Error.protocolError, "unexpected CONTINUATION");
     // Counted even when empty: a stream of empty CONTINUATION frames costs a frame each.
     if (++c.frames > this.maxContinuations && this.isServer) return this.calm("too many CONTINUATION frames");
-    c.parts.push(payload);
+    c.parts.push(ownedCopy(payload));
     c.bytes += payload.length;
     if (c.bytes > this.maxHeaderListSize * 4 + 65_536) return this.calm("header block too large");
     if ((flags & FrameFlag.endHeaders) === 0) return;
