@@ -9,7 +9,17 @@ describe("bearerToken", () => {
   });
 
   it("refuses what is not one", () => {
-    for (const value of [undefined, null, "", "Bearer", "Bearer ", "Bearer    ", "Basic abc", "Bearerabc", ["Bearer a", "Bearer b"]]) {
+    for (const value of [
+      undefined,
+      null,
+      "",
+      "Bearer",
+      "Bearer ",
+      "Bearer    ",
+      "Basic abc",
+      "Bearerabc",
+      ["Bearer a", "Bearer b"],
+    ]) {
       expect(bearerToken(value)).toBeUndefined();
     }
     expect(bearerToken(`Bearer ${"a".repeat(8200)}`)).toBeUndefined();
