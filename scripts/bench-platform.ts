@@ -1,9 +1,8 @@
 // Starts the platform's processes from the production build on free ports, for the benchmark.
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, closeSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
-import { ensureLocalKeys, startEmbeddedPostgres } from "@portico/kit";
+import { ensureLocalKeys, freePort as kitFreePort, platform, startEmbeddedPostgres } from "@portico/kit";
 import { answers200 } from "./answers-200.js";
 
 export interface BenchProcess {
@@ -18,17 +17,10 @@ export interface BenchProcess {
 
 const handedOut = new Set<number>();
 
-/** A port free right now on 127.0.0.1, never the same one twice in a run. */
+/** A port free right now on 127.0.0.1 (kit's freePort), never the same one twice in a run. */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-    });
+    const port = await kitFreePort();
     if (!handedOut.has(port)) {
       handedOut.add(port);
       return port;
@@ -198,8 +190,8 @@ export function startGatewayProcess(
     const ports = { ...upstreams, gateway: await freePort(), admin: await freePort() };
     const gateway = spawnNode({
       name,
-      // As npm start runs it (scripts/start.ts).
-      args: ["--single-threaded-gc", ...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
+      // With the node flags it runs with everywhere (portico.services.json), then the caller's.
+      args: [...platform.gateway.nodeFlags, ...nodeFlags, join(options.root, "services/gateway/dist/main.js")],
       env: platformEnv(options, ports),
       logFile: join(options.logDir, `${name}.log`),
       cwd: options.root,

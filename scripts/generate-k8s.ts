@@ -6,6 +6,7 @@
 // Objects are typed with kubernetes-models, so a misspelt field fails `npm run lint`.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { parsePlatformDefinition } from "@portico/kit";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IHorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
@@ -19,7 +20,8 @@ import { stringify } from "yaml";
 
 /** The parts of portico.services.json the manifests are made from. */
 export interface PlatformDefinition {
-  gateway: { port: number; adminPort: number };
+  /** nodeFlags: the node flags the gateway runs with everywhere. */
+  gateway: { port: number; adminPort: number; nodeFlags?: string[] };
   services: Record<string, { port: number; protoServices: string[]; database?: string; calls?: string[] }>;
 }
 
@@ -62,7 +64,9 @@ export function readPlatformDefinition(path: string): PlatformDefinition {
       if (!services[callee]) throw new Error(`${path}: services.${name}.calls names "${callee}", which is not a service`);
     }
   }
-  return raw as PlatformDefinition;
+  // The gateway's node flags as kit's parser checked them (one option each, nothing a command line would split).
+  const { nodeFlags } = parsePlatformDefinition(raw, path).gateway;
+  return { ...(raw as PlatformDefinition), gateway: { ...(raw.gateway as PlatformDefinition["gateway"]), nodeFlags } };
 }
 
 const partOf = { "app.kubernetes.io/part-of": "portico" };
@@ -315,8 +319,8 @@ function gatewayObjects(definition: PlatformDefinition, committedConfig: Record<
         livenessProbe: { httpGet: { path: "/healthz", port: "admin" }, periodSeconds: 10, failureThreshold: 3 },
       },
       resources: { requests: { cpu: "250m", memory: "192Mi" }, limits: { cpu: "2", memory: "512Mi" } },
-      // Per-call garbage is young and short-lived (services/gateway/README.md, "Run").
-      nodeFlags: ["--single-threaded-gc"],
+      // As it runs everywhere (portico.services.json; services/gateway/README.md, "Run").
+      nodeFlags: definition.gateway.nodeFlags ?? [],
       extraVolumes: [{ name: "config", mountPath: gatewayConfigDir, configMap: k8sNames.gatewayConfig }],
     }),
     publicService,

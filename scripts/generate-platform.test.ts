@@ -45,6 +45,22 @@ describe("the files derived from the platform definition", () => {
     expect(dockerfile).toContain("COPY services/shop/package.json services/shop/");
   });
 
+  it("the gateway's container runs with the definition's node flags, in compose and in the image", () => {
+    const flagged = {
+      ...definition,
+      gateway: { ...definition.gateway, nodeFlags: ["--single-threaded-gc", "--max-semi-space-size=4"] },
+    };
+    const command =
+      '["node", "--single-threaded-gc", "--max-semi-space-size=4", "--enable-source-maps", "services/gateway/dist/main.js"]';
+    expect(renderCompose(flagged, { includeObservability: false })).toContain(
+      `  gateway:\n    <<: *service\n    command: ${command}\n`,
+    );
+    expect(renderDockerfile(flagged, ["gen"], root)).toContain(`\nCMD ${command}\n`);
+    expect(renderDockerfile(definition, ["gen"], root)).toContain(
+      '\nCMD ["node", "--enable-source-maps", "services/gateway/dist/main.js"]\n',
+    );
+  });
+
   it("the README's port table lists each service's port and proto services", () => {
     const table = renderPortTable(definition);
     expect(table).toContain("| shop service (h2c, 127.0.0.1): `acme.shop.v1.ShopService`, `acme.shop.v1.CartService` | 7002 |");

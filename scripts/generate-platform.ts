@@ -14,6 +14,13 @@ export const observabilityCompose = "deploy/compose/observability.yml";
 const env = (name: string) => name.toUpperCase();
 const yamlList = (items: string[]) => `[${items.join(", ")}]`;
 
+/** The gateway's command, with the node flags it runs with everywhere (the definition's): a JSON array, as compose and a Dockerfile's CMD take it. */
+const gatewayCommand = (platform: PlatformDefinition) =>
+  JSON.stringify(["node", ...platform.gateway.nodeFlags, "--enable-source-maps", "services/gateway/dist/main.js"]).replaceAll(
+    '","',
+    '", "',
+  );
+
 /** docker-compose.yml: PostgreSQL, Redis, every service of the definition and two gateway replicas. */
 export function renderCompose(platform: PlatformDefinition, options: { includeObservability: boolean }): string {
   const { gateway } = platform;
@@ -71,7 +78,7 @@ ${services.join("\n\n")}
 
   gateway:
     <<: *service
-    command: ["node", "--single-threaded-gc", "--enable-source-maps", "services/gateway/dist/main.js"]
+    command: ${gatewayCommand(platform)}
     deploy:
       replicas: 2
     environment:
@@ -144,7 +151,7 @@ ${from("web/package.json")}
 ${from("web/dist")}
 USER node
 EXPOSE ${[platform.gateway.port, platform.gateway.adminPort, ...platform.services.map((s) => s.port)].join(" ")}
-CMD ["node", "--single-threaded-gc", "--enable-source-maps", "services/gateway/dist/main.js"]
+CMD ${gatewayCommand(platform)}
 `;
 }
 

@@ -2,7 +2,7 @@
 // free port, all on one PostgreSQL; two gateways on one Redis, each listing both replicas of every
 // backend. A replica can be killed (SIGKILL) and started again on the same port.
 import { join } from "node:path";
-import { ensureLocalKeys } from "@portico/kit";
+import { ensureLocalKeys, platform } from "@portico/kit";
 import { answers200 } from "./answers-200.js";
 import { type BenchProcess, freePort, spawnNode, waitUntil } from "./bench-platform.js";
 
@@ -121,7 +121,7 @@ export async function startSoakPlatform(options: SoakPlatformOptions): Promise<S
         async start() {
           ready = false;
           const args = [
-            ...(kind === "gateway" ? ["--single-threaded-gc"] : []),
+            ...(kind === "gateway" ? platform.gateway.nodeFlags : []), // as it runs everywhere (portico.services.json)
             join(options.root, `services/${kind}/dist/main.js`),
           ];
           proc = spawnNode({

@@ -15,9 +15,21 @@ export interface PlatformService {
   calls: string[];
 }
 
-/** The whole platform: the gateway's ports and every backend, in the file's order. */
+/** The gateway as `portico.services.json` declares it. */
+export interface PlatformGateway {
+  port: number;
+  adminPort: number;
+  /**
+   * The node flags the gateway process runs with, before its entry point, wherever it runs: `npm
+   * start`, the bench and the soak, the Dockerfile, docker-compose.yml and the Kubernetes manifests
+   * all take them from here (empty when the file names none).
+   */
+  nodeFlags: string[];
+}
+
+/** The whole platform: the gateway and every backend, in the file's order. */
 export interface PlatformDefinition {
-  gateway: { port: number; adminPort: number };
+  gateway: PlatformGateway;
   services: PlatformService[];
 }
 
@@ -25,6 +37,8 @@ export interface PlatformDefinition {
 export const platformDefinitionPath = fileURLToPath(new URL("../../../portico.services.json", import.meta.url));
 
 const NAME = /^[a-z][a-z0-9]{0,30}$/;
+/** One node or V8 option (`--single-threaded-gc`, `--max-semi-space-size=4`): no space or quote, as it goes into a Dockerfile, compose and Kubernetes command as is. */
+const NODE_FLAG = /^--[a-z][a-z0-9-]*(=[A-Za-z0-9._:,/-]+)?$/;
 const PROTO_SERVICE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.[A-Z][A-Za-z0-9]*$/;
 
 /** Validates the definition's JSON: every problem is a message naming the field and what is allowed. */
@@ -45,7 +59,7 @@ export function parsePlatformDefinition(json: unknown, where = "portico.services
     );
   };
   if (!isObject(json)) return fail("(root)", "expected an object with gateway and services");
-  const gateway = isObject(json.gateway) ? json.gateway : fail("gateway", "expected { port, adminPort }");
+  const gateway = isObject(json.gateway) ? json.gateway : fail("gateway", "expected { port, adminPort, nodeFlags? }");
   if (!isObject(json.services)) return fail("services", "expected an object of service name → { port, protoServices }");
   const seen = new Map<number, string>();
   const claim = (p: number, owner: string) => {
@@ -58,6 +72,7 @@ export function parsePlatformDefinition(json: unknown, where = "portico.services
     gateway: {
       port: claim(port(gateway.port, "gateway.port"), "gateway.port"),
       adminPort: claim(port(gateway.adminPort, "gateway.adminPort"), "gateway.adminPort"),
+      nodeFlags: strings(gateway.nodeFlags, "gateway.nodeFlags", NODE_FLAG, "one node option (--name or --name=value)"),
     },
     services: Object.entries(json.services).map(([name, raw]) => {
       const field = `services.${name}`;

@@ -27,6 +27,23 @@ describe("the platform definition", () => {
     ]);
   });
 
+  it("holds the gateway's node flags, none when the file names none", () => {
+    expect(parsePlatformDefinition(valid).gateway).toEqual({ port: 7000, adminPort: 7001, nodeFlags: [] });
+    const flags = ["--single-threaded-gc", "--max-semi-space-size=4"];
+    expect(parsePlatformDefinition({ ...valid, gateway: { ...valid.gateway, nodeFlags: flags } }).gateway.nodeFlags).toEqual(
+      flags,
+    );
+  });
+
+  it.each(["--max-semi-space-size 4", "-e", "--inspect=0.0.0.0:9229;rm", '--title="x"', "main.js"])(
+    "refuses a gateway node flag a command line would split or that is no option: %s",
+    (flag) => {
+      expect(() => parsePlatformDefinition({ ...valid, gateway: { ...valid.gateway, nodeFlags: [flag] } })).toThrow(
+        /gateway\.nodeFlags\[0\]: .* is not one node option/,
+      );
+    },
+  );
+
   it.each([
     [{ ...valid, gateway: { port: 7000, adminPort: 70000 } }, /gateway\.adminPort: 70000 is not a port/],
     [

@@ -1,0 +1,38 @@
+// The gateway's node flags are one fact, portico.services.json's gateway.nodeFlags: npm start, the
+// bench, the soak, the Dockerfile, docker-compose.yml and the Kubernetes manifests run it with those,
+// so the bench measures the gateway as it is deployed. No script writes one of them itself.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { platform } from "@portico/kit";
+import { describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
+
+const root = join(import.meta.dirname, "..");
+const { nodeFlags } = platform.gateway;
+
+describe("the gateway's node flags", () => {
+  it("are named in portico.services.json", () => {
+    expect(nodeFlags).toContain("--single-threaded-gc");
+  });
+
+  it("are written in no script: each one reads the definition", () => {
+    const scripts = readdirSync(join(root, "scripts")).filter((f) => /\.(ts|mjs)$/.test(f) && !f.endsWith(".test.ts"));
+    const offenders = scripts.flatMap((file) => {
+      const text = readFileSync(join(root, "scripts", file), "utf8");
+      return nodeFlags.filter((flag) => text.includes(`"${flag}"`)).map((flag) => `${file}: ${flag}`);
+    });
+    expect(offenders).toEqual([]);
+  });
+
+  it("are the gateway's in the Dockerfile, docker-compose.yml and the Kubernetes Deployment", () => {
+    const command = ["node", ...nodeFlags, "--enable-source-maps", "services/gateway/dist/main.js"];
+    const cmd = /^CMD (.*)$/m.exec(readFileSync(join(root, "Dockerfile"), "utf8"))?.[1];
+    expect(JSON.parse(cmd ?? "null")).toEqual(command);
+    const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8"));
+    expect(compose.services.gateway.command).toEqual(command);
+    const deployment = parseAllDocuments(readFileSync(join(root, "deploy/k8s/base/gateway.yaml"), "utf8"))
+      .map((d) => d.toJS())
+      .find((o) => o.kind === "Deployment");
+    expect(deployment.spec.template.spec.containers[0].command).toEqual(["node", ...nodeFlags, "services/gateway/dist/main.js"]);
+  });
+});
