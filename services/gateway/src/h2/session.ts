@@ -22,6 +22,7 @@ import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } f
 import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
 import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
+import { StreamTable } from "./stream-table.js";
 import { TokenBucket } from "./token-bucket.js";
 
 /*
@@ -181,12 +182,14 @@ export function toHeaderObject(list: HeaderList, lowercase = true): IncomingHttp
 }
 
 // All sessions with frames waiting go out together once the current event-loop turn is done.
-const dirty = new Set<H2Session>();
+// An array, not a Set: a Set cleared every turn leaves a chain of dead tables (see stream-table.ts).
+// A session is in it at most once per `queued` (one flushed early by `flushAlone` may come again).
+let dirty: H2Session[] = [];
 let flushScheduled = false;
 function flushAll(): void {
   flushScheduled = false;
-  const sessions = [...dirty];
-  dirty.clear();
+  const sessions = dirty;
+  dirty = [];
   for (const session of sessions) session.flush();
 }
 
@@ -633,7 +636,7 @@ export class H2Session extends EventEmitter {
    * the connection window.
    */
   readonly creditsOnArrival: boolean;
-  private readonly streams = new Map<number, H2Stream>();
+  private readonly streams = new StreamTable<H2Stream>();
   /**
    * Server role: requests whose HEADERS came in the read being parsed, handed to `onStream` once the
    * whole read is parsed, so a stream the client resets in the same read (rapid reset,
@@ -913,7 +916,7 @@ export class H2Session extends EventEmitter {
     this.outBytes += buf.length;
     if (!this.queued) {
       this.queued = true;
-      dirty.add(this);
+      dirty.push(this);
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushAll);
@@ -1563,7 +1566,7 @@ export class H2Session extends EventEmitter {
     this.closed = true;
     if (!this.isServer) {
       // Requests the peer never saw may go elsewhere: they end as refused.
-      for (const stream of [...this.streams.values()]) {
+      for (const stream of this.streams.values()) {
         if (stream.id > lastStreamId) stream.abort(H2Error.refusedStream, streamError(H2Error.refusedStream));
       }
       for (const stream of this.waiting.splice(0)) stream.abort(H2Error.refusedStream, streamError(H2Error.refusedStream));
@@ -1618,7 +1621,6 @@ export class H2Session extends EventEmitter {
     this.flush();
     this.destroyed = true;
     this.closed = true;
-    dirty.delete(this);
     const lost = error ?? new Error("the HTTP/2 connection closed");
     for (const stream of [...this.streams.values(), ...this.waiting.splice(0)]) {
       stream.lingering = false;
