@@ -7,6 +7,7 @@ import { decodeJwt } from "jose";
 import { type BenchUser, connectJson, mintAccessTokens, NotReadyError, signUp } from "./bench-accounts.js";
 import { benchAuthService } from "./bench-auth.js";
 import { h2loadVersion, stopRunningH2load } from "./bench-h2load.js";
+import type { HostileAttack } from "./bench-hostile-client.js";
 import { createMeasurer, type Target } from "./bench-measure.js";
 import { type NginxPeers, nginxVersion, startNginxPeers } from "./bench-nginx.js";
 import type { BenchOptions } from "./bench-options.js";
@@ -182,14 +183,19 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       console.log(`\n${w.id}  ${w.title}`);
       const workloadTargets = targets.filter((t) => w.targets.includes(t.name));
       if (w.load.kind === "hostile-neighbour") {
-        // W8: the clients alone, then beside each attack, back to back on the same gateway; with
-        // --rounds, all phases again per round and the median round of each phase reported.
+        // W8: the clients alone and beside each attack, back to back on the same gateway; with
+        // --rounds, all phases again per round (in a rotated order) and the median round of each phase reported.
         const rounds = options.rounds ?? w.rounds;
         const byPhase = new Map<string, RunResult[]>();
         for (let round = 1; round <= rounds; round++) {
           if (rounds > 1) console.log(`  round ${round} of ${rounds}`);
+          // Each round starts at another phase, so that no attack is always measured last, after
+          // every other attack of the round (session 8: calls/s fell along the fixed order in all rounds).
+          const order: HostileAttack[][] = [[], ...w.load.phases];
+          const shift = ((round - 1) * Math.ceil(order.length / rounds)) % order.length;
+          const phases = [...order.slice(shift), ...order.slice(0, shift)];
           for (const target of workloadTargets) {
-            for (const attacks of [[], ...w.load.phases]) {
+            for (const attacks of phases) {
               if (aborted) return 130;
               await freshToken();
               const run = await measurer.measure(w, target, attacks);
