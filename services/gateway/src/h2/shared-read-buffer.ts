@@ -20,7 +20,7 @@ export function isShared(bytes: Uint8Array): boolean {
 
 /** `bytes` itself when nothing else will write to it, else a copy of its own. */
 export function ownedCopy(bytes: Buffer): Buffer {
-  return bytes.buffer === sharedReadBuffer.buffer ? Buffer.from(bytes) : bytes;
+  return isShared(bytes) ? Buffer.from(bytes) : bytes;
 }
 
 /**
