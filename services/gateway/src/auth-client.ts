@@ -244,7 +244,8 @@ async function* watchOn(
     wake?.();
   });
   stream.on("response", (h) => {
-    if (h[":status"] !== 200) finish(new ConnectError(`WatchRevocations answered HTTP ${h[":status"]}`, codeFromHttpStatus(Number(h[":status"]))));
+    if (h[":status"] !== 200)
+      finish(new ConnectError(`WatchRevocations answered HTTP ${h[":status"]}`, codeFromHttpStatus(Number(h[":status"]))));
     else trailer(h);
   });
   stream.on("data", (chunk: Buffer) => {
@@ -270,11 +271,14 @@ async function* watchOn(
   // would leave the stream open and the cache at its full TTL while revocations go unheard.
   let silentTimer: NodeJS.Timeout | undefined;
   const probe = setInterval(() => {
+    // One check at a time: a check still waiting for its answer is not replaced by the next.
+    if (silentTimer !== undefined) return;
     const sent = Date.now();
-    void checkHealth(upstream, target, { timeoutMs: keepAlive.timeoutMs, headers: () => ({}), session });
-    clearTimeout(silentTimer);
+    // Its verdict does not matter, only whether the connection carries anything back (a closed one: the stream ends anyway).
+    checkHealth(upstream, target, { timeoutMs: keepAlive.timeoutMs, headers: () => ({}), session }).catch(() => {});
     silentTimer = setTimeout(() => {
-      // Anything read since the probe went out (its answer, a revocation) shows the connection lives.
+      silentTimer = undefined;
+      // Anything read since the check went out (its answer, a revocation) shows the connection lives.
       if (!ended && session.lastActive < sent) {
         session.destroy(new Error(`the auth connection answered nothing within ${keepAlive.timeoutMs} ms`));
       }
