@@ -24,9 +24,9 @@ export interface AuthClientOptions {
   /** Timeout of one Authenticate call (ms). */
   timeoutMs: number;
   /**
-   * WatchRevocations' keep-alive: every `intervalMs` while the stream is open, a health check on its
-   * connection; a connection that sent nothing within `timeoutMs` of it is destroyed, which ends the
-   * stream (default 10,000 and 5,000 ms).
+   * WatchRevocations' keep-alive: while the stream is open, a health check on its connection once it
+   * has read nothing for `intervalMs`; a connection that sends nothing within `timeoutMs` of the check
+   * is destroyed, which ends the stream (default 10,000 and 5,000 ms).
    */
   watchKeepAlive?: { intervalMs: number; timeoutMs: number };
   /** Headers of every call to auth: the gateway's own service token (Authenticate and WatchRevocations answer only it). */
@@ -271,9 +271,10 @@ async function* watchOn(
   // would leave the stream open and the cache at its full TTL while revocations go unheard.
   let silentTimer: NodeJS.Timeout | undefined;
   const probe = setInterval(() => {
-    // One check at a time: a check still waiting for its answer is not replaced by the next.
-    if (silentTimer !== undefined) return;
+    // One check at a time: a check still waiting for its answer is not replaced by the next. And
+    // none on a connection that read something within the interval (answers, the health checker's).
     const sent = Date.now();
+    if (silentTimer !== undefined || sent - session.lastActive < keepAlive.intervalMs) return;
     // Its verdict does not matter, only whether the connection carries anything back (a closed one: the stream ends anyway).
     checkHealth(upstream, target, { timeoutMs: keepAlive.timeoutMs, headers: () => ({}), session }).catch(() => {});
     silentTimer = setTimeout(() => {
