@@ -695,7 +695,8 @@ export class H2Session extends EventEmitter {
   /** @internal */ lastActive = Date.now();
   private readonly onStream: ((stream: H2Stream, headers: IncomingHttpHeaders) => void) | undefined;
   private readonly authority: string;
-  private readonly scheme: string;
+  /** The `:scheme` of the requests this session sends (client role). */
+  readonly scheme: string;
 
   constructor(
     socket: net.Socket,
@@ -767,14 +768,21 @@ export class H2Session extends EventEmitter {
    * only that much for them.
    */
   request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
-    if (this.closed || this.destroyed) throw new Error("the HTTP/2 session is closed");
     const list: HeaderList = [
       [":method", String(headers[":method"] ?? "GET")],
       [":scheme", String(headers[":scheme"] ?? this.scheme)],
       [":authority", String(headers[":authority"] ?? this.authority)],
       [":path", String(headers[":path"] ?? "/")],
     ];
-    toHeaderList(headers, list);
+    return this.requestFields(toHeaderList(headers, list), options);
+  }
+
+  /**
+   * `request` with the header block given as the HPACK list to send: the pseudo-headers first, then
+   * lowercase names without connection-specific fields (a proxy's request, built as a list).
+   */
+  requestFields(list: HeaderList, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
+    if (this.closed || this.destroyed) throw new Error("the HTTP/2 session is closed");
     const stream = new H2Stream(this, 0, false);
     stream.queuedHeaders = list;
     const receiveWindow = options?.receiveWindow;
