@@ -22,6 +22,7 @@ import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } f
 import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
 import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
+import { StreamEvents } from "./stream-events.js";
 import { StreamTable } from "./stream-table.js";
 import { TokenBucket } from "./token-bucket.js";
 
@@ -194,7 +195,7 @@ function flushAll(): void {
 }
 
 /** One HTTP/2 stream: a request the gateway serves (server role) or one it sends upstream (client role). */
-export class H2Stream extends EventEmitter {
+export class H2Stream extends StreamEvents {
   readonly session: H2Session;
   id: number;
   /** Response headers went out (server role). */
@@ -262,11 +263,6 @@ export class H2Stream extends EventEmitter {
       if (this.inbox.length > 0 || this.remoteEnded) queueMicrotask(() => this.drainInbox());
     }
     return this;
-  }
-
-  // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
-  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
-    return this.on(event, listener);
   }
 
   // --- reading ---
