@@ -29,8 +29,8 @@ export interface MeasureOptions {
   greeter: BenchProcess;
   /** The greeter called directly: the reference answer of every workload. */
   direct: Target;
-  /** W6's tokens, minted on first use. */
-  freshTokens(count: number): Promise<string[]>;
+  /** W6's tokens for one round: new in each round, shared by every target of it. */
+  freshTokens(count: number, round: number): Promise<string[]>;
 }
 
 const nanLatency: Latency = { p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN };
@@ -244,9 +244,9 @@ export function createMeasurer({ workDir, options, greeter, direct, freshTokens 
     return run;
   };
 
-  const withFreshTokens = async (w: Workload, target: Target, expected: Buffer): Promise<RunResult> => {
+  const withFreshTokens = async (w: Workload, target: Target, expected: Buffer, round: number): Promise<RunResult> => {
     if (w.load.kind !== "fresh-tokens") throw new Error(`${w.id} is not a fresh-token workload`);
-    const tokens = await freshTokens(w.load.tokens);
+    const tokens = await freshTokens(w.load.tokens, round);
     const spec = specFor(w, target);
     delete spec.headers.authorization;
     const stopMeters = startMeters(target);
@@ -274,8 +274,15 @@ export function createMeasurer({ workDir, options, greeter, direct, freshTokens 
   };
 
   return {
-    /** Runs `w` against `target` (W8: beside `attacks`); never rejects, a failure is a run with errors. */
-    async measure(w: Workload, target: Target, attacks: HostileAttack[] = []): Promise<RunResult> {
+    /**
+     * Runs round `round` (from 1) of `w` against `target` (W8: beside `attacks`); never rejects, a
+     * failure is a run with errors.
+     */
+    async measure(
+      w: Workload,
+      target: Target,
+      { round, attacks = [] }: { round: number; attacks?: HostileAttack[] },
+    ): Promise<RunResult> {
       const failed = (problem: string) => {
         const run = failedRun(w, target.name, problem);
         if (w.load.kind === "hostile-neighbour") run.phase = phaseName(attacks);
@@ -286,7 +293,7 @@ export function createMeasurer({ workDir, options, greeter, direct, freshTokens 
         const before = await probe(specFor(w, target), expected);
         if (!before.ok) return failed(`before the run: ${before.problem}`);
         return await (w.load.kind === "fresh-tokens"
-          ? withFreshTokens(w, target, expected)
+          ? withFreshTokens(w, target, expected, round)
           : withH2load(w, target, expected, attacks));
       } catch (error) {
         return failed((error as Error).message);

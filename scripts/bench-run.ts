@@ -157,14 +157,13 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
     targets.push({ name: "gateway", origin: gatewayUrl, credentials: bearer, proxy: platform.gateway, auth: platform.auth });
 
     // W6's tokens are new once: each round mints its own, which every target of the round uses.
-    let round = 0;
     let tokens: { round: number; list: string[] } | undefined;
     const measurer = createMeasurer({
       workDir,
       options,
       greeter: platform.greeter,
       direct,
-      async freshTokens(count) {
+      async freshTokens(count, round) {
         if (tokens?.round !== round) {
           const started = performance.now();
           tokens = { round, list: await mintAccessTokens(authOrigin, user, count) };
@@ -198,7 +197,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
             for (const attacks of phases) {
               if (aborted) return 130;
               await freshToken();
-              const run = await measurer.measure(w, target, attacks);
+              const run = await measurer.measure(w, target, { round, attacks });
               const phase = `${target.name} ${run.phase ?? ""}`;
               byPhase.set(phase, [...(byPhase.get(phase) ?? []), run]);
               console.log(
@@ -216,12 +215,12 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
       // Rounds interleave the targets, so a noisy minute on a shared machine hits all of them alike.
       const rounds = options.rounds ?? w.rounds;
       const measured = new Map<string, RunResult[]>();
-      for (round = 1; round <= rounds; round++) {
+      for (let round = 1; round <= rounds; round++) {
         if (rounds > 1) console.log(`  round ${round} of ${rounds}`);
         for (const target of workloadTargets) {
           if (aborted) return 130;
           await freshToken();
-          const run = await measurer.measure(w, target);
+          const run = await measurer.measure(w, target, { round });
           measured.set(target.name, [...(measured.get(target.name) ?? []), run]);
           const rate = w.messagesPerCall > 1 ? `${run.messagesPerSecond.toFixed(0)} msgs/s` : `${run.rps.toFixed(0)} calls/s`;
           console.log(

@@ -6,7 +6,7 @@
 // Objects are typed with kubernetes-models, so a misspelt field fails `npm run lint`.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parsePlatformDefinition } from "@portico/kit";
+import { type PlatformDefinition, type PlatformService, readPlatformDefinition } from "@portico/kit";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IHorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
@@ -17,13 +17,6 @@ import type { IEnvVar } from "kubernetes-models/v1/EnvVar";
 import type { IProbe } from "kubernetes-models/v1/Probe";
 import type { IService } from "kubernetes-models/v1/Service";
 import { stringify } from "yaml";
-
-/** The parts of portico.services.json the manifests are made from. */
-export interface PlatformDefinition {
-  /** nodeFlags: the node flags the gateway runs with everywhere. */
-  gateway: { port: number; adminPort: number; nodeFlags?: string[] };
-  services: Record<string, { port: number; protoServices: string[]; database?: string; calls?: string[] }>;
-}
 
 /** Names of what the manifests expect to exist besides themselves (README.md, "Deploying to Kubernetes"). */
 export const k8sNames = {
@@ -40,34 +33,6 @@ export const k8sNames = {
   gatewayConfig: "gateway-config",
   image: "portico",
 } as const;
-
-const NAME = /^[a-z][a-z0-9-]{0,40}$/;
-
-/** Reads and checks the definition; a bad entry fails with a message naming it. */
-export function readPlatformDefinition(path: string): PlatformDefinition {
-  const raw = JSON.parse(readFileSync(path, "utf8")) as Partial<PlatformDefinition>;
-  const port = (value: unknown, what: string) => {
-    if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 65535) {
-      throw new Error(`${path}: ${what} is ${JSON.stringify(value)}; expected a port number 1-65535`);
-    }
-    return value as number;
-  };
-  port(raw.gateway?.port, "gateway.port");
-  port(raw.gateway?.adminPort, "gateway.adminPort");
-  const services = raw.services ?? {};
-  for (const [name, service] of Object.entries(services)) {
-    if (!NAME.test(name) || name === "gateway") {
-      throw new Error(`${path}: service name "${name}" is not valid; expected lower-case letters, digits and "-", not "gateway"`);
-    }
-    port(service.port, `services.${name}.port`);
-    for (const callee of service.calls ?? []) {
-      if (!services[callee]) throw new Error(`${path}: services.${name}.calls names "${callee}", which is not a service`);
-    }
-  }
-  // The gateway's node flags as kit's parser checked them (one option each, nothing a command line would split).
-  const { nodeFlags } = parsePlatformDefinition(raw, path).gateway;
-  return { ...(raw as PlatformDefinition), gateway: { ...(raw.gateway as PlatformDefinition["gateway"]), nodeFlags } };
-}
 
 const partOf = { "app.kubernetes.io/part-of": "portico" };
 const labelsOf = (name: string) => ({ "app.kubernetes.io/name": name, ...partOf });
@@ -203,14 +168,10 @@ const grpcProbes = (port: number): Workload["probes"] => ({
 });
 
 /** The objects of one backend: Deployment, headless Service, PDB, HPA, NetworkPolicy. */
-function backendObjects(definition: PlatformDefinition, name: string): object[] {
-  const service = definition.services[name]!;
-  const callers = [
-    "gateway",
-    ...Object.entries(definition.services)
-      .filter(([, s]) => s.calls?.includes(name))
-      .map(([caller]) => caller),
-  ];
+function backendObjects(definition: PlatformDefinition, service: PlatformService): object[] {
+  const { name } = service;
+  const portOf = new Map(definition.services.map((s) => [s.name, s.port]));
+  const callers = ["gateway", ...definition.services.filter((s) => s.calls.includes(name)).map((s) => s.name)];
   const env: IEnvVar[] = [
     { name: `${upper(name)}_HOST`, value: "0.0.0.0" },
     { name: `${upper(name)}_PORT`, value: String(service.port) },
@@ -223,9 +184,9 @@ function backendObjects(definition: PlatformDefinition, name: string): object[] 
         ]
       : []),
     // kit's service client finds a callee at <NAME>_URL: its headless Service's DNS name.
-    ...(service.calls ?? []).map((callee) => ({
+    ...service.calls.map((callee) => ({
       name: `${upper(callee)}_URL`,
-      value: `http://${callee}:${definition.services[callee]!.port}`,
+      value: `http://${callee}:${portOf.get(callee)}`,
     })),
   ];
   const headless: IService = {
@@ -320,7 +281,7 @@ function gatewayObjects(definition: PlatformDefinition, committedConfig: Record<
       },
       resources: { requests: { cpu: "250m", memory: "192Mi" }, limits: { cpu: "2", memory: "512Mi" } },
       // As it runs everywhere (portico.services.json; services/gateway/README.md, "Run").
-      nodeFlags: definition.gateway.nodeFlags ?? [],
+      nodeFlags: definition.gateway.nodeFlags,
       extraVolumes: [{ name: "config", mountPath: gatewayConfigDir, configMap: k8sNames.gatewayConfig }],
     }),
     publicService,
@@ -341,9 +302,9 @@ function gatewayObjects(definition: PlatformDefinition, committedConfig: Record<
  */
 function gatewayConfig(definition: PlatformDefinition, committed: Record<string, unknown>): Record<string, unknown> {
   const upstreams: Record<string, unknown> = {};
-  for (const [name, service] of Object.entries(definition.services)) {
-    for (const proto of service.protoServices) {
-      upstreams[proto] = { targets: [`http://${name}:${service.port}`], protocol: "connect" };
+  for (const { name, port, protoServices } of definition.services) {
+    for (const proto of protoServices) {
+      upstreams[proto] = { targets: [`http://${name}:${port}`], protocol: "connect" };
     }
   }
   // The dev server's origins mean nothing in a cluster; an overlay adds its own.
@@ -365,8 +326,11 @@ export function renderK8sFiles(
     "base/gateway.yaml",
     header("The gateway: the one public door.") + yamlDocs(gatewayObjects(definition, committedGatewayConfig)),
   );
-  for (const name of Object.keys(definition.services)) {
-    files.set(`base/${name}.yaml`, header(`The ${name} service.`) + yamlDocs(backendObjects(definition, name)));
+  for (const service of definition.services) {
+    files.set(
+      `base/${service.name}.yaml`,
+      header(`The ${service.name} service.`) + yamlDocs(backendObjects(definition, service)),
+    );
   }
   const denyAll = {
     apiVersion: "networking.k8s.io/v1",
@@ -379,15 +343,15 @@ export function renderK8sFiles(
     apiVersion: "kustomize.config.k8s.io/v1beta1",
     kind: "Kustomization",
     labels: [{ pairs: partOf, includeSelectors: false }],
-    resources: ["default-deny-ingress.yaml", "gateway.yaml", ...Object.keys(definition.services).map((n) => `${n}.yaml`)],
+    resources: ["default-deny-ingress.yaml", "gateway.yaml", ...definition.services.map((s) => `${s.name}.yaml`)],
   };
   files.set(
     "base/kustomization.yaml",
     `${header("The base: PostgreSQL and Redis are outside, named by the Secrets portico-database and portico-redis.")}${yamlDocs([kustomization])}`,
   );
   // The in-cluster PostgreSQL's URL for each service that owns a database.
-  const urls = Object.entries(definition.services).flatMap(([name, s]) =>
-    s.database ? [`${name}=postgres://portico:portico@postgres:5432/${s.database}\n`] : [],
+  const urls = definition.services.flatMap(({ name, database }) =>
+    database ? [`${name}=postgres://portico:portico@postgres:5432/${database}\n`] : [],
   );
   files.set(`${inClusterData}/portico-database.env`, header("Database URLs of the in-cluster PostgreSQL.") + urls.join(""));
   return files;

@@ -7,15 +7,17 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readPlatformDefinition } from "@portico/kit";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { k8sNames, readPlatformDefinition, renderK8sFilesOf } from "./generate-k8s.js";
+import { k8sNames, renderK8sFilesOf } from "./generate-k8s.js";
 import { type K8sObject, validateK8sObjects } from "./k8s-schema.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const k8sDir = join(root, "deploy/k8s");
 const definition = readPlatformDefinition(join(root, "portico.services.json"));
-const backends = Object.keys(definition.services);
+const byName = new Map(definition.services.map((s) => [s.name, s]));
+const backends = [...byName.keys()];
 
 const kubectl = (() => {
   try {
@@ -94,8 +96,8 @@ describe.runIf(kubectl)("deploy/k8s rendered with kubectl kustomize", () => {
         expect(container[probe], `${name} ${probe}`).toBeDefined();
       if (name !== "gateway") {
         // Native gRPC probes on grpc.health.v1 at the service's own port.
-        expect(container.readinessProbe.grpc.port).toBe(definition.services[name]!.port);
-        expect(container.livenessProbe.grpc.port).toBe(definition.services[name]!.port);
+        expect(container.readinessProbe.grpc.port).toBe(byName.get(name)!.port);
+        expect(container.livenessProbe.grpc.port).toBe(byName.get(name)!.port);
       } else {
         expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "admin" });
       }
@@ -127,7 +129,7 @@ describe.runIf(kubectl)("deploy/k8s rendered with kubectl kustomize", () => {
     for (const name of backends) {
       const service = find(objects, "Service", name);
       expect(service.spec.clusterIP).toBe("None");
-      const { port, protoServices } = definition.services[name]!;
+      const { port, protoServices } = byName.get(name)!;
       expect(service.spec.ports[0].port).toBe(port);
       for (const proto of protoServices) expect(config.upstreams[proto].targets).toEqual([`http://${name}:${port}`]);
     }
@@ -140,12 +142,12 @@ describe.runIf(kubectl)("deploy/k8s rendered with kubectl kustomize", () => {
     const objects = render("base");
     expect(find(objects, "NetworkPolicy", "default-deny-ingress").spec).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
     for (const name of backends) {
-      const callers = ["gateway", ...backends.filter((b) => definition.services[b]!.calls?.includes(name))];
+      const callers = ["gateway", ...backends.filter((b) => byName.get(b)!.calls.includes(name))];
       const [rule, ...others] = find(objects, "NetworkPolicy", name).spec.ingress;
       expect(others).toEqual([]);
       const names = rule.from[0].podSelector.matchExpressions.find((e: Json) => e.key === "app.kubernetes.io/name");
       expect(names).toEqual({ key: "app.kubernetes.io/name", operator: "In", values: callers });
-      expect(rule.ports).toEqual([{ protocol: "TCP", port: definition.services[name]!.port }]);
+      expect(rule.ports).toEqual([{ protocol: "TCP", port: byName.get(name)!.port }]);
     }
     // greeter calls lang (portico.services.json), so lang lets the greeter in and nothing lets lang in anywhere else.
     expect(find(objects, "NetworkPolicy", "lang").spec.ingress[0].from[0].podSelector.matchExpressions[0].values).toContain(

@@ -1,10 +1,16 @@
 import * as http2 from "node:http2";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { AuthService, type WatchRevocationsResponse } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import {
+  AuthService,
+  type WatchRevocationsResponse,
+  WatchRevocationsResponseSchema,
+} from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { decodeAuthenticateResponse, encodeAuthenticateRequest } from "@portico/kit/authenticate-codec";
 import type { VerifiedToken } from "./auth-cache.js";
+import { createEnvelopeReader } from "./envelope-reader.js";
+import { envelope } from "./error-response.js";
 import { H2Error, type H2Stream } from "./h2/index.js";
 import { checkHealth } from "./health-checker.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";
@@ -15,10 +21,14 @@ export interface AuthClientOptions {
    * checks and ejections are the ones the proxy uses, and a reload replaces them.
    */
   upstream: () => Upstream;
-  /** PEM certificates trusted for `https://` addresses instead of Node's bundled roots. */
-  ca?: string | Buffer;
   /** Timeout of one Authenticate call (ms). */
   timeoutMs: number;
+  /**
+   * WatchRevocations' keep-alive: while the stream is open, a health check on its connection once it
+   * has read nothing for `intervalMs`; a connection that sends nothing within `timeoutMs` of the check
+   * is destroyed, which ends the stream (default 10,000 and 5,000 ms).
+   */
+  watchKeepAlive?: { intervalMs: number; timeoutMs: number };
   /** Headers of every call to auth: the gateway's own service token (Authenticate and WatchRevocations answer only it). */
   callHeaders?: () => Record<string, string>;
 }
@@ -30,7 +40,10 @@ export interface AuthClient {
    * one once. Rejects with the auth service's ConnectError.
    */
   verify(token: string): Promise<VerifiedToken>;
-  /** The WatchRevocations stream of one available address, ending when `signal` aborts. */
+  /**
+   * The WatchRevocations stream of one available address, ending when `signal` aborts; rejects with
+   * a ConnectError when the stream fails or its connection stops answering (the keep-alive).
+   */
   watchRevocations(signal: AbortSignal): AsyncIterable<WatchRevocationsResponse>;
   /** Asks `grpc.health.v1.Health` of every auth address; true when one of them is serving. */
   healthy(timeoutMs: number): Promise<boolean>;
@@ -170,33 +183,132 @@ async function authenticateOn(
   }
 }
 
+const watchPath = `/${AuthService.typeName}/${AuthService.method.watchRevocations.name}`;
+/** WatchRevocationsRequest has no fields: its one message is an empty envelope. */
+const watchRequest = envelope(0, new Uint8Array(0));
+/** The largest WatchRevocations message accepted (a snapshot of every revoked session and user). */
+const maxWatchMessageBytes = 64 * 1024 * 1024;
+
+/**
+ * WatchRevocations as a gRPC server stream on one pooled session of `target`, by hand as
+ * Authenticate is: no client library (connect's gRPC transport builds a fetch `Headers`, which
+ * loads undici into the gateway: about 4 MB resident for one stream opened at start-up).
+ */
+async function* watchOn(
+  upstream: Upstream,
+  target: UpstreamTarget,
+  headers: Record<string, string> | undefined,
+  signal: AbortSignal,
+  keepAlive: { intervalMs: number; timeoutMs: number },
+): AsyncGenerator<WatchRevocationsResponse> {
+  if (signal.aborted) return;
+  const stream = target.session().request({
+    ":method": "POST",
+    ":path": watchPath,
+    ":authority": target.authority,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...headers,
+  });
+  const session = stream.session;
+  const messages: WatchRevocationsResponse[] = [];
+  let ended = false;
+  let failure: ConnectError | undefined;
+  let wake: (() => void) | undefined;
+  const finish = (error?: ConnectError) => {
+    if (ended) return;
+    ended = true;
+    failure = error;
+    wake?.();
+  };
+  let status: string | undefined;
+  let statusMessage = "";
+  const trailer = (h: http2.IncomingHttpHeaders) => {
+    if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
+    const message = h["grpc-message"];
+    if (typeof message === "string") {
+      try {
+        statusMessage = decodeURIComponent(message);
+      } catch {
+        statusMessage = message;
+      }
+    }
+  };
+  const reader = createEnvelopeReader(maxWatchMessageBytes, (flags, data) => {
+    if (flags !== 0) return finish(new ConnectError(`WatchRevocations: envelope flags ${flags}`, Code.Internal));
+    try {
+      messages.push(fromBinary(WatchRevocationsResponseSchema, data));
+    } catch (error) {
+      return finish(new ConnectError(`bad WatchRevocations message: ${(error as Error).message}`, Code.Internal));
+    }
+    wake?.();
+  });
+  stream.on("response", (h) => {
+    if (h[":status"] !== 200)
+      finish(new ConnectError(`WatchRevocations answered HTTP ${h[":status"]}`, codeFromHttpStatus(Number(h[":status"]))));
+    else trailer(h);
+  });
+  stream.on("data", (chunk: Buffer) => {
+    try {
+      reader.push(chunk);
+    } catch (error) {
+      finish(ConnectError.from(error, Code.ResourceExhausted));
+    }
+  });
+  stream.on("trailers", trailer);
+  stream.on("error", (error) => finish(new ConnectError(error.message, Code.Unavailable)));
+  stream.on("close", () => {
+    if (status === "0") return finish();
+    const code = status === undefined ? Code.Unavailable : (Number(status) as Code);
+    finish(new ConnectError(statusMessage || `WatchRevocations ended without a status`, code));
+  });
+  const onAbort = () => {
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    finish();
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  // The keep-alive: a connection that answers nothing (a host gone without a FIN, a dropped route)
+  // would leave the stream open and the cache at its full TTL while revocations go unheard.
+  let silentTimer: NodeJS.Timeout | undefined;
+  const probe = setInterval(() => {
+    // One check at a time: a check still waiting for its answer is not replaced by the next. And
+    // none on a connection that read something within the interval (answers, the health checker's).
+    const sent = Date.now();
+    if (silentTimer !== undefined || sent - session.lastActive < keepAlive.intervalMs) return;
+    // Its verdict does not matter, only whether the connection carries anything back (a closed one: the stream ends anyway).
+    checkHealth(upstream, target, { timeoutMs: keepAlive.timeoutMs, headers: () => ({}), session }).catch(() => {});
+    silentTimer = setTimeout(() => {
+      silentTimer = undefined;
+      // Anything read since the check went out (its answer, a revocation) shows the connection lives.
+      if (!ended && session.lastActive < sent) {
+        session.destroy(new Error(`the auth connection answered nothing within ${keepAlive.timeoutMs} ms`));
+      }
+    }, keepAlive.timeoutMs).unref();
+  }, keepAlive.intervalMs).unref();
+  stream.end(watchRequest);
+  try {
+    for (;;) {
+      while (messages.length > 0) yield messages.shift() as WatchRevocationsResponse;
+      if (ended) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+    if (failure !== undefined && !signal.aborted) throw failure;
+  } finally {
+    clearInterval(probe);
+    clearTimeout(silentTimer);
+    signal.removeEventListener("abort", onAbort);
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+}
+
 /** The gateway's control-plane client of `portico.auth.v1.AuthService` on the routed upstream's pooled sessions. */
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   if (typeof options.upstream !== "function")
     throw new Error("auth client: upstream must be a function answering the auth upstream");
-  // WatchRevocations is a long server stream: a connect-node client per address, made when first needed.
-  const watchers = new Map<string, { manager: Http2SessionManager; client: Client<typeof AuthService> }>();
-  const watcherOf = (address: string) => {
-    let entry = watchers.get(address);
-    if (entry === undefined) {
-      const manager = new Http2SessionManager(
-        address,
-        { pingIntervalMs: 10_000, pingTimeoutMs: 5_000 },
-        options.ca === undefined ? undefined : { ca: options.ca },
-      );
-      entry = { manager, client: createClient(AuthService, createGrpcTransport({ baseUrl: address, sessionManager: manager })) };
-      watchers.set(address, entry);
-    }
-    // Addresses a reload removed are let go.
-    const current = new Set(options.upstream().targets.map((t) => t.address));
-    for (const [other, { manager }] of watchers) {
-      if (!current.has(other) && other !== address) {
-        manager.abort();
-        watchers.delete(other);
-      }
-    }
-    return entry.client;
-  };
+  const keepAlive = options.watchKeepAlive ?? { intervalMs: 10_000, timeoutMs: 5_000 };
   return {
     verify(token) {
       // Authenticate is the hot control-plane call (every cache miss): a hand-rolled Connect unary
@@ -213,7 +325,8 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       });
     },
     watchRevocations(signal) {
-      return watcherOf(options.upstream().pick().address).watchRevocations({}, { signal, headers: options.callHeaders?.() });
+      const upstream = options.upstream();
+      return watchOn(upstream, upstream.pick(), options.callHeaders?.(), signal, keepAlive);
     },
     async healthy(timeoutMs) {
       const upstream = options.upstream();
@@ -229,8 +342,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       return answers.includes(true);
     },
     close() {
-      for (const { manager } of watchers.values()) manager.abort();
-      watchers.clear();
+      // Nothing of its own: its streams run on the upstream's sessions, and WatchRevocations ends with its signal.
     },
   };
 }

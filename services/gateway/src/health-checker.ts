@@ -7,6 +7,7 @@ import {
 import type { Logger } from "@portico/kit";
 import { createEnvelopeReader } from "./envelope-reader.js";
 import { envelope } from "./error-response.js";
+import type { H2Session } from "./h2/index.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";
 
 export interface HealthCheckerOptions {
@@ -39,7 +40,10 @@ const grpcStatus = {
 export function checkHealth(
   upstream: Upstream,
   target: UpstreamTarget,
-  options: Pick<HealthCheckerOptions, "timeoutMs" | "headers">,
+  options: Pick<HealthCheckerOptions, "timeoutMs" | "headers"> & {
+    /** This session of the target's rather than the pooled one for the next stream (a keep-alive). */
+    session?: H2Session;
+  },
 ): Promise<string | undefined> {
   return new Promise((resolve) => {
     let settled = false;
@@ -51,7 +55,7 @@ export function checkHealth(
       resolve(reason);
     };
     const web = upstream.protocol === "grpc-web";
-    const stream = target.session().request({
+    const stream = (options.session ?? target.session()).request({
       ":method": "POST",
       ":path": "/grpc.health.v1.Health/Check",
       ":authority": target.authority,

@@ -253,7 +253,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const authClient = createAuthClient({
     // The routed auth upstream: health-checked with the others, and replaced on reload.
     upstream: () => state.upstreams.get(authService) as Upstream,
-    ca: options.upstreamCa,
     timeoutMs: options.authTimeoutMs ?? defaults.authTimeoutMs,
     callHeaders: () => ({ [identityHeaders.service]: signer.serviceToken(authAudience) }),
   });
