@@ -19,9 +19,9 @@ export function requestedTimeoutMs(headers: IncomingHttpHeaders, protocol: CallP
   return match ? Number(match[1]) * (grpcUnits[match[2] as string] as number) : Number.NaN;
 }
 
-/** Sets the deadline header of the upstream protocol. */
-export function setTimeoutHeader(headers: Record<string, unknown>, upstreamProtocol: CallProtocol["protocol"], ms: number): void {
+/** The deadline field of the upstream protocol, as [name, value]. */
+export function timeoutField(upstreamProtocol: CallProtocol["protocol"], ms: number): [string, string] {
   const whole = Math.max(1, Math.ceil(ms));
-  if (upstreamProtocol === "connect") headers["connect-timeout-ms"] = String(whole);
-  else headers["grpc-timeout"] = whole < 100_000_000 ? `${whole}m` : `${Math.ceil(whole / 1000)}S`;
+  if (upstreamProtocol === "connect") return ["connect-timeout-ms", String(whole)];
+  return ["grpc-timeout", whole < 100_000_000 ? `${whole}m` : `${Math.ceil(whole / 1000)}S`];
 }

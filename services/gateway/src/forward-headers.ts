@@ -1,6 +1,7 @@
 import { randomFillSync, randomUUID } from "node:crypto";
 import { BlockList, isIP } from "node:net";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
+import type { HeaderList } from "./h2/index.js";
 
 /**
  * Request headers never copied from the caller: hop-by-hop headers, credentials, and every header
@@ -210,35 +211,64 @@ export function forwardedFor(headers: IncomingHttpHeaders, peer: Peer, trustedPr
   };
 }
 
+/** The request id the gateway gives an upstream request (`x-request-id`). */
+export function newRequestId(): string {
+  return randomUUID();
+}
+
 /**
- * The headers of the upstream request: the caller's, minus hop-by-hop and gateway-owned ones,
- * plus identity, request id, forwarding and trace context. The map has no prototype.
+ * The fields of the upstream request as the HPACK list the H2 engine sends, pseudo-headers first:
+ * the caller's, minus hop-by-hop and gateway-owned ones, plus identity, request id, forwarding and
+ * trace context. A list, not an object: a field named `__proto__` or `constructor` is just a field,
+ * and no header object is built, walked and sorted per call. The caller's names are lowercase
+ * (HTTP/2 refuses others, HTTP/1.1 lowercases them); a caller's field that identity also sets is
+ * left out, identity's value stands.
  */
-export function upstreamRequestHeaders(
+export function upstreamRequestFields(
   headers: IncomingHttpHeaders,
-  pseudo: { method: string; path: string; authority: string },
+  pseudo: { method: string; scheme: string; path: string; authority: string },
   forwarded: ForwardedFor,
   identity: Readonly<Record<string, string>> | undefined,
-): OutgoingHttpHeaders {
-  // Without a prototype: a header named `__proto__` or `constructor` is just a header.
-  const out = Object.create(null) as OutgoingHttpHeaders;
-  out[":method"] = pseudo.method;
-  out[":path"] = pseudo.path;
-  out[":authority"] = pseudo.authority;
+  requestId: string,
+  traceparent: string | undefined,
+): HeaderList {
+  const list: HeaderList = [
+    [":method", pseudo.method],
+    [":scheme", pseudo.scheme],
+    [":authority", pseudo.authority],
+    [":path", pseudo.path],
+  ];
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 /* ":" */ || dropped.has(name)) continue;
-    out[name] = headers[name];
+    if (identity !== undefined && Object.hasOwn(identity, name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === "string") list.push([name, value]);
+    else for (let i = 0; i < value.length; i++) list.push([name, value[i] as string]);
   }
   if (identity !== undefined) {
-    for (const name in identity) out[name] = identity[name];
+    for (const name in identity) list.push([name, identity[name] as string]);
   }
   const clientRequestId = headers["x-request-id"];
-  if (typeof clientRequestId === "string" && clientRequestId.length <= 200) out["x-client-request-id"] = clientRequestId;
-  out["x-request-id"] = randomUUID();
-  out["x-forwarded-for"] = forwarded.header;
-  out[clientAddressHeader] = forwarded.clientIp;
-  out["x-forwarded-proto"] = forwarded.proto;
-  if (forwarded.host !== "") out["x-forwarded-host"] = forwarded.host;
-  out.traceparent = nextTraceparent(headers.traceparent);
+  if (typeof clientRequestId === "string" && clientRequestId.length <= 200) list.push(["x-client-request-id", clientRequestId]);
+  list.push(["x-request-id", requestId]);
+  list.push(["x-forwarded-for", forwarded.header]);
+  list.push([clientAddressHeader, forwarded.clientIp]);
+  list.push(["x-forwarded-proto", forwarded.proto]);
+  if (forwarded.host !== "") list.push(["x-forwarded-host", forwarded.host]);
+  list.push(["traceparent", traceparent ?? nextTraceparent(headers.traceparent)]);
+  return list;
+}
+
+/** The same fields as a header object without a prototype, for a call whose framing the gateway translates (and edits). */
+export function upstreamRequestHeaders(fields: HeaderList): OutgoingHttpHeaders {
+  const out = Object.create(null) as OutgoingHttpHeaders;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i] as [string, string];
+    const existing = out[field[0]];
+    if (existing === undefined) out[field[0]] = field[1];
+    else if (Array.isArray(existing)) existing.push(field[1]);
+    else out[field[0]] = [existing as string, field[1]];
+  }
   return out;
 }

@@ -22,6 +22,7 @@ import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } f
 import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
 import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
+import { StreamEvents } from "./stream-events.js";
 import { StreamTable } from "./stream-table.js";
 import { TokenBucket } from "./token-bucket.js";
 
@@ -194,7 +195,7 @@ function flushAll(): void {
 }
 
 /** One HTTP/2 stream: a request the gateway serves (server role) or one it sends upstream (client role). */
-export class H2Stream extends EventEmitter {
+export class H2Stream extends StreamEvents {
   readonly session: H2Session;
   id: number;
   /** Response headers went out (server role). */
@@ -262,11 +263,6 @@ export class H2Stream extends EventEmitter {
       if (this.inbox.length > 0 || this.remoteEnded) queueMicrotask(() => this.drainInbox());
     }
     return this;
-  }
-
-  // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
-  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
-    return this.on(event, listener);
   }
 
   // --- reading ---
@@ -695,7 +691,8 @@ export class H2Session extends EventEmitter {
   /** @internal */ lastActive = Date.now();
   private readonly onStream: ((stream: H2Stream, headers: IncomingHttpHeaders) => void) | undefined;
   private readonly authority: string;
-  private readonly scheme: string;
+  /** The `:scheme` of the requests this session sends (client role). */
+  readonly scheme: string;
 
   constructor(
     socket: net.Socket,
@@ -767,14 +764,21 @@ export class H2Session extends EventEmitter {
    * only that much for them.
    */
   request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
-    if (this.closed || this.destroyed) throw new Error("the HTTP/2 session is closed");
     const list: HeaderList = [
       [":method", String(headers[":method"] ?? "GET")],
       [":scheme", String(headers[":scheme"] ?? this.scheme)],
       [":authority", String(headers[":authority"] ?? this.authority)],
       [":path", String(headers[":path"] ?? "/")],
     ];
-    toHeaderList(headers, list);
+    return this.requestFields(toHeaderList(headers, list), options);
+  }
+
+  /**
+   * `request` with the header block given as the HPACK list to send: the pseudo-headers first, then
+   * lowercase names without connection-specific fields (a proxy's request, built as a list).
+   */
+  requestFields(list: HeaderList, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
+    if (this.closed || this.destroyed) throw new Error("the HTTP/2 session is closed");
     const stream = new H2Stream(this, 0, false);
     stream.queuedHeaders = list;
     const receiveWindow = options?.receiveWindow;

@@ -1,8 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { AuthEntry } from "../auth-cache.js";
 import { startCallSpan } from "../call-tracing.js";
-import { requestedTimeoutMs, setTimeoutHeader } from "../deadline.js";
-import { upstreamRequestHeaders } from "../forward-headers.js";
+import { requestedTimeoutMs, timeoutField } from "../deadline.js";
+import { newRequestId, upstreamRequestFields, upstreamRequestHeaders } from "../forward-headers.js";
+import type { HeaderList } from "../h2/index.js";
 import { runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "../translate.js";
 import { type UpstreamTarget, upstreamStreamWindow } from "../upstream.js";
 import { finishRejected, type PendingCall, type ProxyContext, tooLarge } from "./call.js";
@@ -75,34 +76,40 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
   /** Opens the upstream stream of one attempt, on the best address other than `exclude`. */
   const open = (exclude?: UpstreamTarget): Attempt => {
     const target = upstream.pick(exclude);
-    const upHeaders = upstreamRequestHeaders(
+    const session = target.session();
+    const requestId = newRequestId();
+    record.requestId = requestId;
+    const fields = upstreamRequestFields(
       headers,
-      { method: protocol.get && translated === undefined ? "GET" : "POST", path, authority: target.authority },
+      {
+        method: protocol.get && translated === undefined ? "GET" : "POST",
+        scheme: session.scheme,
+        path,
+        authority: target.authority,
+      },
       call.forwarded,
       identity,
+      requestId,
+      record.span?.traceparent,
     );
-    record.requestId = upHeaders["x-request-id"] as string;
-    if (record.span !== undefined) upHeaders.traceparent = record.span.traceparent;
-    if (translated !== undefined) {
-      translatedRequestHeaders(upHeaders, protocol, translated, transcode);
-      setTimeoutHeader(upHeaders, "grpc", timeoutMs);
-    } else {
-      setTimeoutHeader(upHeaders, protocol.protocol, timeoutMs);
-      if (protocol.protocol === "grpc") upHeaders.te = "trailers";
-      if (protocol.text) {
-        // Connect servers speak gRPC-Web in binary only: the gateway does the base64.
-        upHeaders["content-type"] = "application/grpc-web+proto";
-        delete upHeaders["content-length"];
-      }
-    }
-    return {
-      target,
-      up: target.session().request(upHeaders, {
-        endStream: protocol.get && translated === undefined,
-        // A caller that shut its window gets the upstream's small initial window only.
-        receiveWindow: down.sendWindowOpen === false ? undefined : upstreamStreamWindow,
-      }),
+    const options = {
+      endStream: protocol.get && translated === undefined,
+      // A caller that shut its window gets the upstream's small initial window only.
+      receiveWindow: down.sendWindowOpen === false ? undefined : upstreamStreamWindow,
     };
+    if (translated !== undefined) {
+      fields.push(timeoutField("grpc", timeoutMs));
+      const upHeaders = upstreamRequestHeaders(fields);
+      translatedRequestHeaders(upHeaders, protocol, translated, transcode);
+      return { target, up: session.request(upHeaders, options) };
+    }
+    fields.push(timeoutField(protocol.protocol, timeoutMs));
+    if (protocol.protocol === "grpc") fields.push(["te", "trailers"]);
+    if (protocol.text) {
+      // Connect servers speak gRPC-Web in binary only: the gateway does the base64.
+      binaryGrpcWebFields(fields);
+    }
+    return { target, up: session.requestFields(fields, options) };
   };
 
   let first: Attempt;
@@ -138,4 +145,22 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     maxResponseBytes: ctx.options.maxResponseMessageBytes?.() ?? defaultMaxResponseMessageBytes,
     life,
   });
+}
+
+/** A gRPC-Web text request's fields as the binary request the upstream gets: its content type, no content-length. */
+function binaryGrpcWebFields(fields: HeaderList): void {
+  const contentType = "application/grpc-web+proto";
+  let kept = 0;
+  let typed = false;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i] as [string, string];
+    if (field[0] === "content-length") continue;
+    if (field[0] === "content-type") {
+      field[1] = contentType;
+      typed = true;
+    }
+    fields[kept++] = field;
+  }
+  fields.length = kept;
+  if (!typed) fields.push(["content-type", contentType]);
 }

@@ -112,6 +112,48 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
     expect(server.sessions).toHaveLength(1);
   });
 
+  it("sends a request given as a header list field by field, in order, `__proto__` and a repeated name included", async () => {
+    const seen: string[][] = [];
+    const { url } = await nodeServer({}, (stream, _headers, rawHeaders) => {
+      seen.push(rawHeaders);
+      stream.respond({ ":status": 204 }, { endStream: true });
+    });
+    const session = engineClient(url);
+    const stream = session.requestFields(
+      [
+        [":method", "GET"],
+        [":scheme", "http"],
+        [":authority", "upstream.test"],
+        [":path", "/fields"],
+        ["x-b", "1"],
+        ["__proto__", "p"],
+        ["x-a", "2"],
+        ["x-b", "3"],
+      ],
+      { endStream: true },
+    );
+    stream.on("data", () => {});
+    await waitFor(stream, "close");
+    expect(seen[0]).toEqual([
+      ":method",
+      "GET",
+      ":scheme",
+      "http",
+      ":authority",
+      "upstream.test",
+      ":path",
+      "/fields",
+      "x-b",
+      "1",
+      "__proto__",
+      "p",
+      "x-a",
+      "2",
+      "x-b",
+      "3",
+    ]);
+  });
+
   it("shares the connection window among 8 concurrent 1 MiB streams (node's 64 KiB connection window)", async () => {
     const server = await engineServer();
     const client = nodeClient(server.port);
@@ -475,7 +517,7 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
 
 async function nodeServer(
   options: http2.ServerOptions,
-  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void = nodeEcho,
+  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]) => void = nodeEcho,
 ): Promise<{ url: string; server: http2.Http2Server }> {
   const server = http2.createServer(options);
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -484,10 +526,13 @@ async function nodeServer(
     session.on("close", () => sessions.delete(session));
     session.on("error", () => {});
   });
-  server.on("stream", (stream, headers) => {
-    stream.on("error", () => {});
-    onStream(stream, headers);
-  });
+  server.on(
+    "stream",
+    (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      stream.on("error", () => {});
+      onStream(stream, headers, rawHeaders);
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   cleanups.push(() => {
     for (const session of sessions) session.destroy();

@@ -36,7 +36,11 @@ export async function until(condition: () => boolean, ms = 2000): Promise<void> 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves with the event's arguments, rejects after `ms`. */
-export function waitFor<T extends unknown[] = unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms = 3000): Promise<T> {
+export function waitFor<T extends unknown[] = unknown[]>(
+  emitter: { once(event: string, listener: (...args: unknown[]) => void): unknown },
+  event: string,
+  ms = 3000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
     emitter.once(event, (...args: unknown[]) => {
