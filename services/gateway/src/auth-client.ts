@@ -11,6 +11,7 @@ import { decodeAuthenticateResponse, encodeAuthenticateRequest } from "@portico/
 import type { VerifiedToken } from "./auth-cache.js";
 import { createEnvelopeReader } from "./envelope-reader.js";
 import { envelope } from "./error-response.js";
+import { readGrpcStatus } from "./grpc-status-reader.js";
 import { H2Error, type H2Stream } from "./h2/index.js";
 import { checkHealth } from "./health-checker.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";
@@ -221,19 +222,6 @@ async function* watchOn(
     failure = error;
     wake?.();
   };
-  let status: string | undefined;
-  let statusMessage = "";
-  const trailer = (h: http2.IncomingHttpHeaders) => {
-    if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
-    const message = h["grpc-message"];
-    if (typeof message === "string") {
-      try {
-        statusMessage = decodeURIComponent(message);
-      } catch {
-        statusMessage = message;
-      }
-    }
-  };
   const reader = createEnvelopeReader(maxWatchMessageBytes, (flags, data) => {
     if (flags !== 0) return finish(new ConnectError(`WatchRevocations: envelope flags ${flags}`, Code.Internal));
     try {
@@ -243,11 +231,9 @@ async function* watchOn(
     }
     wake?.();
   });
-  stream.on("response", (h) => {
-    if (h[":status"] !== 200)
-      finish(new ConnectError(`WatchRevocations answered HTTP ${h[":status"]}`, codeFromHttpStatus(Number(h[":status"]))));
-    else trailer(h);
-  });
+  const grpc = readGrpcStatus(stream, (status) =>
+    finish(new ConnectError(`WatchRevocations answered HTTP ${status}`, codeFromHttpStatus(status))),
+  );
   stream.on("data", (chunk: Buffer) => {
     try {
       reader.push(chunk);
@@ -255,12 +241,11 @@ async function* watchOn(
       finish(ConnectError.from(error, Code.ResourceExhausted));
     }
   });
-  stream.on("trailers", trailer);
   stream.on("error", (error) => finish(new ConnectError(error.message, Code.Unavailable)));
   stream.on("close", () => {
-    if (status === "0") return finish();
-    const code = status === undefined ? Code.Unavailable : (Number(status) as Code);
-    finish(new ConnectError(statusMessage || `WatchRevocations ended without a status`, code));
+    if (grpc.status === "0") return finish();
+    const code = grpc.status === undefined ? Code.Unavailable : (Number(grpc.status) as Code);
+    finish(new ConnectError(grpc.message || `WatchRevocations ended without a status`, code));
   });
   const onAbort = () => {
     if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);

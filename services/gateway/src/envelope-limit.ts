@@ -1,5 +1,6 @@
 import type { Code } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { parseTrailerBlock } from "./trailer-block.js";
 
 /**
  * Watches the 5-byte length prefixes of an enveloped body as it streams past, without buffering,
@@ -114,21 +115,15 @@ export function createEndOfStreamSniffer(protocol: "connect" | "grpc-web"): EndO
     },
     code() {
       if (last === undefined) return undefined;
-      const text = last.toString("utf8");
       if (protocol === "grpc-web") {
-        // One "name: value" field per line: only the grpc-status field counts, not another field
-        // whose name or value contains the words (x-grpc-status, a grpc-message about a status).
-        for (const line of text.split(/\r?\n/)) {
-          const colon = line.indexOf(":");
-          if (colon < 0 || line.slice(0, colon).trim().toLowerCase() !== "grpc-status") continue;
-          const status = line.slice(colon + 1).trim();
-          if (!/^\d+$/.test(status)) return undefined;
-          return status === "0" ? "ok" : codeToString(Number(status) as Code);
-        }
-        return undefined;
+        // Only the grpc-status field counts, not another field whose name or value contains the
+        // words (x-grpc-status, a grpc-message about a status).
+        const status = parseTrailerBlock(last)["grpc-status"];
+        if (status === undefined || !/^\d+$/.test(status)) return undefined;
+        return status === "0" ? "ok" : codeToString(Number(status) as Code);
       }
       try {
-        const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+        const code = (JSON.parse(last.toString("utf8")) as { error?: { code?: string } }).error?.code;
         return code ?? "ok";
       } catch {
         return undefined;

@@ -7,6 +7,7 @@ import {
 import type { Logger } from "@portico/kit";
 import { createEnvelopeReader } from "./envelope-reader.js";
 import { envelope } from "./error-response.js";
+import { readGrpcStatus } from "./grpc-status-reader.js";
 import type { H2Session } from "./h2/index.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";
 
@@ -66,13 +67,10 @@ export function checkHealth(
     });
     const timer = setTimeout(() => done(`no health answer within ${options.timeoutMs} ms`), options.timeoutMs);
     let serving: Status | undefined;
-    let status: string | undefined;
+    const grpc = readGrpcStatus(stream, (status) => done(`health check answered HTTP ${status}`));
     const reader = createEnvelopeReader(1 << 20, (flags, data) => {
-      if ((flags & 0x80) !== 0) {
-        // The grpc-status field itself, not a field that ends with its name (x-grpc-status).
-        const match = /(?:^|\r\n)grpc-status:\s*(\d+)/i.exec(data.toString("utf8"));
-        status = match?.[1];
-      } else {
+      if ((flags & 0x80) !== 0) grpc.readTrailerBlock(data);
+      else {
         try {
           serving = fromBinary(HealthCheckResponseSchema, data).status;
         } catch (error) {
@@ -81,16 +79,10 @@ export function checkHealth(
         }
       }
     });
-    stream.on("response", (h) => {
-      if (h[":status"] !== 200) done(`health check answered HTTP ${h[":status"]}`);
-      else if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
-    });
     stream.on("data", (chunk: Buffer) => reader.push(chunk));
-    stream.on("trailers", (t) => {
-      if (t["grpc-status"] !== undefined) status = String(t["grpc-status"]);
-    });
     stream.on("error", (error) => done(error.message));
     stream.on("close", () => {
+      const status = grpc.status;
       if (status === grpcStatus.ok) done(serving === Status.SERVING ? undefined : `health status ${Status[serving ?? 0]}`);
       // A server without a health service (or one guarding it) is alive.
       else if (status === grpcStatus.unimplemented || status === grpcStatus.unauthenticated) done(undefined);
