@@ -42,14 +42,6 @@ const palette = [35, 32, 36, 34, 31, 95, 96, 92, 94, 91];
  */
 const backendNodeFlags = ["--max-semi-space-size=1"];
 
-/**
- * What a local gateway adds to the flags it runs with everywhere (portico.services.json): its young
- * generation capped at 4 MB semi-spaces, because start-up otherwise grows it to 16 MB, which V8 gives
- * back only 10–90 s later (README, "Footprint and start-up time"). Not part of the deployed flags: it
- * cost the gateway 107 → 123 µs of CPU per W1 call (bench/README.md, "Gateway memory, branch mem8").
- */
-const localGatewayNodeFlags = ["--max-semi-space-size=4"];
-
 /** The backends of the platform definition (portico.services.json) in its order, then the gateway. */
 function children(): Child[] {
   const envName = (name: string) => name.toUpperCase().replaceAll("-", "_");
@@ -69,8 +61,8 @@ function children(): Child[] {
         ["ADMIN_PORT", read.port("ADMIN_PORT", platform.gateway.adminPort)],
       ],
       color: 33,
-      // As it runs everywhere (portico.services.json; services/gateway/README.md, "Run"), plus the local cap.
-      nodeFlags: [...platform.gateway.nodeFlags, ...localGatewayNodeFlags],
+      // As it runs everywhere (portico.services.json; services/gateway/README.md, "Run").
+      nodeFlags: platform.gateway.nodeFlags,
     },
   ];
 }
