@@ -144,7 +144,8 @@ export function createAddressAdmission(given: AddressAdmissionOptions): AddressA
         return false;
       }
       state.open++;
-      socket.once("close", () => {
+      // `on`, not `once`: a socket closes once, and `once` would keep a wrapper per connection.
+      socket.on("close", () => {
         state.open--;
       });
       return true;

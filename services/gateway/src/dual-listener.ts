@@ -79,7 +79,8 @@ export async function listenDual(options: DualListenerOptions): Promise<DualList
   const sockets = new Set<net.Socket>();
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    // `on`, not `once`: a socket closes once, and `once` would keep a wrapper per connection.
+    socket.on("close", () => sockets.delete(socket));
     // TLS: refused before the handshake costs anything (a plain socket was admitted above).
     if (options.tls && options.admission !== undefined) options.admission.admit(socket, false);
   });

@@ -1755,7 +1755,8 @@ const watched = new Map<H2Session, Limits>();
 let sweeper: NodeJS.Timeout | undefined;
 function watch(session: H2Session, limits: Limits): void {
   watched.set(session, limits);
-  session.once("close", () => {
+  // `on`, not `once`: a session closes once (destroy), and `once` would keep a wrapper per connection.
+  session.on("close", () => {
     watched.delete(session);
     if (watched.size === 0 && sweeper !== undefined) {
       clearInterval(sweeper);
