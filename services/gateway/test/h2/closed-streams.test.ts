@@ -1,7 +1,6 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { ClosedStreams } from "../../src/h2/closed-streams.js";
+import { usedBytes } from "./used-bytes.js";
 
 describe("ClosedStreams", () => {
   it("remembers the last 256 closed streams and who closed each, across its growth and wrap-around", () => {
@@ -23,21 +22,13 @@ describe("ClosedStreams", () => {
   });
 
   it("costs a connection that closed a few streams little: 2,000 rings of 8 closed streams hold under 200 bytes each", () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
-    // On the V8 heap and off it (typed arrays' buffers).
-    const used = () => {
-      gc();
-      const { heapUsed, external } = process.memoryUsage();
-      return heapUsed + external;
-    };
-    const before = used();
+    const before = usedBytes();
     const rings = Array.from({ length: 2000 }, () => {
       const ring = new ClosedStreams();
       for (let id = 1; id <= 15; id += 2) ring.add(id, id === 7);
       return ring;
     });
-    const perRing = (used() - before) / rings.length;
+    const perRing = (usedBytes() - before) / rings.length;
     expect(perRing).toBeLessThan(200);
     expect(rings[1999]?.find(7)).toBe("reset-here");
     expect(rings[0]?.find(15)).toBe("closed");

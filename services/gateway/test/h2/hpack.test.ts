@@ -1,9 +1,8 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { createHpackDecoder, createHpackEncoder, type HeaderList, type HpackDecoder, HpackError } from "../../src/h2/hpack.js";
+import { usedBytes } from "./used-bytes.js";
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ""), "hex");
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
@@ -391,17 +390,9 @@ describe("encoder", () => {
   });
 
   it("costs a connection little until it indexes something: 2,000 encoders hold under 1 KB each (were 31 KB)", () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
-    // On the V8 heap and off it (buffers).
-    const used = () => {
-      gc();
-      const { heapUsed, external } = process.memoryUsage();
-      return heapUsed + external;
-    };
-    const before = used();
+    const before = usedBytes();
     const encoders = Array.from({ length: 2000 }, () => createHpackEncoder());
-    const perEncoder = (used() - before) / encoders.length;
+    const perEncoder = (usedBytes() - before) / encoders.length;
     expect(perEncoder).toBeLessThan(1024);
     // Each still knows the static table and the policies: a static pair is one byte, a credential never indexed.
     expect(encoders[1999]?.encode([[":method", "POST"]]).toString("hex")).toBe("83");
