@@ -1,4 +1,4 @@
-import { afterRead, type H2Stream, isShared, ownAll } from "./h2/index.js";
+import type { H2Stream } from "./h2/index.js";
 
 /** The most request bytes kept for a retry: a bigger request is not retried. */
 const maxReplayBytes = 65_536;
@@ -33,24 +33,12 @@ export function createRequestReplay(reopen: (() => H2Stream | undefined) | undef
   let chunks: Buffer[] | undefined = [];
   let bytes = 0;
   let ended = false;
-  // Bytes lent by the read (views of the shared read buffer) are copied if still kept when it returns.
-  let keeping = false;
-  const keep = () => {
-    keeping = false;
-    if (chunks !== undefined) ownAll(chunks);
-  };
   return {
     sent(chunk) {
       if (chunks === undefined) return;
       bytes += chunk.length;
       if (bytes > maxReplayBytes) chunks = undefined;
-      else {
-        chunks.push(chunk);
-        if (!keeping && isShared(chunk)) {
-          keeping = true;
-          afterRead(keep);
-        }
-      }
+      else chunks.push(chunk);
     },
     ended() {
       ended = true;

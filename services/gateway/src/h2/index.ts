@@ -21,5 +21,4 @@ export {
   serveH2,
   toHeaderObject,
 } from "./session.js";
-export { afterRead, isShared, ownAll } from "./shared-read-buffer.js";
 export { TokenBucket } from "./token-bucket.js";

@@ -21,15 +21,7 @@ import {
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
 import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
-import {
-  afterRead,
-  isShared,
-  lendingAllowed,
-  ownAll,
-  ownedCopy,
-  readIntoShared,
-  retireReadBuffer,
-} from "./shared-read-buffer.js";
+import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
 import { StreamEvents } from "./stream-events.js";
 import { StreamTable } from "./stream-table.js";
 import { TokenBucket } from "./token-bucket.js";
@@ -235,12 +227,6 @@ export class H2Stream extends StreamEvents {
   recvWindow: number;
   /** @internal The receive window the stream keeps open as it reads (SETTINGS_INITIAL_WINDOW_SIZE or more). */
   recvTarget: number;
-  /**
-   * The 'data' listener may be given views of the shared read buffer (no copy), valid until the read
-   * returns: it hands them to `write` of an engine stream (which writes or copies them in time) and
-   * keeps nothing past its return itself, or keeps it through `afterRead`/`ownAll`.
-   */
-  lendsReads = false;
   private flowing = false;
   private paused = false;
   private inbox: Buffer[] = [];
@@ -314,14 +300,13 @@ export class H2Stream extends StreamEvents {
   /** @internal Admitted data (a whole DATA payload or a piece of one) for the application. False when the stream was reset for it. */
   deliver(bytes: Buffer): boolean {
     if (bytes.length === 0) return true;
+    // Bytes of the shared read buffer are valid only during the read: the stream's reader may keep them.
+    const chunk = ownedCopy(bytes);
     if (this.flowing && !this.paused && this.inbox.length === 0) {
-      // Bytes of the shared read buffer are valid only during the read: the stream's reader may keep them.
-      const chunk = this.lendsReads ? bytes : ownedCopy(bytes);
       this.credit(chunk.length);
       this.emit("data", chunk);
       return true;
     }
-    const chunk = ownedCopy(bytes);
     // Held until the application reads it; credited back only then.
     const session = this.session;
     if (!session.reserve(chunk.length)) {
@@ -495,13 +480,11 @@ export class H2Stream extends StreamEvents {
    * Data that waits for the windows (or for the stream to open); `first` puts it before what waits.
    * Answers false when the buffer budget is spent: the stream is reset (ENHANCE_YOUR_CALM).
    */
-  private queue(bytes: Buffer, first = false): boolean {
-    if (!this.session.reserve(bytes.length)) {
+  private queue(buf: Buffer, first = false): boolean {
+    if (!this.session.reserve(buf.length)) {
       this.close(H2Error.enhanceYourCalm);
       return false;
     }
-    // Lent bytes (see `lendsReads`) wait in a copy of their own, of their exact size (the budget's count).
-    const buf = ownedCopy(bytes);
     if (first) this.pending.unshift(buf);
     else this.pending.push(buf);
     this.pendingBytes += buf.length;
@@ -685,10 +668,6 @@ export class H2Session extends EventEmitter {
   private dataEnd = false;
   private prefaceNeeded: boolean;
   private out: Buffer[] = [];
-  /** `out` holds lent bytes (views of the shared read buffer): written, or copied, before the read returns. */
-  private outLent = false;
-  /** Lent bytes may be written from the shared read buffer: false once the socket did not take such a write whole. */
-  private lends = true;
   /** @internal */ outBytes = 0;
   /** Control replies queued since the socket last drained. */
   private controlQueued = 0;
@@ -939,10 +918,6 @@ export class H2Session extends EventEmitter {
     if (this.destroyed) return;
     this.out.push(buf);
     this.outBytes += buf.length;
-    if (!this.outLent && isShared(buf)) {
-      this.outLent = true;
-      afterRead(this.settleLent);
-    }
     if (!this.queued) {
       this.queued = true;
       dirty.push(this);
@@ -984,27 +959,15 @@ export class H2Session extends EventEmitter {
     return !this.blocked && this.outBytes < 262_144;
   }
 
-  /** The read that lent bytes to `out` returns: they go out now (or are copied when they cannot). */
-  private readonly settleLent = (): void => {
-    if (this.outLent) this.flush();
-  };
-
   /** @internal */
   flush(): void {
     this.queued = false;
     const out = this.out;
-    const socket = this.socket;
-    let lent = this.outLent;
-    this.outLent = false;
     if (out.length === 0 || this.destroyed) return;
-    if (lent && (!this.lends || socket.writableLength > 0 || !lendingAllowed())) {
-      // The socket would keep them past the read (queued behind earlier writes): copies of their own.
-      ownAll(out);
-      lent = false;
-    }
     this.out = [];
     const bytes = this.outBytes;
     this.outBytes = 0;
+    const socket = this.socket;
     if (out.length === 1) socket.write(out[0] as Buffer);
     else {
       const chunks = joinSmall(out, bytes);
@@ -1019,11 +982,6 @@ export class H2Session extends EventEmitter {
     // Blocked only when the kernel did not take it all: a write over the socket's high-water mark
     // that completed at once still reports "wait for drain" until the next tick, and taking that for
     // a full socket cost every large answer a stop and a restart of reading (two epoll_ctl calls).
-    if (lent && socket.writableLength > 0) {
-      // The kernel did not take all of it: the rest is written later from the shared read buffer.
-      this.lends = false;
-      retireReadBuffer();
-    }
     const ok = socket.writableLength === 0 || !socket.writableNeedDrain;
     if (!ok) {
       if (!this.blocked) {

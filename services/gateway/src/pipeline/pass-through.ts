@@ -5,7 +5,7 @@ import type { Downstream } from "../downstream.js";
 import { createEndOfStreamSniffer, createEnvelopeLimit } from "../envelope-limit.js";
 import { createBase64Decoder, createBase64Encoder } from "../envelope-reader.js";
 import { grpcStatusTrailers } from "../error-response.js";
-import { afterRead, H2Stream, isShared, ownAll } from "../h2/index.js";
+import type { H2Stream } from "../h2/index.js";
 import { createRequestReplay } from "../request-replay.js";
 import type { CallProtocol } from "../rpc-protocol.js";
 import { upstreamStreamWindow } from "../upstream.js";
@@ -21,8 +21,6 @@ const END_STREAM = h2.NGHTTP2_FLAG_END_STREAM;
  * message with its envelope (W3) is just over 64 KiB: with 64 KiB it went out in two writes.
  */
 const unaryHoldBytes = upstreamStreamWindow / 2;
-/** A held answer lent by a read is copied to be held past it below this size, else sent at once (`keepHeld`). */
-const lentHoldBytes = 16_384;
 /** The Connect code behind an HTTP status of a Connect unary response (the inverse of the protocol's table). */
 const codeByHttpStatus: Record<number, string> = {
   200: "ok",
@@ -96,8 +94,6 @@ export function runPassThrough(
     const decode = protocol.text ? createBase64Decoder() : undefined;
     let total = 0;
     const onDrain = () => down.resume();
-    // The request's bytes go to an engine stream (`up.write`) and the replay copies what it keeps.
-    if (down instanceof H2Stream) down.lendsReads = true;
     down.on("data", (raw: Buffer) => {
       if (life.done) return;
       const chunk = decode === undefined ? raw : decode(raw);
@@ -133,18 +129,6 @@ export function runPassThrough(
   const onDownDrain = () => life.attempt.up.resume();
   /** A unary answer held until the upstream ends it. */
   let held: { headers: H2Headers; chunks: Buffer[]; bytes: number } | undefined;
-  /**
-   * A held answer of views of the shared read buffer (`lendsReads`) that has not ended when the read
-   * returns: a small one is copied and still held; a big one goes to the caller now, since a write of
-   * its own costs less than a copy of it (W3: a 64 KiB copy per call).
-   */
-  let keeping = false;
-  const keepHeld = () => {
-    keeping = false;
-    if (held === undefined) return;
-    if (held.bytes < lentHoldBytes) ownAll(held.chunks);
-    else release();
-  };
   const respond = (h: H2Headers) => {
     if (protocol.protocol === "grpc") {
       down.on("wantTrailers", () => {
@@ -169,8 +153,6 @@ export function runPassThrough(
     }
   };
   const attach = (up: H2Stream) => {
-    // The answer's bytes go to an engine stream (`down.write`), or are held and copied as the read ends.
-    up.lendsReads = down instanceof H2Stream;
     watchUpstream(life, up, () =>
       retry(new ConnectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
     );
@@ -218,10 +200,6 @@ export function runPassThrough(
       if (held !== undefined) {
         held.chunks.push(out);
         held.bytes += out.length;
-        if (!keeping && isShared(out)) {
-          keeping = true;
-          afterRead(keepHeld);
-        }
         if (held.bytes <= unaryHoldBytes) return;
         release();
         return;
