@@ -11,6 +11,7 @@ import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } f
 import type { H2Stream } from "./h2/index.js";
 import { createRequestReplay } from "./request-replay.js";
 import type { CallProtocol } from "./rpc-protocol.js";
+import { parseTrailerBlock } from "./trailer-block.js";
 
 const gunzipAsync = promisify(gunzip);
 
@@ -102,14 +103,29 @@ function metadataOf(headers: H2Headers | Record<string, string | string[] | unde
   return out;
 }
 
-function toHeaders(record: Record<string, string | string[] | number | undefined>): Headers {
+/**
+ * The upstream's status from its trailers (or trailers-only headers), and the metadata that goes on to
+ * the caller. A field no header can carry (a gRPC-Web trailer block is text, decoded as UTF-8) fails
+ * the call with Internal and no metadata: the caller's headers could not carry it either.
+ */
+function upstreamStatus(record: Record<string, string | string[] | undefined>): {
+  error: ConnectError | undefined;
+  metadata: Record<string, string | string[] | undefined>;
+} {
   const headers = new Headers();
   for (const name in record) {
     const value = record[name];
     if (value === undefined || name.charCodeAt(0) === 58) continue;
-    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, String(v));
+    try {
+      for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+    } catch {
+      return {
+        error: new ConnectError(`upstream sent trailer ${JSON.stringify(name)} with an invalid value`, Code.Internal),
+        metadata: {},
+      };
+    }
   }
-  return headers;
+  return { error: findTrailerError(headers), metadata: record };
 }
 
 /** Sets the upstream request headers of a translated call (content type, framing and compression headers). */
@@ -480,13 +496,8 @@ export function runTranslated(options: TranslateOptions): void {
   const reader = createEnvelopeReader(maxResponseBytes, (flags, data) => {
     if (life.done || ended) return;
     if ((flags & 0x80) !== 0) {
-      // gRPC-Web trailer frame.
-      const parsed = Object.create(null) as Record<string, string>;
-      for (const line of data.toString("utf8").split("\r\n")) {
-        const i = line.indexOf(":");
-        if (i > 0) parsed[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-      }
-      trailers = parsed;
+      // gRPC-Web trailer frame: read as the health check and the end-of-stream sniffer read it.
+      trailers = parseTrailerBlock(data);
       return;
     }
     responseLane.run(() => {
@@ -516,7 +527,8 @@ export function runTranslated(options: TranslateOptions): void {
       upstreamEncoding = h["grpc-encoding"] as string | undefined;
       if ((flags & h2.NGHTTP2_FLAG_END_STREAM) !== 0 || h["grpc-status"] !== undefined) {
         // Trailers-only: its one header block is the trailers (as grpc clients read it).
-        end(findTrailerError(toHeaders(h)), h);
+        const { error, metadata } = upstreamStatus(h);
+        end(error, metadata);
         return;
       }
       writer.metadata(metadataOf(h));
@@ -543,7 +555,8 @@ export function runTranslated(options: TranslateOptions): void {
         end(new ConnectError("upstream ended the call without a status", Code.Internal), {});
         return;
       }
-      end(findTrailerError(toHeaders(trailers)), trailers);
+      const { error, metadata } = upstreamStatus(trailers);
+      end(error, metadata);
     });
   };
   attach(up);

@@ -137,3 +137,71 @@ describe("translated calls", () => {
     });
   });
 });
+
+describe("a gRPC-Web upstream's trailer frame", () => {
+  /** The trailer block the gRPC-Web upstream below ends its Echo answer with. */
+  let trailerBlock = "";
+  const webUpstream = http2.createServer();
+  webUpstream.on("stream", (stream, headers) => {
+    stream.resume();
+    if (String(headers[":path"]).startsWith("/grpc.health.v1.Health/")) {
+      stream.respond({ ":status": 200, "content-type": "application/grpc-web+proto", "grpc-status": "12" }, { endStream: true });
+      return;
+    }
+    stream.respond({ ":status": 200, "content-type": "application/grpc-web+proto" });
+    const hello = Buffer.from(toBinary(EchoResponseSchema, create(EchoResponseSchema, { payload: Buffer.from("hi") })));
+    stream.end(Buffer.concat([envelope(0, hello), envelope(0x80, Buffer.from(trailerBlock))]));
+  });
+  let webGateway: Gateway;
+  beforeAll(async () => {
+    await new Promise<void>((r) => webUpstream.listen(0, "127.0.0.1", () => r()));
+    webGateway = await platform.startGateway({
+      upstreams: {
+        "portico.greeter.v1.GreeterService": {
+          targets: [`http://127.0.0.1:${(webUpstream.address() as AddressInfo).port}`],
+          protocol: "grpc-web",
+        },
+      },
+    });
+  });
+  afterAll(() => {
+    webUpstream.close();
+  });
+  const connect = () => createClient(GreeterService, createConnectTransport({ baseUrl: webGateway.url, httpVersion: "2" }));
+
+  it("carries the upstream's status and message to a Connect caller, from CRLF and from bare-LF lines", async () => {
+    trailerBlock = "grpc-status: 5\r\ngrpc-message: no%20such%20greeting\r\n";
+    await expect(connect().echo({ payload: Buffer.from("x") }, { headers: bearer(token) })).rejects.toMatchObject({
+      code: Code.NotFound,
+      rawMessage: "no such greeting",
+    });
+    // A lenient server's LF lines: before, the whole block was read as one grpc-status line and the message was lost.
+    trailerBlock = "Grpc-Status: 5\ngrpc-message: no%20such%20greeting\n";
+    await expect(connect().echo({ payload: Buffer.from("x") }, { headers: bearer(token) })).rejects.toMatchObject({
+      code: Code.NotFound,
+      rawMessage: "no such greeting",
+    });
+  });
+
+  it("answers a trailer field that is no valid header value with an error at once, not the deadline", async () => {
+    trailerBlock = "grpc-status: 0\r\nx-mood: caf\u00e9 \u2615\r\n";
+    const started = Date.now();
+    await expect(connect().echo({ payload: Buffer.from("x") }, { headers: bearer(token) })).rejects.toMatchObject({
+      code: Code.Internal,
+      rawMessage: expect.stringContaining("x-mood"),
+    });
+    // The call's deadline is 10 s: an answer within it came from the gateway's check, not the timer.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("hands the upstream's trailing metadata to the caller and its answer when the status is OK", async () => {
+    trailerBlock = "grpc-status: 0\r\nx-served-by: web-upstream\r\n";
+    let served: string | null = null;
+    const res = await connect().echo(
+      { payload: Buffer.from("x") },
+      { headers: bearer(token), onTrailer: (t) => (served = t.get("x-served-by")) },
+    );
+    expect(Buffer.from(res.payload).toString()).toBe("hi");
+    expect(served).toBe("web-upstream");
+  });
+});
