@@ -11,6 +11,7 @@ import { envelope } from "../src/error-response.js";
 import type { UpstreamConfig } from "../src/gateway-config.js";
 import { connectH2 } from "../src/h2/index.js";
 import type { Gateway, GatewayOptions } from "../src/start-gateway.js";
+import { closeAll, engineServer } from "./h2/test-peers.js";
 import { type GrpcUpstream, startGrpcUpstream } from "./test-grpc-upstream.js";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
@@ -285,6 +286,43 @@ describe("faults", () => {
         expect(error).toMatchObject({ code: Code.Unavailable });
         expect((error as ConnectError).message).not.toContain("secret");
       }
+    }
+  });
+
+  it("answers an upstream response with a line break in a header value unavailable at once, and forwards none of it", async () => {
+    // The gateway's own engine as the upstream: unlike node:http2 it sends whatever it is given.
+    const upstream = await engineServer({}, (stream, headers) => {
+      if (String(headers[":path"]).startsWith("/grpc.health.v1.Health/")) {
+        stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "12" }, { endStream: true });
+        return;
+      }
+      stream.on("data", () => {});
+      stream.on("end", () => {
+        stream.respond({ ":status": 200, "content-type": "application/json", "x-injected": "a\r\nset-cookie: session=stolen" });
+        stream.end(Buffer.from('{"payload":"aGk="}'));
+      });
+    });
+    cleanup.push(async () => closeAll());
+    const gateway = await gatewayFor({ targets: [`http://127.0.0.1:${upstream.port}`], protocol: "connect" });
+    for (const httpVersion of ["2", "1.1"] as const) {
+      const headers: string[] = [];
+      const started = Date.now();
+      const json = greeterVia(gateway, createConnectTransport({ baseUrl: gateway.url, httpVersion, useBinaryFormat: false }));
+      await expect(
+        json.echo(
+          { payload: Buffer.from("x") },
+          {
+            headers: bearer(token),
+            onHeader: (h) => {
+              for (const k of h.keys()) headers.push(k);
+            },
+          },
+        ),
+      ).rejects.toMatchObject({ code: Code.Unavailable });
+      // At once: not at the call's 10 s deadline.
+      expect(Date.now() - started, httpVersion).toBeLessThan(5_000);
+      expect(headers).not.toContain("x-injected");
+      expect(headers).not.toContain("set-cookie");
     }
   });
 

@@ -1,8 +1,9 @@
 import type { HeaderList } from "./hpack.js";
 
 /*
- * Request header blocks as RFC 9113 §8.2 and §8.3 require them: what makes a request malformed
- * (answered with a stream error of type PROTOCOL_ERROR). One pass over the fields, no allocation.
+ * Header blocks as RFC 9113 §8.2 and §8.3 require them: what makes a request (or an upstream's
+ * response) malformed, answered with a stream error of type PROTOCOL_ERROR. One pass over the
+ * fields, no allocation.
  */
 
 const requestPseudo = new Set([":method", ":scheme", ":authority", ":path", ":protocol"]);
@@ -109,6 +110,43 @@ function regularFieldProblem(name: string, value: string): string | undefined {
   if (connectionSpecific.has(name)) return `connection-specific field ${name}`;
   if (name === "te" && value !== "trailers") return "te other than trailers";
   if (badValue(value)) return `invalid value of ${name}`;
+  return undefined;
+}
+
+/** A response field value's characters (RFC 9110 §5.5): HTAB, visible ASCII, space and obs-text; no other controls. */
+function badResponseValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return true;
+  }
+  return false;
+}
+
+/**
+ * Why an upstream's response header block (or its trailers) is malformed, or undefined: a field the
+ * gateway could not hand on to its caller (controls or a line break in a value, an invalid name, a
+ * pseudo-header other than :status). RFC 9113 §8.1.1 makes it a stream error; an HTTP/1.1 caller's
+ * response could not even carry it.
+ */
+export function responseHeadersProblem(list: HeaderList, trailers: boolean): string | undefined {
+  let regular = false;
+  let status = false;
+  for (let i = 0; i < list.length; i++) {
+    const field = list[i] as [string, string];
+    const name = field[0];
+    if (name.charCodeAt(0) === 0x3a) {
+      if (trailers) return `pseudo-header ${name} in trailers`;
+      if (regular) return `pseudo-header ${name} after a regular field`;
+      if (name !== ":status") return `pseudo-header ${name} in a response`;
+      if (status) return "duplicated :status";
+      status = true;
+      continue;
+    }
+    regular = true;
+    if (badName(name, 0)) return `invalid field name ${JSON.stringify(name)}`;
+    if (badResponseValue(field[1])) return `invalid value of ${name}`;
+  }
+  if (!trailers && !status) return "no :status";
   return undefined;
 }
 

@@ -20,7 +20,7 @@ import {
 } from "./frame.js";
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
 import { joinSmall } from "./join-small.js";
-import { parseContentLength, requestHeadersProblem, trailersProblem } from "./request-headers.js";
+import { parseContentLength, requestHeadersProblem, responseHeadersProblem, trailersProblem } from "./request-headers.js";
 import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
 import { StreamEvents } from "./stream-events.js";
 import { StreamTable } from "./stream-table.js";
@@ -1400,6 +1400,13 @@ export class H2Session extends EventEmitter {
       existing.resetHere = true;
       this.send(wordsFrame(FrameType.rstStream, 0, id, H2Error.protocolError));
       existing.abort(H2Error.protocolError, new Error("upstream response headers too large"));
+      return;
+    }
+    const problem = responseHeadersProblem(list, existing.responded);
+    if (problem !== undefined) {
+      existing.resetHere = true;
+      this.send(wordsFrame(FrameType.rstStream, 0, id, H2Error.protocolError));
+      existing.abort(H2Error.protocolError, new Error(`malformed upstream response: ${problem}`));
       return;
     }
     const headers = toHeaderObject(list);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { HeaderList } from "../../src/h2/hpack.js";
-import { parseContentLength, requestHeadersProblem, trailersProblem } from "../../src/h2/request-headers.js";
+import {
+  parseContentLength,
+  requestHeadersProblem,
+  responseHeadersProblem,
+  trailersProblem,
+} from "../../src/h2/request-headers.js";
 
 const get: HeaderList = [
   [":method", "GET"],
@@ -59,6 +64,41 @@ describe("trailersProblem", () => {
     expect(trailersProblem([["grpc-status", "0"]])).toBeUndefined();
     expect(trailersProblem([[":path", "/"]])).toMatch(/pseudo-header/);
     expect(trailersProblem([["Grpc-Status", "0"]])).toMatch(/invalid field name/);
+  });
+});
+
+describe("responseHeadersProblem (an upstream's answer)", () => {
+  it("accepts what upstreams send: tabs, obs-text, empty values, set-cookie", () => {
+    expect(
+      responseHeadersProblem(
+        [
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+          ["x-a", "b\tc \u00e9"],
+          ["x-empty", ""],
+          ["set-cookie", "a=b; Path=/"],
+        ],
+        false,
+      ),
+    ).toBeUndefined();
+    expect(responseHeadersProblem([["grpc-status", "0"]], true)).toBeUndefined();
+  });
+
+  it("names what the gateway could not hand on to its caller", () => {
+    const ok: Array<[string, string]> = [[":status", "200"]];
+    expect(responseHeadersProblem([...ok, ["x-a", "a\r\nset-cookie: x"]], false)).toBe("invalid value of x-a");
+    expect(responseHeadersProblem([...ok, ["x-a", "a\u0000b"]], false)).toBe("invalid value of x-a");
+    expect(responseHeadersProblem([...ok, ["x-a", "bell\u0007"]], false)).toBe("invalid value of x-a");
+    expect(responseHeadersProblem([...ok, ["x-a", "\u2615"]], false)).toBe("invalid value of x-a");
+    expect(responseHeadersProblem([...ok, ["X-A", "b"]], false)).toBe('invalid field name "X-A"');
+    expect(responseHeadersProblem([["x-a", "b"]], false)).toBe("no :status");
+    expect(responseHeadersProblem([...ok, [":status", "204"]], false)).toBe("duplicated :status");
+    expect(responseHeadersProblem([...ok, ["x-a", "b"], [":path", "/"]], false)).toBe(
+      "pseudo-header :path after a regular field",
+    );
+    expect(responseHeadersProblem([[":path", "/"]], false)).toBe("pseudo-header :path in a response");
+    expect(responseHeadersProblem([[":status", "200"]], true)).toBe("pseudo-header :status in trailers");
+    expect(responseHeadersProblem([["grpc-message", "a\nb"]], true)).toBe("invalid value of grpc-message");
   });
 });
 
