@@ -1,6 +1,6 @@
 import { randomFillSync, randomUUID } from "node:crypto";
 import { BlockList, isIP } from "node:net";
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, Peer } from "./downstream.js";
+import type { IncomingHttpHeaders, Peer } from "./downstream.js";
 import type { HeaderList } from "./h2/index.js";
 
 /**
@@ -258,17 +258,4 @@ export function upstreamRequestFields(
   if (forwarded.host !== "") list.push(["x-forwarded-host", forwarded.host]);
   list.push(["traceparent", traceparent ?? nextTraceparent(headers.traceparent)]);
   return list;
-}
-
-/** The same fields as a header object without a prototype, for a call whose framing the gateway translates (and edits). */
-export function upstreamRequestHeaders(fields: HeaderList): OutgoingHttpHeaders {
-  const out = Object.create(null) as OutgoingHttpHeaders;
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i] as [string, string];
-    const existing = out[field[0]];
-    if (existing === undefined) out[field[0]] = field[1];
-    else if (Array.isArray(existing)) existing.push(field[1]);
-    else out[field[0]] = [existing as string, field[1]];
-  }
-  return out;
 }

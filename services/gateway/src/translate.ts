@@ -8,7 +8,7 @@ import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protoc
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./downstream.js";
 import { createBase64Decoder, createBase64Encoder, createEnvelopeReader } from "./envelope-reader.js";
 import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } from "./error-response.js";
-import type { H2Stream } from "./h2/index.js";
+import { type H2Stream, type HeaderList, replaceFields } from "./h2/index.js";
 import { createRequestReplay } from "./request-replay.js";
 import type { CallProtocol } from "./rpc-protocol.js";
 import { parseTrailerBlock } from "./trailer-block.js";
@@ -128,37 +128,43 @@ function upstreamStatus(record: Record<string, string | string[] | undefined>): 
   return { error: findTrailerError(headers), metadata: record };
 }
 
-/** Sets the upstream request headers of a translated call (content type, framing and compression headers). */
-export function translatedRequestHeaders(
-  out: OutgoingHttpHeaders,
+/** Framing and compression headers of the caller's protocol: a translated call's upstream gets its own. */
+const callerFraming = new Set([
+  "content-length",
+  "content-encoding",
+  "accept-encoding",
+  "connect-protocol-version",
+  "connect-content-encoding",
+  "connect-accept-encoding",
+  "grpc-encoding",
+  "x-grpc-web",
+  "x-user-agent",
+  "te",
+]);
+
+/** Makes a translated call's upstream request fields: its content type, framing and compression headers. */
+export function translatedRequestFields(
+  fields: HeaderList,
   caller: CallProtocol,
   upstream: TranslatedUpstream,
   transcoded: boolean,
 ): void {
-  for (const name of [
-    "content-length",
-    "content-encoding",
-    "accept-encoding",
-    "connect-protocol-version",
-    "connect-content-encoding",
-    "connect-accept-encoding",
-    "grpc-encoding",
-    "grpc-accept-encoding",
-    "x-grpc-web",
-    "x-user-agent",
-    "te",
-  ]) {
-    delete out[name];
-  }
   const json = caller.codec === "json" && !transcoded;
-  if (upstream === "grpc") {
-    out["content-type"] = json ? "application/grpc+json" : "application/grpc";
-    out.te = "trailers";
-  } else {
-    out["content-type"] = json ? "application/grpc-web+json" : "application/grpc-web+proto";
-    out["x-grpc-web"] = "1";
-  }
-  out["grpc-accept-encoding"] = "identity";
+  replaceFields(
+    fields,
+    callerFraming,
+    upstream === "grpc"
+      ? [
+          ["content-type", json ? "application/grpc+json" : "application/grpc"],
+          ["te", "trailers"],
+          ["grpc-accept-encoding", "identity"],
+        ]
+      : [
+          ["content-type", json ? "application/grpc-web+json" : "application/grpc-web+proto"],
+          ["x-grpc-web", "1"],
+          ["grpc-accept-encoding", "identity"],
+        ],
+  );
 }
 
 /** Writes an upstream's metadata, messages and status to the caller in the caller's own protocol. */

@@ -9,6 +9,7 @@ export {
   type HpackEncoder,
   HpackError,
 } from "./hpack.js";
+export { replaceFields } from "./replace-fields.js";
 export {
   checkH2ServerOptions,
   connectH2,

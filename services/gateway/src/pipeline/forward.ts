@@ -2,14 +2,18 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { AuthEntry } from "../auth-cache.js";
 import { startCallSpan } from "../call-tracing.js";
 import { requestedTimeoutMs, timeoutField } from "../deadline.js";
-import { newRequestId, upstreamRequestFields, upstreamRequestHeaders } from "../forward-headers.js";
-import type { HeaderList } from "../h2/index.js";
-import { runTranslated, type TranslatedUpstream, translatedRequestHeaders } from "../translate.js";
+import { newRequestId, upstreamRequestFields } from "../forward-headers.js";
+import { type HeaderList, replaceFields } from "../h2/index.js";
+import { runTranslated, type TranslatedUpstream, translatedRequestFields } from "../translate.js";
 import { type UpstreamTarget, upstreamStreamWindow } from "../upstream.js";
 import { finishRejected, type PendingCall, type ProxyContext, tooLarge } from "./call.js";
 import { type Attempt, startLife, watchUpstream } from "./call-life.js";
 import { runPassThrough } from "./pass-through.js";
 import { retryAttempt } from "./retry.js";
+
+/** A gRPC-Web text request as the binary request the upstream gets: its content type, no content-length. */
+const contentLength = new Set(["content-length"]);
+const binaryGrpcWeb: HeaderList = [["content-type", "application/grpc-web+proto"]];
 
 /** Default of `ProxyOptions.maxResponseMessageBytes`. */
 export const defaultMaxResponseMessageBytes = 16 * 1024 * 1024;
@@ -99,15 +103,14 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     };
     if (translated !== undefined) {
       fields.push(timeoutField("grpc", timeoutMs));
-      const upHeaders = upstreamRequestHeaders(fields);
-      translatedRequestHeaders(upHeaders, protocol, translated, transcode);
-      return { target, up: session.request(upHeaders, options) };
+      translatedRequestFields(fields, protocol, translated, transcode);
+      return { target, up: session.requestFields(fields, options) };
     }
     fields.push(timeoutField(protocol.protocol, timeoutMs));
     if (protocol.protocol === "grpc") fields.push(["te", "trailers"]);
     if (protocol.text) {
       // Connect servers speak gRPC-Web in binary only: the gateway does the base64.
-      binaryGrpcWebFields(fields);
+      replaceFields(fields, contentLength, binaryGrpcWeb);
     }
     return { target, up: session.requestFields(fields, options) };
   };
@@ -145,22 +148,4 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     maxResponseBytes: ctx.options.maxResponseMessageBytes?.() ?? defaultMaxResponseMessageBytes,
     life,
   });
-}
-
-/** A gRPC-Web text request's fields as the binary request the upstream gets: its content type, no content-length. */
-function binaryGrpcWebFields(fields: HeaderList): void {
-  const contentType = "application/grpc-web+proto";
-  let kept = 0;
-  let typed = false;
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i] as [string, string];
-    if (field[0] === "content-length") continue;
-    if (field[0] === "content-type") {
-      field[1] = contentType;
-      typed = true;
-    }
-    fields[kept++] = field;
-  }
-  fields.length = kept;
-  if (!typed) fields.push(["content-type", contentType]);
 }
