@@ -231,6 +231,9 @@ export class H2Stream extends StreamEvents {
   private paused = false;
   private inbox: Buffer[] = [];
   private inboxBytes = 0;
+  /** Data of the current read, emitted as one chunk when the read is parsed (see `gather`). */
+  private gathered: Buffer[] | undefined;
+  private gatheredBytes = 0;
   private unacked = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -300,13 +303,17 @@ export class H2Stream extends StreamEvents {
   /** @internal Admitted data (a whole DATA payload or a piece of one) for the application. False when the stream was reset for it. */
   deliver(bytes: Buffer): boolean {
     if (bytes.length === 0) return true;
-    // Bytes of the shared read buffer are valid only during the read: the stream's reader may keep them.
-    const chunk = ownedCopy(bytes);
     if (this.flowing && !this.paused && this.inbox.length === 0) {
-      this.credit(chunk.length);
-      this.emit("data", chunk);
+      // Gathered: every DATA frame of this stream in the read goes to the reader as one chunk.
+      if (this.gathered === undefined) {
+        this.gathered = [bytes];
+        gathering.push(this);
+      } else this.gathered.push(bytes);
+      this.gatheredBytes += bytes.length;
       return true;
     }
+    // Bytes of the shared read buffer are valid only during the read: the stream's reader may keep them.
+    const chunk = ownedCopy(bytes);
     // Held until the application reads it; credited back only then.
     const session = this.session;
     if (!session.reserve(chunk.length)) {
@@ -319,9 +326,43 @@ export class H2Stream extends StreamEvents {
     return true;
   }
 
+  /**
+   * @internal What the current read gathered for this stream, as one chunk (one copy out of the
+   * read buffer, one 'data'): to the reader, or to the front of the inbox when it stopped reading
+   * meanwhile. Runs when the read is parsed, and before anything that must come after the data
+   * (trailers, the end, a reset).
+   */
+  flushGathered(): void {
+    const parts = this.gathered;
+    if (parts === undefined) return;
+    this.gathered = undefined;
+    const n = this.gatheredBytes;
+    this.gatheredBytes = 0;
+    if (this.closed) {
+      // Reset here meanwhile: never to be read, back to the connection window.
+      if (!this.session.creditsOnArrival) this.session.creditConnection(n);
+      return;
+    }
+    const chunk = parts.length === 1 ? ownedCopy(parts[0] as Buffer) : Buffer.concat(parts, n);
+    if (this.paused || this.inbox.length > 0) {
+      const session = this.session;
+      if (!session.reserve(n)) {
+        if (!session.creditsOnArrival) session.creditConnection(n);
+        this.close(H2Error.enhanceYourCalm);
+        return;
+      }
+      this.inbox.unshift(chunk);
+      this.inboxBytes += n;
+      return;
+    }
+    this.credit(n);
+    this.emit("data", chunk);
+  }
+
   /** @internal END_STREAM from the peer. */
   receiveEnd(): void {
     if (this.remoteEnded) return;
+    if (this.gathered !== undefined) this.flushGathered();
     this.remoteEnded = true;
     if (this.flowing && !this.paused && this.inbox.length === 0) this.emitEnd();
     // An answer that ended in its HEADERS frame, with nobody reading, is over too.
@@ -329,6 +370,7 @@ export class H2Stream extends StreamEvents {
   }
 
   private drainInbox(): void {
+    if (this.gathered !== undefined) this.flushGathered();
     while (this.inbox.length > 0 && !this.paused && !this.closed) {
       const chunk = this.inbox.shift() as Buffer;
       this.inboxBytes -= chunk.length;
@@ -571,6 +613,9 @@ export class H2Stream extends StreamEvents {
   /** @internal The peer reset the stream or the connection went away. */
   abort(code: number, error?: Error): void {
     if (this.closed) return;
+    // What arrived before the reset is still delivered, as it was frame by frame.
+    if (this.gathered !== undefined) this.flushGathered();
+    if (this.closed) return;
     this.rstCode = code;
     this.destroyed = true;
     const unfinished = !(this.localEnded && this.remoteEnded);
@@ -581,6 +626,15 @@ export class H2Stream extends StreamEvents {
       this.emit("close");
     });
   }
+}
+
+// Streams that gathered data during the read being parsed; emptied when it is (H2Session.receive).
+// Reads are parsed one at a time, and a read's bytes stay valid until its parse is done.
+let gathering: H2Stream[] = [];
+function flushGathering(): void {
+  const streams = gathering;
+  gathering = [];
+  for (const stream of streams) stream.flushGathered();
 }
 
 // 'close' comes on the next tick, as with node:http2; one tick for all streams that ended together.
@@ -1044,6 +1098,11 @@ export class H2Session extends EventEmitter {
   // --- receiving ---
 
   private receive(chunk: Buffer) {
+    this.receiveFrames(chunk);
+    if (gathering.length > 0) flushGathering();
+  }
+
+  private receiveFrames(chunk: Buffer) {
     if (this.destroyed) return;
     this.lastActive = Date.now();
     let buf = chunk;
@@ -1410,6 +1469,7 @@ export class H2Session extends EventEmitter {
       return;
     }
     const headers = toHeaderObject(list);
+    existing.flushGathered();
     if (!existing.responded) {
       const status = headers[":status"] as unknown as number;
       if (status >= 100 && status < 200) return;

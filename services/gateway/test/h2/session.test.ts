@@ -472,6 +472,44 @@ describe("serveH2 against node:http2 clients", { timeout: 10_000 }, () => {
     expect(peer.frames.some((f) => f.type === FrameType.rstStream)).toBe(false);
   });
 
+  it("hands the DATA frames of a stream that arrive in one read to its reader as one chunk, in order, before the end", async () => {
+    const events = new Map<number, Array<string | Buffer>>();
+    const server = await engineServer({}, (stream) => {
+      const log: Array<string | Buffer> = [];
+      events.set(stream.id, log);
+      stream.on("data", (chunk: Buffer) => log.push(Buffer.from(chunk)));
+      stream.on("end", () => {
+        log.push("end");
+        stream.respond({ ":status": 200 }, { endStream: true });
+      });
+    });
+    const peer = await rawPeer(server.port);
+    const encoder = createHpackEncoder();
+    peer.socket.write(Buffer.concat([requestFrame(encoder, 1, "/a.B/C", false), requestFrame(encoder, 3, "/a.B/C", false)]));
+    await until(() => events.size === 2);
+    // 50 small messages on each of two streams, interleaved, then trailers for stream 1 and END_STREAM for 3: one write.
+    const bodies = new Map<number, Buffer[]>([
+      [1, []],
+      [3, []],
+    ]);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 50; i++) {
+      for (const id of [1, 3]) {
+        const message = randomBytes(21);
+        bodies.get(id)?.push(message);
+        frames.push(frame(FrameType.data, 0, id, message));
+      }
+    }
+    frames.push(frame(FrameType.headers, FrameFlag.endHeaders | FrameFlag.endStream, 1, encoder.encode([["x-t", "1"]])));
+    frames.push(frame(FrameType.data, FrameFlag.endStream, 3, Buffer.alloc(0)));
+    peer.socket.write(Buffer.concat(frames));
+    await until(() => [...events.values()].every((log) => log.at(-1) === "end"));
+    for (const id of [1, 3]) {
+      // Before: 50 'data' events of 21 bytes each; a reader (the gateway's pass-through) wrote each on as a DATA frame of its own.
+      expect(events.get(id)).toEqual([Buffer.concat(bodies.get(id) ?? []), "end"]);
+    }
+  });
+
   for (const [name, bad, code] of [
     ["DATA on stream 0", frame(FrameType.data, 0, 0, Buffer.from("x")), H2Error.protocolError],
     ["a frame over 16 384 bytes", frame(FrameType.data, 0, 1, Buffer.alloc(16_385)), H2Error.frameSizeError],
