@@ -1842,22 +1842,29 @@ function watch(session: H2Session, limits: Limits): void {
 }
 function sweep(): void {
   const now = Date.now();
-  for (const [session, limits] of watched) {
-    if (session.headerStartedAt !== 0 && now - session.headerStartedAt > limits.headersTimeoutMs) {
-      session.destroy(new Error("request headers timed out"));
-      continue;
-    }
-    if (session.blockedSince !== 0 && now - session.blockedSince > limits.stallTimeoutMs) {
-      session.abuse ??= "the client stopped reading";
-      session.destroy(new Error("the client stopped reading"));
-      continue;
-    }
-    for (const stream of session.stalled ?? []) {
+  // forEach, not for…of: no entry array per session on every sweep (1,000 idle connections, 5 sweeps a second).
+  watched.forEach((limits, session) => sweepSession(session, limits, now));
+}
+
+function sweepSession(session: H2Session, limits: Limits, now: number): void {
+  if (session.headerStartedAt !== 0 && now - session.headerStartedAt > limits.headersTimeoutMs) {
+    session.destroy(new Error("request headers timed out"));
+    return;
+  }
+  if (session.blockedSince !== 0 && now - session.blockedSince > limits.stallTimeoutMs) {
+    session.abuse ??= "the client stopped reading";
+    session.destroy(new Error("the client stopped reading"));
+    return;
+  }
+  if (session.stalled !== undefined && session.stalled.size > 0) {
+    for (const stream of session.stalled) {
       if (now - stream.stalledSince > limits.stallTimeoutMs) stream.close(H2Error.cancel);
     }
-    for (const [stream, since] of session.lingering ?? []) {
+  }
+  if (session.lingering !== undefined && session.lingering.size > 0) {
+    for (const [stream, since] of session.lingering) {
       if (now - since > LINGER_MS) session.endLingering(stream, H2Error.noError);
     }
-    if (session.streamCount === 0 && now - session.lastActive > limits.idleTimeoutMs) session.close();
   }
+  if (session.streamCount === 0 && now - session.lastActive > limits.idleTimeoutMs) session.close();
 }
