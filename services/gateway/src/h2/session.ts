@@ -21,6 +21,7 @@ import {
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
 import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, responseHeadersProblem, trailersProblem } from "./request-headers.js";
+import { countCopy } from "./scavenge-after-copies.js";
 import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
 import { StreamEvents } from "./stream-events.js";
 import { StreamTable } from "./stream-table.js";
@@ -343,7 +344,12 @@ export class H2Stream extends StreamEvents {
       if (!this.session.creditsOnArrival) this.session.creditConnection(n);
       return;
     }
-    const chunk = parts.length === 1 ? ownedCopy(parts[0] as Buffer) : Buffer.concat(parts, n);
+    let chunk: Buffer;
+    if (parts.length === 1) chunk = ownedCopy(parts[0] as Buffer);
+    else {
+      countCopy(n);
+      chunk = Buffer.concat(parts, n);
+    }
     if (this.paused || this.inbox.length > 0) {
       const session = this.session;
       if (!session.reserve(n)) {
@@ -1843,7 +1849,9 @@ function watch(session: H2Session, limits: Limits): void {
 function sweep(): void {
   const now = Date.now();
   // forEach, not for…of: no entry array per session on every sweep (1,000 idle connections, 5 sweeps a second).
-  watched.forEach((limits, session) => sweepSession(session, limits, now));
+  watched.forEach((limits, session) => {
+    sweepSession(session, limits, now);
+  });
 }
 
 function sweepSession(session: H2Session, limits: Limits, now: number): void {

@@ -1,5 +1,6 @@
 import type * as net from "node:net";
 import * as tls from "node:tls";
+import { countCopy } from "./scavenge-after-copies.js";
 
 /**
  * One buffer every plain-TCP HTTP/2 socket of the process reads into (node's `onread`), instead of
@@ -20,7 +21,9 @@ export function isShared(bytes: Uint8Array): boolean {
 
 /** `bytes` itself when nothing else will write to it, else a copy of its own. */
 export function ownedCopy(bytes: Buffer): Buffer {
-  return isShared(bytes) ? Buffer.from(bytes) : bytes;
+  if (!isShared(bytes)) return bytes;
+  countCopy(bytes.length);
+  return Buffer.from(bytes);
 }
 
 /**
