@@ -21,8 +21,7 @@ import {
 import { createHpackDecoder, createHpackEncoder, type HeaderList, HpackError } from "./hpack.js";
 import { joinSmall } from "./join-small.js";
 import { parseContentLength, requestHeadersProblem, responseHeadersProblem, trailersProblem } from "./request-headers.js";
-import { countCopy } from "./scavenge-after-copies.js";
-import { ownedCopy, readIntoShared } from "./shared-read-buffer.js";
+import { ownedCopy, ownedJoin, readIntoShared } from "./shared-read-buffer.js";
 import { StreamEvents } from "./stream-events.js";
 import { StreamTable } from "./stream-table.js";
 import { TokenBucket } from "./token-bucket.js";
@@ -344,12 +343,7 @@ export class H2Stream extends StreamEvents {
       if (!this.session.creditsOnArrival) this.session.creditConnection(n);
       return;
     }
-    let chunk: Buffer;
-    if (parts.length === 1) chunk = ownedCopy(parts[0] as Buffer);
-    else {
-      countCopy(n);
-      chunk = Buffer.concat(parts, n);
-    }
+    const chunk = ownedJoin(parts, n);
     if (this.paused || this.inbox.length > 0) {
       const session = this.session;
       if (!session.reserve(n)) {

@@ -26,6 +26,13 @@ export function ownedCopy(bytes: Buffer): Buffer {
   return Buffer.from(bytes);
 }
 
+/** `parts` (of `bytes` in all) joined into one buffer of its own; a single part not from the read buffer as it is. */
+export function ownedJoin(parts: Buffer[], bytes: number): Buffer {
+  if (parts.length === 1) return ownedCopy(parts[0] as Buffer);
+  countCopy(bytes);
+  return Buffer.concat(parts, bytes);
+}
+
 /**
  * Makes an accepted plain-TCP socket read into the shared buffer (as `onread` does for sockets the
  * process opens; node offers no option for a server's sockets, so this sets what that option would
