@@ -1,5 +1,5 @@
-import type { Logger } from "@portico/kit";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { AccessLog } from "./access-log.js";
 import type { AuthCache } from "./auth-cache.js";
 import type { CallRecord } from "./proxy.js";
 import type { Upstream } from "./upstream.js";
@@ -8,8 +8,8 @@ export interface GatewayMetricsOptions {
   auth: AuthCache;
   upstreams: () => Iterable<Upstream>;
   inFlight: () => number;
-  /** One JSON line per call on this logger (none when undefined). */
-  accessLog?: Logger;
+  /** One line per call (none when undefined). */
+  accessLog?: AccessLog;
 }
 
 export interface GatewayMetrics {
@@ -134,16 +134,7 @@ export function createGatewayMetrics(options: GatewayMetricsOptions): GatewayMet
       const ms = performance.now() - call.startedAt;
       s.duration.observe(ms / 1000);
       if (call.code === "resource_exhausted" && call.rateLimited) rateLimited.labels(service, method).inc();
-      log?.info({
-        requestId: call.requestId,
-        method: call.path,
-        protocol: call.protocol.protocol,
-        code: call.code,
-        ms: Math.round(ms * 100) / 100,
-        userId: call.userId || undefined,
-        ip: call.clientIp,
-        trace_id: call.span?.traceId,
-      });
+      log?.(call, ms);
     },
     async text() {
       return { contentType: registry.contentType, body: await registry.metrics() };

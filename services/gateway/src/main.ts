@@ -11,7 +11,7 @@ import {
   runService,
   startTracing,
 } from "@portico/kit";
-import { createAccessLogger } from "./access-logger.js";
+import { createAccessLogFile } from "./access-log-file.js";
 import { type GatewayConfig, loadGatewayConfigFile, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
 import { defaultImagePath } from "./load-image.js";
 import { platformUpstreams } from "./platform-upstreams.js";
@@ -62,7 +62,8 @@ runService("gateway", async () => {
     throw new ConfigError("GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together");
   }
   const logger = createLogger({ service: "gateway", level: service.logLevel });
-  const accessLog = createAccessLogger({ level: service.logLevel });
+  const accessLog = createAccessLogFile({ level: service.logLevel });
+  process.once("exit", () => accessLog.flush());
   const gateway = await startGateway({
     ...readConfig(),
     port: service.port,
@@ -73,7 +74,7 @@ runService("gateway", async () => {
     imagePath: read.string("GATEWAY_IMAGE", defaultImagePath()),
     identity: loadServiceIdentity("gateway", service.dataRoot, env),
     logger,
-    accessLog: accessLog.logger,
+    accessLog: accessLog.write,
     tls: cert && key ? { cert, key } : undefined,
     upstreamCa: readNamedFile("GATEWAY_UPSTREAM_CA"),
     webRoot: read.string("WEB_ROOT", `${repoRoot}web/dist`),

@@ -9,6 +9,7 @@ import {
   type ServiceIdentity,
   serviceNameOf,
 } from "@portico/kit";
+import { type AccessLog, accessLogOn } from "./access-log.js";
 import { type AddressAdmissionLimits, checkAddressAdmissionOptions, createAddressAdmission } from "./address-admission.js";
 import { createAdminAuthorization } from "./admin-authorization.js";
 import { type AdminServer, startAdminServer } from "./admin-server.js";
@@ -75,8 +76,8 @@ export interface GatewayOptions extends GatewayConfig {
   redisUrl?: string;
   /** Prefix of the Redis rate-limit keys (default "portico:rl:"). */
   rateLimitKeyPrefix?: string;
-  /** One JSON access-log line per call: true (default) on the logger, false for none, or another logger. */
-  accessLog?: boolean | Logger;
+  /** One access-log line per call: true (default) on `logger`, false for none, or another access log (`createAccessLogFile`, `accessLogOn`). */
+  accessLog?: boolean | AccessLog;
   /** Between two rounds of active health checks (ms, default 5000). */
   healthCheckIntervalMs?: number;
   /** A connection that sends no complete request headers within this time is dropped (ms, default 10 000). */
@@ -282,9 +283,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     accessLog:
       options.accessLog === false
         ? undefined
-        : typeof options.accessLog === "object"
+        : typeof options.accessLog === "function"
           ? options.accessLog
-          : logger.child({ log: "access" }),
+          : accessLogOn(logger.child({ log: "access" })),
   });
   const proxy = createProxy({
     rateLimiter,

@@ -12,10 +12,11 @@ import { Access } from "@portico/gen/portico/gateway/v1/options_pb.js";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { accessLogOn } from "../src/access-log.js";
 import { bearer, startTestPlatform, type TestPlatform } from "./test-platform.js";
 
 const accessLines: Record<string, unknown>[] = [];
-const accessLog = pino({ level: "info" }, { write: (line: string) => accessLines.push(JSON.parse(line)) });
+const accessLog = accessLogOn(pino({ level: "info" }, { write: (line: string) => accessLines.push(JSON.parse(line)) }));
 let platform: TestPlatform;
 
 beforeAll(async () => {

@@ -4,6 +4,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { accessLogOn } from "../src/access-log.js";
 import { startTestPlatform, type TestPlatform } from "./test-platform.js";
 
 // The gateway listens on 127.0.0.1 and trusts 127.0.0.0/30 (127.0.0.0 to 127.0.0.3) as proxies.
@@ -14,7 +15,7 @@ const outsidePeer = "127.0.0.9";
 const signUpPath = "/portico.auth.v1.AuthService/SignUp"; // per_ip: "20/m"
 
 const accessLines: { method?: string; ip?: string; code?: string }[] = [];
-const accessLog = pino({ level: "info" }, { write: (line: string) => accessLines.push(JSON.parse(line)) });
+const accessLog = accessLogOn(pino({ level: "info" }, { write: (line: string) => accessLines.push(JSON.parse(line)) }));
 
 let platform: TestPlatform;
 let port = 0;
