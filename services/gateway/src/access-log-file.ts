@@ -1,6 +1,7 @@
 import { write as fsWrite, writeSync } from "node:fs";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { AccessLog } from "./access-log.js";
+import { connectError } from "./connect-error.js";
 
 export interface AccessLogFileOptions {
   /** The service's log level: the access log's lines are at `info`, so `warn` and above write none. */
@@ -35,7 +36,7 @@ export const accessLogDefaults = { fd: 1, minLength: 4096, flushMs: 100, maxPend
  */
 export function createAccessLogFile(options: AccessLogFileOptions): AccessLogFile {
   const level = levels[options.level];
-  if (level === undefined) throw new ConnectError(`unknown log level "${options.level}"`, Code.InvalidArgument);
+  if (level === undefined) throw connectError(`unknown log level "${options.level}"`, Code.InvalidArgument);
   const { fd, minLength, flushMs, maxPending } = { ...accessLogDefaults, ...options };
   const enabled = level <= levels.info!;
 

@@ -1,7 +1,8 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, type Interceptor } from "@connectrpc/connect";
 import { resolvePolicy } from "@portico/kit";
 import type { AuthCache } from "./auth-cache.js";
 import { bearerToken } from "./bearer-token.js";
+import { connectError } from "./connect-error.js";
 
 /**
  * Guards the gateway's own API on the admin port as the public port guards a method: the bearer
@@ -17,12 +18,12 @@ export function createAdminAuthorization(auth: AuthCache): Interceptor {
       const token = bearerToken(header);
       if (token === undefined) {
         const why = header === null ? "missing access token" : "malformed Authorization header";
-        throw new ConnectError(`${why}: send "Authorization: Bearer <access token>"`, Code.Unauthenticated);
+        throw connectError(`${why}: send "Authorization: Bearer <access token>"`, Code.Unauthenticated);
       }
       const entry = auth.get(token) ?? (await auth.verify(token));
       for (const permission of policy.permissions) {
         if (!entry.identity.roles.includes(permission)) {
-          throw new ConnectError(
+          throw connectError(
             `/${req.service.typeName}/${req.method.name} needs the permission "${permission}"`,
             Code.PermissionDenied,
           );

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Identity, identityHeaders, type TokenSigner } from "@portico/kit";
+import { connectError } from "./connect-error.js";
 
 /** The user as the auth service knows it (the client address is the gateway's, per call). */
 export type UserIdentity = Omit<Identity, "clientAddress">;
@@ -182,11 +183,11 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
             verifiedAtMs: now,
             signed: new Map(),
           };
-          if (verified.expiresAtMs <= now) throw new ConnectError("access token expired", Code.Unauthenticated);
+          if (verified.expiresAtMs <= now) throw connectError("access token expired", Code.Unauthenticated);
           // Auth replicas learn of each other's revocations by polling (about 1 s): the one that
           // answered may not know yet what the stream already said.
           const ended = endedSessions.get(verified.identity.sessionId);
-          if (ended !== undefined && ended > now) throw new ConnectError("access token has been revoked", Code.Unauthenticated);
+          if (ended !== undefined && ended > now) throw connectError("access token has been revoked", Code.Unauthenticated);
           if (generation === startGeneration && ttlMs > 0) {
             if (entries.size >= maxEntries) {
               const oldest = entries.keys().next().value;
@@ -201,14 +202,14 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         },
         (error: unknown) => {
           inFlight.delete(token);
-          const connectError = ConnectError.from(error);
-          if (connectError.code === Code.Unauthenticated) {
-            const refusal = new ConnectError(connectError.rawMessage || "invalid access token", Code.Unauthenticated);
+          const failure = ConnectError.from(error);
+          if (failure.code === Code.Unauthenticated) {
+            const refusal = connectError(failure.rawMessage || "invalid access token", Code.Unauthenticated);
             if (refused.size >= 10_000) refused.clear();
             refused.set(token, { until: Date.now() + negativeTtlMs, error: refusal });
             throw refusal;
           }
-          throw new ConnectError("the auth service is unavailable", Code.Unavailable, undefined, undefined, error);
+          throw connectError("the auth service is unavailable", Code.Unavailable, undefined, error);
         },
       );
       inFlight.set(token, promise);

@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import {
   AuthService,
   type WatchRevocationsResponse,
@@ -9,6 +9,7 @@ import {
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { decodeAuthenticateResponse, encodeAuthenticateRequest } from "@portico/kit/authenticate-codec";
 import type { VerifiedToken } from "./auth-cache.js";
+import { connectError, connectErrorFromJson } from "./connect-error.js";
 import { createEnvelopeReader } from "./envelope-reader.js";
 import { envelope } from "./error-response.js";
 import { readGrpcStatus } from "./grpc-status-reader.js";
@@ -75,12 +76,12 @@ function authenticate(
     } catch (error) {
       // The session closed under it: nothing went out.
       const message = (error as Error).message;
-      reject(new ConnectError(message, Code.Unavailable, undefined, undefined, new StreamLost(message, 0, false)));
+      reject(connectError(message, Code.Unavailable, undefined, new StreamLost(message, 0, false)));
       return;
     }
     const timer = setTimeout(() => {
       stream.close(http2.constants.NGHTTP2_CANCEL);
-      fail(new ConnectError(`no answer within ${timeoutMs} ms`, Code.DeadlineExceeded));
+      fail(connectError(`no answer within ${timeoutMs} ms`, Code.DeadlineExceeded));
     }, timeoutMs);
     let settled = false;
     const fail = (error: ConnectError) => {
@@ -97,37 +98,29 @@ function authenticate(
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
     stream.on("error", (error) =>
       fail(
-        new ConnectError(
-          error.message,
-          Code.Unavailable,
-          undefined,
-          undefined,
-          new StreamLost(error.message, stream.rstCode, stream.id !== 0),
-        ),
+        connectError(error.message, Code.Unavailable, undefined, new StreamLost(error.message, stream.rstCode, stream.id !== 0)),
       ),
     );
     stream.on("close", () => {
       if (settled) return;
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       if (status !== 200) {
-        let error = new ConnectError(
-          `the auth service answered HTTP ${status || "nothing"}`,
-          status ? codeFromHttpStatus(status) : Code.Unavailable,
+        const error = connectErrorFromJson(
+          body,
+          connectError(
+            `the auth service answered HTTP ${status || "nothing"}`,
+            status ? codeFromHttpStatus(status) : Code.Unavailable,
+          ),
         );
-        try {
-          error = errorFromJsonBytes(body, undefined, error);
-        } catch {
-          // Not a Connect error body: keep the status.
-        }
         return fail(error);
       }
       let verified: VerifiedToken | undefined;
       try {
         verified = decodeAuthenticateResponse(body);
       } catch (error) {
-        return fail(new ConnectError(`bad Authenticate answer: ${(error as Error).message}`, Code.Internal));
+        return fail(connectError(`bad Authenticate answer: ${(error as Error).message}`, Code.Internal));
       }
-      if (verified === undefined) return fail(new ConnectError("the auth service answered no identity", Code.Internal));
+      if (verified === undefined) return fail(connectError("the auth service answered no identity", Code.Internal));
       settled = true;
       clearTimeout(timer);
       resolve(verified);
@@ -223,16 +216,16 @@ async function* watchOn(
     wake?.();
   };
   const reader = createEnvelopeReader(maxWatchMessageBytes, (flags, data) => {
-    if (flags !== 0) return finish(new ConnectError(`WatchRevocations: envelope flags ${flags}`, Code.Internal));
+    if (flags !== 0) return finish(connectError(`WatchRevocations: envelope flags ${flags}`, Code.Internal));
     try {
       messages.push(fromBinary(WatchRevocationsResponseSchema, data));
     } catch (error) {
-      return finish(new ConnectError(`bad WatchRevocations message: ${(error as Error).message}`, Code.Internal));
+      return finish(connectError(`bad WatchRevocations message: ${(error as Error).message}`, Code.Internal));
     }
     wake?.();
   });
   const grpc = readGrpcStatus(stream, (status) =>
-    finish(new ConnectError(`WatchRevocations answered HTTP ${status}`, codeFromHttpStatus(status))),
+    finish(connectError(`WatchRevocations answered HTTP ${status}`, codeFromHttpStatus(status))),
   );
   stream.on("data", (chunk: Buffer) => {
     try {
@@ -241,11 +234,11 @@ async function* watchOn(
       finish(ConnectError.from(error, Code.ResourceExhausted));
     }
   });
-  stream.on("error", (error) => finish(new ConnectError(error.message, Code.Unavailable)));
+  stream.on("error", (error) => finish(connectError(error.message, Code.Unavailable)));
   stream.on("close", () => {
     if (grpc.status === "0") return finish();
     const code = grpc.status === undefined ? Code.Unavailable : (Number(grpc.status) as Code);
-    finish(new ConnectError(grpc.message || `WatchRevocations ended without a status`, code));
+    finish(connectError(grpc.message || `WatchRevocations ended without a status`, code));
   });
   const onAbort = () => {
     if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);

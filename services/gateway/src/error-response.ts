@@ -1,7 +1,8 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { connectError, metadataOf } from "./connect-error.js";
 import type { Downstream, OutgoingHttpHeaders } from "./downstream.js";
 import type { CallProtocol } from "./rpc-protocol.js";
 
@@ -16,12 +17,32 @@ export function envelope(flags: number, data: Uint8Array): Buffer {
 
 /** gRPC status trailers (`grpc-status`, `grpc-message`, `grpc-status-details-bin`) of an error, or OK. */
 export function grpcStatusTrailers(error: ConnectError | undefined): Record<string, string> {
-  // OK is one field and needs no fetch Headers: node loads undici (~2.4 MB resident) on their first use.
   if (error === undefined) return { "grpc-status": "0" };
   const out: Record<string, string> = {};
-  setTrailerStatus(new Headers(), error).forEach((value, key) => {
-    out[key] = value;
-  });
+  // connect's setTrailerStatus writes with `set`/`append` and reads the error's metadata with
+  // `forEach`: plain stand-ins for both, so that no fetch Headers is made (connect-error.ts says why).
+  const metadata = metadataOf(error);
+  const target = {
+    // Header names as Headers keeps them: lower case (connect writes "Grpc-Status").
+    set: (key: string, value: string) => {
+      out[key.toLowerCase()] = value;
+    },
+    append: (key: string, value: string) => {
+      const name = key.toLowerCase();
+      out[name] = name in out ? `${out[name]}, ${value}` : value;
+    },
+  };
+  const view = {
+    code: error.code,
+    rawMessage: error.rawMessage,
+    details: error.details,
+    metadata: {
+      forEach: (each: (value: string, key: string) => void) => {
+        for (const key in metadata) each(metadata[key] as string, key);
+      },
+    },
+  };
+  setTrailerStatus(target as unknown as Headers, view as unknown as ConnectError);
   return out;
 }
 
@@ -57,10 +78,7 @@ export function connectEndStream(
 
 /** Metadata of an error as plain headers (for retry-after and the like). */
 function metadataHeaders(error: ConnectError, into: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  error.metadata.forEach((value, key) => {
-    into[key] = value;
-  });
-  return into;
+  return Object.assign(into, metadataOf(error));
 }
 
 /**
@@ -146,9 +164,9 @@ export function endWithError(down: Downstream, protocol: CallProtocol, error: Co
 }
 
 export const errors = {
-  unimplemented: (path: string) => new ConnectError(`method ${path} is not available here`, Code.Unimplemented),
-  unauthenticated: (why: string) => new ConnectError(why, Code.Unauthenticated),
-  unavailable: (why: string) => new ConnectError(why, Code.Unavailable),
+  unimplemented: (path: string) => connectError(`method ${path} is not available here`, Code.Unimplemented),
+  unauthenticated: (why: string) => connectError(why, Code.Unauthenticated),
+  unavailable: (why: string) => connectError(why, Code.Unavailable),
 };
 
 /** `resource_exhausted` with a `google.rpc.RetryInfo` detail and a `retry-after` header (seconds). */
@@ -156,7 +174,7 @@ export function rateLimitedError(waitMs: number, what: string): ConnectError {
   // Whole milliseconds, rounded up: never sooner than the wait (a Duration's fields are integers).
   const ms = Math.max(0, Math.ceil(waitMs));
   const seconds = Math.max(1, Math.ceil(ms / 1000));
-  const error = new ConnectError(`rate limit of ${what} exceeded: retry in ${seconds} s`, Code.ResourceExhausted, {
+  const error = connectError(`rate limit of ${what} exceeded: retry in ${seconds} s`, Code.ResourceExhausted, {
     "retry-after": String(seconds),
   });
   // google.rpc.RetryInfo { google.protobuf.Duration retry_delay = 1 }

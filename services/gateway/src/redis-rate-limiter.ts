@@ -1,8 +1,9 @@
 // The Redis token buckets, in a module of their own: ioredis costs the gateway about 19 MB resident
 // at rest, so start-gateway imports this only when a Redis URL is configured.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { Logger } from "@portico/kit";
 import { Redis } from "ioredis";
+import { connectError } from "./connect-error.js";
 import type { RateLimiter } from "./rate-limiter.js";
 
 // All buckets of a call in one atomic step, on the Redis server's clock: every gateway replica
@@ -82,7 +83,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
           options.logger.error({ err: (error as Error).message, failure: options.failure }, "rate-limit store failed");
         }
         if (options.failure === "open") return 0;
-        throw new ConnectError("rate limiting is unavailable", Code.Unavailable);
+        throw connectError("rate limiting is unavailable", Code.Unavailable);
       });
     },
     ready(timeoutMs) {

@@ -9,13 +9,14 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import {
   type ServerReflectionRequest,
   ServerReflectionRequestSchema,
   type ServerReflectionResponse,
   ServerReflectionResponseSchema,
 } from "@portico/gen/grpc/reflection/v1/reflection_pb.js";
+import { connectError } from "./connect-error.js";
 import type { Downstream, IncomingHttpHeaders } from "./downstream.js";
 import { createEnvelopeReader } from "./envelope-reader.js";
 import { sendError } from "./error-response.js";
@@ -134,7 +135,7 @@ export function createServerReflection(image: Image, table: RouteTable): ServerR
       sendError(
         down,
         fallback as CallProtocol,
-        new ConnectError("server reflection is a streaming call: use gRPC, gRPC-Web or Connect streaming", Code.Unimplemented),
+        connectError("server reflection is a streaming call: use gRPC, gRPC-Web or Connect streaming", Code.Unimplemented),
       );
       down.resume();
       return;
@@ -159,13 +160,13 @@ export function createServerReflection(image: Image, table: RouteTable): ServerR
             : Buffer.from(toBinary(ServerReflectionResponseSchema, res)),
         );
       } catch (error) {
-        failure = new ConnectError(`bad reflection request: ${(error as Error).message}`, Code.InvalidArgument);
+        failure = connectError(`bad reflection request: ${(error as Error).message}`, Code.InvalidArgument);
         writer.end(failure, {});
       }
     });
     down.on("data", (chunk: Buffer) => {
       if (!failure && !reader.push(chunk)) {
-        failure = new ConnectError("reflection request too large", Code.ResourceExhausted);
+        failure = connectError("reflection request too large", Code.ResourceExhausted);
         writer.end(failure, {});
       }
     });

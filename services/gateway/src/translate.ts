@@ -5,6 +5,7 @@ import { type DescMessage, fromBinary, fromJsonString, type Registry, toBinary, 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString, errorToJson } from "@connectrpc/connect/protocol-connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { connectError } from "./connect-error.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./downstream.js";
 import { createBase64Decoder, createBase64Encoder, createEnvelopeReader } from "./envelope-reader.js";
 import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } from "./error-response.js";
@@ -120,7 +121,7 @@ function upstreamStatus(record: Record<string, string | string[] | undefined>): 
       for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
     } catch {
       return {
-        error: new ConnectError(`upstream sent trailer ${JSON.stringify(name)} with an invalid value`, Code.Internal),
+        error: connectError(`upstream sent trailer ${JSON.stringify(name)} with an invalid value`, Code.Internal),
         metadata: {},
       };
     }
@@ -323,14 +324,14 @@ function createLane(onIdle: () => void, onError: (error: unknown) => void): Lane
  * than `maxBytes` as `resource_exhausted`; a broken message is `code`.
  */
 async function gunzipMessage(data: Buffer, encoding: string | undefined, maxBytes: number, code: Code): Promise<Buffer> {
-  if (encoding !== "gzip") throw new ConnectError(`unsupported compression "${encoding ?? ""}"`, Code.Internal);
+  if (encoding !== "gzip") throw connectError(`unsupported compression "${encoding ?? ""}"`, Code.Internal);
   try {
     return await gunzipAsync(data, { maxOutputLength: Math.max(maxBytes, 1) });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
-      throw new ConnectError(`decompressed message exceeds the limit of ${maxBytes} bytes`, Code.ResourceExhausted);
+      throw connectError(`decompressed message exceeds the limit of ${maxBytes} bytes`, Code.ResourceExhausted);
     }
-    throw new ConnectError(`invalid gzip message: ${(error as Error).message}`, code);
+    throw connectError(`invalid gzip message: ${(error as Error).message}`, code);
   }
 }
 
@@ -391,7 +392,7 @@ export function runTranslated(options: TranslateOptions): void {
       const message = fromJsonString(transcoder.input, json.toString("utf8"), { registry: transcoder.registry });
       return Buffer.from(toBinary(transcoder.input, message));
     } catch (error) {
-      throw new ConnectError(`invalid JSON request: ${(error as Error).message}`, Code.InvalidArgument);
+      throw connectError(`invalid JSON request: ${(error as Error).message}`, Code.InvalidArgument);
     }
   };
   const toCaller = (binary: Buffer): Buffer => {
@@ -514,7 +515,7 @@ export function runTranslated(options: TranslateOptions): void {
 
   const attach = (stream: H2Stream) => {
     options.watch(stream, () =>
-      retryOrFail(new ConnectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
+      retryOrFail(connectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
     );
     stream.on("response", (h: H2Headers, flags: number) => {
       if (life.done || stream !== up) return;
@@ -524,7 +525,7 @@ export function runTranslated(options: TranslateOptions): void {
       if (status !== 200 || !contentType.startsWith(expected)) {
         if (status >= 500) life.upstreamFailed(`HTTP ${status}`);
         const code = status === 200 ? Code.Unknown : codeFromHttpStatus(status);
-        const error = new ConnectError(`upstream answered HTTP ${status}`, code);
+        const error = connectError(`upstream answered HTTP ${status}`, code);
         if (status === 502 || status === 503) return retryOrFail(error);
         return life.fail(error);
       }
@@ -543,7 +544,7 @@ export function runTranslated(options: TranslateOptions): void {
       if (life.done || stream !== up) return;
       if (!reader.push(chunk)) {
         life.fail(
-          new ConnectError(
+          connectError(
             `response message of ${reader.declared} bytes exceeds the limit of ${maxResponseBytes} bytes`,
             Code.ResourceExhausted,
           ),
@@ -558,7 +559,7 @@ export function runTranslated(options: TranslateOptions): void {
     stream.on("end", () => {
       if (life.done || ended || stream !== up) return;
       if (trailers === undefined || trailers["grpc-status"] === undefined) {
-        end(new ConnectError("upstream ended the call without a status", Code.Internal), {});
+        end(connectError("upstream ended the call without a status", Code.Internal), {});
         return;
       }
       const { error, metadata } = upstreamStatus(trailers);
@@ -569,5 +570,5 @@ export function runTranslated(options: TranslateOptions): void {
 }
 
 function tooLarge(declared: number, max: number): ConnectError {
-  return new ConnectError(`message of ${declared} bytes exceeds the limit of ${max} bytes`, Code.ResourceExhausted);
+  return connectError(`message of ${declared} bytes exceeds the limit of ${max} bytes`, Code.ResourceExhausted);
 }

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { AuthEntry } from "../auth-cache.js";
 import { bearerToken } from "../bearer-token.js";
+import { connectError } from "../connect-error.js";
 import { finishRejected, internalError, type PendingCall, type ProxyContext } from "./call.js";
 import { authorized, limit } from "./policy.js";
 
@@ -21,7 +22,7 @@ export function authenticate(ctx: ProxyContext, call: PendingCall): void {
   }
   if (token === undefined) {
     const why = headers.authorization === undefined ? "missing access token" : "malformed Authorization header";
-    finishRejected(ctx, call, new ConnectError(`${why}: send "Authorization: Bearer <access token>"`, Code.Unauthenticated));
+    finishRejected(ctx, call, connectError(`${why}: send "Authorization: Bearer <access token>"`, Code.Unauthenticated));
     return;
   }
   const entry = ctx.options.auth.get(token);

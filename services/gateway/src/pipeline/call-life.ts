@@ -1,5 +1,6 @@
 import { constants as h2 } from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { connectError } from "../connect-error.js";
 import type { Downstream } from "../downstream.js";
 import { endWithError } from "../error-response.js";
 import type { H2Stream } from "../h2/index.js";
@@ -38,7 +39,7 @@ export function startLife(
   ctx.inFlight++;
   attempt.target.outstanding++;
   const timer = setTimeout(
-    () => life.fail(new ConnectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded)),
+    () => life.fail(connectError(`deadline of ${timeoutMs} ms exceeded`, Code.DeadlineExceeded)),
     timeoutMs,
   );
   const life: Life = {

@@ -1,6 +1,7 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { TraceSpan } from "@portico/kit";
+import { connectError } from "../connect-error.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "../downstream.js";
 import { sendError } from "../error-response.js";
 import type { ForwardedFor } from "../forward-headers.js";
@@ -49,7 +50,7 @@ export interface PendingCall {
 export const codeString = (code: Code): string => ((code as number) === 0 ? "ok" : codeToString(code));
 
 export function tooLarge(declared: number, max: number): ConnectError {
-  return new ConnectError(`message of ${declared} bytes exceeds the limit of ${max} bytes`, Code.ResourceExhausted);
+  return connectError(`message of ${declared} bytes exceeds the limit of ${max} bytes`, Code.ResourceExhausted);
 }
 
 /** Answers an error in the caller's protocol; whatever the caller still sends is not wanted. */
@@ -61,7 +62,7 @@ export function reject(down: Downstream, protocol: CallProtocol, error: ConnectE
 /** A bug, not a caller's fault: logged, answered `internal`, and the process keeps serving. */
 export function internalError(ctx: ProxyContext, call: PendingCall, error: unknown): void {
   ctx.options.logger.error({ err: error, method: call.route.path }, "gateway failed a call");
-  if (!call.down.headersSent) finishRejected(ctx, call, new ConnectError("internal gateway error", Code.Internal));
+  if (!call.down.headersSent) finishRejected(ctx, call, connectError("internal gateway error", Code.Internal));
   else call.down.close();
 }
 

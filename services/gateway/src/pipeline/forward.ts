@@ -1,6 +1,7 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { AuthEntry } from "../auth-cache.js";
 import { startCallSpan } from "../call-tracing.js";
+import { connectError } from "../connect-error.js";
 import { requestedTimeoutMs, timeoutField } from "../deadline.js";
 import { newRequestId, upstreamRequestFields } from "../forward-headers.js";
 import { type HeaderList, replaceFields } from "../h2/index.js";
@@ -29,14 +30,14 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
   if (entry !== undefined) record.userId = entry.identity.userId;
   const upstream = route.upstream;
   if (upstream === undefined) {
-    finishRejected(ctx, call, new ConnectError("no upstream", Code.Unimplemented));
+    finishRejected(ctx, call, connectError("no upstream", Code.Unimplemented));
     return;
   }
 
   // Deadline: the caller's, capped by the policy; the policy's when the caller sets none.
   const requested = requestedTimeoutMs(headers, protocol);
   if (requested !== undefined && Number.isNaN(requested)) {
-    finishRejected(ctx, call, new ConnectError("malformed timeout header", Code.InvalidArgument));
+    finishRejected(ctx, call, connectError("malformed timeout header", Code.InvalidArgument));
     return;
   }
   const timeoutMs = requested === undefined ? route.timeoutMs : Math.min(requested, route.timeoutMs);
@@ -119,7 +120,7 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
   try {
     first = open();
   } catch (error) {
-    finishRejected(ctx, call, new ConnectError(`upstream unavailable: ${(error as Error).message}`, Code.Unavailable));
+    finishRejected(ctx, call, connectError(`upstream unavailable: ${(error as Error).message}`, Code.Unavailable));
     return;
   }
   const life = startLife(ctx, down, first, protocol, timeoutMs, record, call.custom);

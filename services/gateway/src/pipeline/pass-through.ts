@@ -1,6 +1,7 @@
 import { type IncomingHttpHeaders as H2Headers, constants as h2 } from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
+import { connectError } from "../connect-error.js";
 import type { Downstream } from "../downstream.js";
 import { createEndOfStreamSniffer, createEnvelopeLimit } from "../envelope-limit.js";
 import { createBase64Decoder, createBase64Encoder } from "../envelope-reader.js";
@@ -55,11 +56,11 @@ function checkUpstreamResponse(
     if (status === 200 && ct.startsWith(prefix)) return undefined;
     // https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md
     const code = codeFromHttpStatus(status);
-    return new ConnectError(`upstream answered HTTP ${status}`, status === 200 ? Code.Unknown : code);
+    return connectError(`upstream answered HTTP ${status}`, status === 200 ? Code.Unknown : code);
   }
   if (ct.startsWith("application/json")) return undefined;
   if (status === 200 && ct.startsWith(protocol.enveloped ? "application/connect+" : "application/")) return undefined;
-  return new ConnectError(`upstream answered HTTP ${status}`, status === 200 ? Code.Unknown : codeFromHttpStatus(status));
+  return connectError(`upstream answered HTTP ${status}`, status === 200 ? Code.Unknown : codeFromHttpStatus(status));
 }
 
 /**
@@ -154,7 +155,7 @@ export function runPassThrough(
   };
   const attach = (up: H2Stream) => {
     watchUpstream(life, up, () =>
-      retry(new ConnectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
+      retry(connectError(responded ? "upstream connection lost" : "upstream unavailable", Code.Unavailable)),
     );
     up.on("response", (h: H2Headers, flags: number) => {
       if (life.done || life.attempt.up !== up) return;
@@ -239,7 +240,7 @@ export function runPassThrough(
 }
 
 function missingTrailers(): ConnectError {
-  return new ConnectError("upstream ended the stream without status", Code.Internal);
+  return connectError("upstream ended the stream without status", Code.Internal);
 }
 
 function grpcCode(status: unknown): string {

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { AuthEntry } from "../auth-cache.js";
+import { connectError } from "../connect-error.js";
 import { rateLimitedError } from "../error-response.js";
 import type { Bucket } from "../rate-limiter.js";
 import { finishRejected, internalError, type PendingCall, type ProxyContext } from "./call.js";
@@ -13,11 +14,7 @@ export function authorized(ctx: ProxyContext, call: PendingCall, entry: AuthEntr
     for (const permission of needed) {
       if (!roles.includes(permission)) {
         call.record.userId = entry.identity.userId;
-        finishRejected(
-          ctx,
-          call,
-          new ConnectError(`${call.route.path} needs the permission "${permission}"`, Code.PermissionDenied),
-        );
+        finishRejected(ctx, call, connectError(`${call.route.path} needs the permission "${permission}"`, Code.PermissionDenied));
         return;
       }
     }

@@ -1,4 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { connectError } from "../connect-error.js";
 import type { Downstream, IncomingHttpHeaders, Peer } from "../downstream.js";
 import { sendError } from "../error-response.js";
 import { forwardedFor } from "../forward-headers.js";
@@ -51,7 +52,7 @@ export function route(ctx: ProxyContext, down: Downstream, headers: IncomingHttp
       return;
     }
     const protocol = protocolFromContentType(contentType) ?? guessProtocol(contentType);
-    reject(down, protocol, new ConnectError(`no method ${path.slice(0, 200)} is served here`, Code.Unimplemented));
+    reject(down, protocol, connectError(`no method ${path.slice(0, 200)} is served here`, Code.Unimplemented));
     return;
   }
   let protocol: CallProtocol | undefined;
@@ -61,10 +62,10 @@ export function route(ctx: ProxyContext, down: Downstream, headers: IncomingHttp
       const guessed = guessProtocol(contentType);
       const message = `content-type "${String(contentType ?? "").slice(0, 100)}" is not supported: use one of ${supportedContentTypes.join(", ")}`;
       if (guessed.protocol !== "connect") {
-        reject(down, guessed, new ConnectError(message, Code.InvalidArgument));
+        reject(down, guessed, connectError(message, Code.InvalidArgument));
         return;
       }
-      sendError(down, guessed, new ConnectError(message, Code.InvalidArgument), {
+      sendError(down, guessed, connectError(message, Code.InvalidArgument), {
         ":status": 415,
         "accept-post": supportedContentTypes.join(", "),
       });
@@ -74,7 +75,7 @@ export function route(ctx: ProxyContext, down: Downstream, headers: IncomingHttp
   } else if (method === "GET" && route.policy.noSideEffects && route.kind === "unary") {
     protocol = protocolFromGetQuery(q < 0 ? "" : rawPath.slice(q + 1));
   } else {
-    const error = new ConnectError(
+    const error = connectError(
       route.policy.noSideEffects ? `use POST or GET for ${path}` : `${path} needs POST (it is not NO_SIDE_EFFECTS)`,
       Code.Unimplemented,
     );

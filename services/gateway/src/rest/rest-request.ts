@@ -8,7 +8,8 @@ import {
   ScalarType,
   toBinary,
 } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { connectError } from "../connect-error.js";
 import { fieldPath, type HttpBinding } from "./http-rule.js";
 
 /** Well-known message types whose proto3 JSON is a string (or a scalar), so one query value sets them. */
@@ -53,7 +54,7 @@ export function expectedOf(field: DescField): string {
 }
 
 function badValue(where: string, raw: string, field: DescField, why?: string): ConnectError {
-  return new ConnectError(
+  return connectError(
     `${where}: "${raw.slice(0, 100)}" is not a valid ${field.name} (${expectedOf(field)})${why ? `: ${why}` : ""}`,
     Code.InvalidArgument,
   );
@@ -68,7 +69,7 @@ function jsonOfText(field: DescField, raw: string, where: string): JsonValue {
   }
   if (field.enum !== undefined) return /^-?\d+$/.test(raw) ? Number(raw) : raw;
   if (field.message !== undefined && !stringLikeMessages.has(field.message.typeName)) {
-    throw new ConnectError(
+    throw connectError(
       `${where}: ${field.name} is a message (${field.message.typeName}); set its fields with ${field.name}.<field>=…`,
       Code.InvalidArgument,
     );
@@ -139,7 +140,7 @@ export function requestFromPathAndQuery(
     const top = binding.queryFields.find((f) => f.name === name.split(".")[0] || f.jsonName === name.split(".")[0]);
     if (top === undefined) {
       const allowed = binding.queryFields.map((f) => f.name);
-      throw new ConnectError(
+      throw connectError(
         `unknown query parameter "${name.slice(0, 100)}": ${binding.httpMethod} ${binding.template.text} takes ${allowed.length === 0 ? "none" : allowed.join(", ")}`,
         Code.InvalidArgument,
       );
@@ -150,12 +151,12 @@ export function requestFromPathAndQuery(
       if (fields.slice(1).some((f) => f.fieldKind === "map"))
         throw new Error(`${where}: map fields cannot be set from the query`);
     } catch (error) {
-      throw new ConnectError((error as Error).message, Code.InvalidArgument);
+      throw connectError((error as Error).message, Code.InvalidArgument);
     }
     const leaf = fields[fields.length - 1] as DescField;
     const repeated = leaf.fieldKind === "list";
     if (!repeated && params.getAll(name).length > 1) {
-      throw new ConnectError(`${where} is given more than once, and ${leaf.name} is not repeated`, Code.InvalidArgument);
+      throw connectError(`${where} is given more than once, and ${leaf.name} is not repeated`, Code.InvalidArgument);
     }
     const value = jsonOfText(leaf, raw, where);
     check(input, registry, fields, repeated ? [value] : value, where, raw);
@@ -168,7 +169,7 @@ export function requestFromPathAndQuery(
 function bodyJson(binding: HttpBinding, body: Buffer): JsonValue | undefined {
   if (body.length === 0) return undefined;
   if (binding.body === undefined) {
-    throw new ConnectError(
+    throw connectError(
       `${binding.httpMethod} ${binding.template.text} takes no request body (got ${body.length} bytes): send the fields in the query string`,
       Code.InvalidArgument,
     );
@@ -176,7 +177,7 @@ function bodyJson(binding: HttpBinding, body: Buffer): JsonValue | undefined {
   try {
     return JSON.parse(body.toString("utf8")) as JsonValue;
   } catch (error) {
-    throw new ConnectError(`request body is not JSON: ${(error as Error).message}`, Code.InvalidArgument);
+    throw connectError(`request body is not JSON: ${(error as Error).message}`, Code.InvalidArgument);
   }
 }
 
@@ -186,7 +187,7 @@ export function restRequestBinary(binding: HttpBinding, fromUrl: JsonObject, bod
   let merged: JsonObject = fromUrl;
   if (json !== undefined && binding.body !== undefined) {
     if (binding.body === "*" && (typeof json !== "object" || json === null || Array.isArray(json))) {
-      throw new ConnectError(`request body must be a JSON object (${binding.method.input.typeName})`, Code.InvalidArgument);
+      throw connectError(`request body must be a JSON object (${binding.method.input.typeName})`, Code.InvalidArgument);
     }
     const fromBody = binding.body === "*" ? (json as JsonObject) : { [binding.body.jsonName]: json };
     // Path and query values win over the body's (a path variable may sit inside the body field).
@@ -196,7 +197,7 @@ export function restRequestBinary(binding: HttpBinding, fromUrl: JsonObject, bod
   try {
     return toBinary(binding.method.input, fromJson(binding.method.input, merged, { registry }));
   } catch (error) {
-    throw new ConnectError(`invalid request body: ${(error as Error).message}`, Code.InvalidArgument);
+    throw connectError(`invalid request body: ${(error as Error).message}`, Code.InvalidArgument);
   }
 }
 

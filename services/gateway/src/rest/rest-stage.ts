@@ -1,5 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { connectError } from "../connect-error.js";
 import { reject } from "../pipeline/call.js";
 import { admit } from "../pipeline/route.js";
 import type { RestStage } from "../proxy.js";
@@ -44,19 +45,16 @@ export function createRestStage(options: RestStageOptions): RestStage {
     switch (match.kind) {
       case "none":
         if (!rest.matcher.owns(path)) return false;
-        reject(down, restProtocol, new ConnectError(`no REST route ${method} ${path.slice(0, 200)}`, Code.NotFound));
+        reject(down, restProtocol, connectError(`no REST route ${method} ${path.slice(0, 200)}`, Code.NotFound));
         return true;
       case "bad":
-        reject(down, restProtocol, new ConnectError(match.message, Code.InvalidArgument));
+        reject(down, restProtocol, connectError(match.message, Code.InvalidArgument));
         return true;
       case "method":
         reject(
           down,
           restProtocol,
-          new ConnectError(
-            `${method} is not allowed on ${path.slice(0, 200)}: use ${match.allow.join(" or ")}`,
-            Code.Unimplemented,
-          ),
+          connectError(`${method} is not allowed on ${path.slice(0, 200)}: use ${match.allow.join(" or ")}`, Code.Unimplemented),
           { ":status": 405, allow: match.allow.join(", ") },
         );
         return true;
@@ -67,7 +65,7 @@ export function createRestStage(options: RestStageOptions): RestStage {
       reject(
         down,
         restProtocol,
-        new ConnectError(
+        connectError(
           `content-type "${String(contentType).slice(0, 100)}" is not supported: send the body as application/json`,
           Code.InvalidArgument,
         ),
