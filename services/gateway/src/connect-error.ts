@@ -1,8 +1,31 @@
 import { type Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString, codeToString } from "@connectrpc/connect/protocol-connect";
 
-/** What each error made here was given as metadata, until something asks for it as `Headers`. */
-const given = new WeakMap<ConnectError, Readonly<Record<string, string>>>();
+/** The metadata an error made here was given, and the `Headers` made of it once something read `metadata`. */
+const given = Symbol("metadata given");
+const made = Symbol("metadata made");
+interface Lazy {
+  [given]: Readonly<Record<string, string>>;
+  [made]?: Headers;
+}
+const noMetadata: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * ConnectError's prototype with `metadata` as an accessor, defined once: errors made here are
+ * ConnectErrors by connect's own test (`instanceof` checks their fields when the prototype is not its).
+ */
+const lazyPrototype = Object.create(ConnectError.prototype, {
+  metadata: {
+    configurable: true,
+    get(this: Lazy): Headers {
+      this[made] ??= new Headers(this[given]);
+      return this[made];
+    },
+    set(this: Lazy, value: Headers) {
+      this[made] = value;
+    },
+  },
+}) as ConnectError;
 
 /**
  * A ConnectError, as `new ConnectError(message, code, metadata, undefined, cause)` makes it, but
@@ -19,35 +42,21 @@ export function connectError(
 ): ConnectError {
   // What ConnectError's constructor does: an Error with the code in its message, then the prototype.
   const error = new Error(message.length > 0 ? `[${codeToString(code)}] ${message}` : `[${codeToString(code)}]`);
-  Object.setPrototypeOf(error, ConnectError.prototype);
-  const fields = error as Error & { -readonly [K in keyof ConnectError]: ConnectError[K] };
+  Object.setPrototypeOf(error, lazyPrototype);
+  const fields = error as Error & { -readonly [K in keyof ConnectError]: ConnectError[K] } & Lazy;
   fields.name = "ConnectError";
   fields.rawMessage = message;
   fields.code = code;
-  let headers: Headers | undefined;
-  Object.defineProperty(error, "metadata", {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      headers ??= new Headers(metadata);
-      given.delete(fields);
-      return headers;
-    },
-    set: (value: Headers) => {
-      headers = value;
-      given.delete(fields);
-    },
-  });
+  fields[given] = metadata ?? noMetadata;
   fields.details = [];
   fields.cause = cause;
-  given.set(fields, metadata ?? {});
   return fields;
 }
 
 /** An error's metadata as name/value pairs, without making `Headers` for an error `connectError` made. */
 export function metadataOf(error: ConnectError): Readonly<Record<string, string>> {
-  const plain = given.get(error);
-  if (plain !== undefined) return plain;
+  const lazy = error as ConnectError & Partial<Lazy>;
+  if (lazy[given] !== undefined && lazy[made] === undefined) return lazy[given];
   const out: Record<string, string> = {};
   error.metadata.forEach((value, key) => {
     out[key] = value;
