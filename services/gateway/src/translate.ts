@@ -10,6 +10,7 @@ import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "./dow
 import { createBase64Decoder, createBase64Encoder, createEnvelopeReader } from "./envelope-reader.js";
 import { connectEndStream, envelope, grpcStatusTrailers, grpcWebTrailerFrame } from "./error-response.js";
 import { type H2Stream, type HeaderList, replaceFields } from "./h2/index.js";
+import { tooLarge } from "./pipeline/call.js";
 import { createRequestReplay } from "./request-replay.js";
 import type { CallProtocol } from "./rpc-protocol.js";
 import { parseTrailerBlock } from "./trailer-block.js";
@@ -567,8 +568,4 @@ export function runTranslated(options: TranslateOptions): void {
     });
   };
   attach(up);
-}
-
-function tooLarge(declared: number, max: number): ConnectError {
-  return connectError(`message of ${declared} bytes exceeds the limit of ${max} bytes`, Code.ResourceExhausted);
 }
