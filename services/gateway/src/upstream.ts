@@ -55,8 +55,12 @@ export interface UpstreamTarget {
   /** Time (ms) until which outlier detection keeps the address out of rotation. */
   ejectedUntil: number;
   lastError: string;
-  /** A pooled session for the next stream, connecting when needed. */
-  session(): H2Session;
+  /**
+   * A pooled session for the next stream, connecting when needed. `shutReader`: the stream is for a
+   * caller whose window is shut, so it goes to the address's one connection that grants streams only
+   * the small initial window (the pooled ones grant `upstreamStreamWindow` in their SETTINGS).
+   */
+  session(shutReader?: boolean): H2Session;
   /** A call got a response from this address. */
   succeeded(): void;
   /** A call failed to reach this address (connect error, reset, 502/503/504). */
@@ -94,18 +98,29 @@ const retryReserve = 10;
 const retryPerCall = 0.1;
 
 /**
- * The receive window of an upstream stream whose caller can take data (`H2Session.request`'s
- * `receiveWindow`). Credit goes back once half of it is read, so an answer up to 128 KiB (W3's
- * 64 KiB message and its envelope) needs no WINDOW_UPDATE at all: with a 128 KiB window each such
- * call cost the upstream one more frame to read, in a write of its own. Loopback and data-centre
- * round trips keep 256 KiB streams at full speed.
+ * The receive window of an upstream stream whose caller can take data. Credit goes back once half
+ * of it is read, so an answer up to 128 KiB (W3's 64 KiB message and its envelope) needs no
+ * WINDOW_UPDATE at all. Loopback and data-centre round trips keep 256 KiB streams at full speed.
  */
 export const upstreamStreamWindow = 256 * 1024;
 
-const clientSettings: H2Settings = {
-  // SETTINGS_INITIAL_WINDOW_SIZE: what an upstream stream may send before the gateway grants more,
-  // so what a caller whose window is shut (a zero-window reader) makes the upstream produce and the
-  // gateway hold. Calls whose caller can read get upstreamStreamWindow at once.
+/**
+ * The pooled connections' SETTINGS: every stream gets upstreamStreamWindow from its first frame.
+ * Granting it instead with a WINDOW_UPDATE after each request's HEADERS (a 16 KiB initial window)
+ * cost a node upstream 17 % more CPU per W3 call and 12 % of its throughput (bench/README.md,
+ * session 15).
+ */
+const pooledSettings: H2Settings = {
+  initialWindowSize: upstreamStreamWindow,
+  maxHeaderListSize: 64 * 1024,
+};
+
+/**
+ * The SETTINGS of the one connection per address that carries streams of callers whose window is
+ * shut (a zero-window reader): SETTINGS_INITIAL_WINDOW_SIZE is what such a stream makes the
+ * upstream produce and the gateway hold, 16 KiB instead of 256.
+ */
+const shutReaderSettings: H2Settings = {
   initialWindowSize: 16 * 1024,
   maxHeaderListSize: 64 * 1024,
 };
@@ -136,12 +151,14 @@ function createTarget(
   let failures = 0;
   let ejections = 0;
   let closed = false;
+  /** The connection for callers with a shut window (`session(true)`), opened when first needed. */
+  let shutReaders: H2Session | undefined;
 
-  const connect = (): H2Session => {
+  const open = (settings: H2Settings): H2Session => {
     const session = connectH2({
       url,
       host: connectTo,
-      settings: clientSettings,
+      settings,
       connectionWindowSize: 16 * 1024 * 1024,
       ca: options.ca,
     });
@@ -153,16 +170,18 @@ function createTarget(
       target.lastError = error.message;
       onFailure();
     });
+    session.on("close", () => clearTimeout(timer));
+    session.unref();
+    return session;
+  };
+  const connect = (): H2Session => {
+    const session = open(pooledSettings);
     const forget = () => {
       const i = pool.indexOf(session);
       if (i >= 0) pool.splice(i, 1);
     };
     session.on("goaway", forget);
-    session.on("close", () => {
-      clearTimeout(timer);
-      forget();
-    });
-    session.unref();
+    session.on("close", forget);
     pool.push(session);
     if (pool.length > connections) {
       lastUsed.set(session, Date.now());
@@ -190,6 +209,19 @@ function createTarget(
   const closeAll = () => {
     stopTrimming();
     for (const session of pool.splice(0)) session.close();
+    shutReaders?.close();
+    shutReaders = undefined;
+  };
+  const shutReaderSession = (): H2Session => {
+    if (shutReaders !== undefined && !shutReaders.closed && !shutReaders.destroyed) return shutReaders;
+    const session = open(shutReaderSettings);
+    const forget = () => {
+      if (shutReaders === session) shutReaders = undefined;
+    };
+    session.on("goaway", forget);
+    session.on("close", forget);
+    shutReaders = session;
+    return session;
   };
 
   const target: UpstreamTarget = {
@@ -200,8 +232,9 @@ function createTarget(
     pending: false,
     ejectedUntil: 0,
     lastError: "",
-    session() {
+    session(shutReader) {
       if (closed) throw new Error("upstream closed");
+      if (shutReader === true) return shutReaderSession();
       // A session that just went away may not have announced it yet.
       for (let i = pool.length - 1; i >= 0; i--) {
         const session = pool[i] as H2Session;

@@ -74,6 +74,36 @@ function call(upstream: Upstream, body?: Buffer): Promise<H2Session> {
 }
 
 describe("upstream connection pool", () => {
+  it("grants pooled streams 256 KiB in the connection's SETTINGS, and shut-window callers' streams 16 KiB on a connection of their own", async () => {
+    // What the upstream sees: the initial stream window each gateway connection announced.
+    const server = http2.createServer();
+    const windows: number[] = [];
+    server.on("stream", (stream) => {
+      windows.push((stream.session as http2.ServerHttp2Session).remoteSettings.initialWindowSize ?? -1);
+      stream.resume();
+      stream.respond({ ":status": 200 }, { endStream: true });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const upstream = upstreamOf(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const target = upstream.pick();
+    const answered = (session: H2Session) =>
+      new Promise<H2Session>((resolve, reject) => {
+        const stream = session.request({ ":method": "POST", ":path": "/test.v1.Svc/Call" }, { endStream: true });
+        stream.on("error", reject);
+        stream.on("close", () => resolve(session));
+        stream.resume();
+      });
+    const reader = await answered(target.session());
+    const shut = await answered(target.session(true));
+    const shutAgain = await answered(target.session(true));
+    expect(windows).toEqual([256 * 1024, 16 * 1024, 16 * 1024]);
+    expect(shut).not.toBe(reader);
+    expect(shutAgain).toBe(shut);
+    // The pool itself still has one connection, which every other call uses.
+    expect(await answered(target.session())).toBe(reader);
+  });
+
   it("a call routed before a reload, picking an address after it, is served by the new upstream", async () => {
     const before = await countingServer();
     const after = await countingServer();

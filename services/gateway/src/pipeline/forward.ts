@@ -6,7 +6,7 @@ import { requestedTimeoutMs, timeoutField } from "../deadline.js";
 import { newRequestId, upstreamRequestFields } from "../forward-headers.js";
 import { type HeaderList, replaceFields } from "../h2/index.js";
 import { runTranslated, type TranslatedUpstream, translatedRequestFields } from "../translate.js";
-import { type UpstreamTarget, upstreamStreamWindow } from "../upstream.js";
+import type { UpstreamTarget } from "../upstream.js";
 import { finishRejected, type PendingCall, type ProxyContext, tooLarge } from "./call.js";
 import { type Attempt, startLife, watchUpstream } from "./call-life.js";
 import { runPassThrough } from "./pass-through.js";
@@ -81,7 +81,9 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
   /** Opens the upstream stream of one attempt, on the best address other than `exclude`. */
   const open = (exclude?: UpstreamTarget): Attempt => {
     const target = upstream.pick(exclude);
-    const session = target.session();
+    // A caller that shut its window gets the upstream's small initial window only.
+    const shutReader = down.sendWindowOpen === false;
+    const session = target.session(shutReader);
     const requestId = newRequestId();
     record.requestId = requestId;
     const fields = upstreamRequestFields(
@@ -97,11 +99,7 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
       requestId,
       record.span?.traceparent,
     );
-    const options = {
-      endStream: protocol.get && translated === undefined,
-      // A caller that shut its window gets the upstream's small initial window only.
-      receiveWindow: down.sendWindowOpen === false ? undefined : upstreamStreamWindow,
-    };
+    const options = { endStream: protocol.get && translated === undefined };
     if (translated !== undefined) {
       fields.push(timeoutField("grpc", timeoutMs));
       translatedRequestFields(fields, protocol, translated, transcode);
