@@ -29,11 +29,16 @@ describe("an idle connection's memory (W5: 1,000 connections at a low rate)", ()
     await until(() => live() === 0, 5_000);
     server.sessions.length = 0;
 
-    const { bytes, peers } = await heldPerConnection(server.port, 1000, live);
+    // Measured twice (1,000 connections each, all held): what else the process allocates meanwhile (a
+    // busy CI machine's timing) only ever adds to one measurement, while a cost per connection shows in
+    // both; one CI run saw 8,800 bytes once in many runs.
+    const first = await heldPerConnection(server.port, 1000, live);
+    const second = await heldPerConnection(server.port, 1000, () => live() - 1000);
+    const bytes = Math.min(first.bytes, second.bytes);
     // The client's raw socket and the server's socket, H2Session, HPACK coder pair, token buckets and
     // ClosedStreams: ~8,330 bytes. The session's starved, stalled and lingering collections are made
     // only when a stream needs one; made for every connection, they cost ~550 bytes more (~8,880).
     expect(bytes).toBeLessThan(8_600);
-    expect(peers.every((peer) => !peer.socket.destroyed)).toBe(true);
+    expect([...first.peers, ...second.peers].every((peer) => !peer.socket.destroyed)).toBe(true);
   });
 });
