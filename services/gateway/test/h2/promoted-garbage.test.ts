@@ -1,14 +1,12 @@
-import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { getHeapSpaceStatistics } from "node:v8";
 import { afterAll, describe, expect, it } from "vitest";
 import { FrameType } from "../../src/h2/frame.js";
 import { createHpackEncoder, type HpackEncoder } from "../../src/h2/hpack.js";
 import { closeAll, engineServer, type RawPeer, rawPeer, received, requestFrame, until } from "./test-peers.js";
+import { gc } from "./used-bytes.js";
 
 afterAll(closeAll);
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
 const oldSpaceUsed = () => getHeapSpaceStatistics().find((space) => space.space_name === "old_space")?.space_used_size ?? 0;
 
 describe("a call's garbage on a connection that calls now and then (W5: 1,000 connections, a call every 2 s each)", () => {

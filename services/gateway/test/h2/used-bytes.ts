@@ -1,14 +1,20 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
-let gc: (() => void) | undefined;
+type Gc = (options?: { type: "minor" | "major" }) => void;
+let gcFunction: Gc | undefined;
+
+/** V8's `gc` (a full collection, or a scavenge with `{ type: "minor" }`), exposed on first use. */
+export function gc(options?: { type: "minor" | "major" }): void {
+  if (gcFunction === undefined) {
+    setFlagsFromString("--expose-gc");
+    gcFunction = runInNewContext("gc") as Gc;
+  }
+  gcFunction(options);
+}
 
 /** What the process holds after a full GC, on the V8 heap and off it (buffers): for per-object memory tests. */
 export function usedBytes(): number {
-  if (gc === undefined) {
-    setFlagsFromString("--expose-gc");
-    gc = runInNewContext("gc") as () => void;
-  }
   gc();
   const { heapUsed, external } = process.memoryUsage();
   return heapUsed + external;
