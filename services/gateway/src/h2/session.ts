@@ -225,8 +225,6 @@ export class H2Stream extends StreamEvents {
   receivedLength = 0;
   /** @internal What is left of the receive window the peer may still fill. */
   recvWindow: number;
-  /** @internal The receive window the stream keeps open as it reads (SETTINGS_INITIAL_WINDOW_SIZE or more). */
-  recvTarget: number;
   private flowing = false;
   private paused = false;
   private inbox: Buffer[] = [];
@@ -250,7 +248,6 @@ export class H2Stream extends StreamEvents {
     this.opened = opened;
     this.sendWindow = session.peerInitialWindow;
     this.recvWindow = session.localInitialWindow;
-    this.recvTarget = session.localInitialWindow;
   }
 
   /** Whether the peer lets this stream send DATA now (its window for the stream is open). */
@@ -393,7 +390,7 @@ export class H2Stream extends StreamEvents {
     if (!this.session.creditsOnArrival) this.session.creditConnection(n);
     if (this.remoteEnded) return;
     this.unacked += n;
-    if (this.unacked >= this.recvTarget >>> 1) {
+    if (this.unacked >= this.session.localInitialWindow >>> 1) {
       this.session.send(wordsFrame(FrameType.windowUpdate, 0, this.id, this.unacked));
       this.recvWindow += this.unacked;
       this.unacked = 0;
@@ -816,13 +813,10 @@ export class H2Session extends EventEmitter {
   // --- streams ---
 
   /**
-   * Opens a request stream (client role). Throws when the session is closing or gone.
-   * `receiveWindow`: this stream's receive window when it is larger than SETTINGS_INITIAL_WINDOW_SIZE
-   * (granted with a WINDOW_UPDATE right after its HEADERS, in the same write). Streams whose reader
-   * may not read (a caller with a shut window) keep the small initial window: the peer produces
-   * only that much for them.
+   * Opens a request stream (client role). Throws when the session is closing or gone. Its receive
+   * window is the session's SETTINGS_INITIAL_WINDOW_SIZE.
    */
-  request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
+  request(headers: OutgoingHttpHeaders, options?: { endStream?: boolean }): H2Stream {
     const list: HeaderList = [
       [":method", String(headers[":method"] ?? "GET")],
       [":scheme", String(headers[":scheme"] ?? this.scheme)],
@@ -836,12 +830,10 @@ export class H2Session extends EventEmitter {
    * `request` with the header block given as the HPACK list to send: the pseudo-headers first, then
    * lowercase names without connection-specific fields (a proxy's request, built as a list).
    */
-  requestFields(list: HeaderList, options?: { endStream?: boolean; receiveWindow?: number }): H2Stream {
+  requestFields(list: HeaderList, options?: { endStream?: boolean }): H2Stream {
     if (this.closed || this.destroyed) throw new Error("the HTTP/2 session is closed");
     const stream = new H2Stream(this, 0, false);
     stream.queuedHeaders = list;
-    const receiveWindow = options?.receiveWindow;
-    if (receiveWindow !== undefined && receiveWindow > stream.recvTarget) stream.recvTarget = Math.min(receiveWindow, MAX_WINDOW);
     if (options?.endStream === true) {
       stream.writableEnded = true;
       stream.localEnded = true;
@@ -860,11 +852,6 @@ export class H2Session extends EventEmitter {
     this.streams.set(id, stream);
     this.sendHeaders(id, stream.queuedHeaders as HeaderList, stream.localEnded);
     stream.queuedHeaders = undefined;
-    if (stream.recvTarget > this.localInitialWindow) {
-      const extra = stream.recvTarget - this.localInitialWindow;
-      this.send(wordsFrame(FrameType.windowUpdate, 0, id, extra));
-      stream.recvWindow += extra;
-    }
     stream.flushPending();
     // Stream ids run out after 2^30 requests: a new connection takes over.
     if (this.nextStreamId > 0x7ffffff0) this.close();

@@ -753,29 +753,6 @@ describe("connectH2 against node:http2 servers", { timeout: 10_000 }, () => {
     expect(rest).toEqual([answer.length, answer.length, answer.length]);
   });
 
-  it("grants a stream's receiveWindow at once and keeps the others to the initial window", async () => {
-    const answer = randomBytes(100 * 1024);
-    const { url } = await nodeServer({}, (stream) => {
-      stream.respond({ ":status": 200 });
-      stream.end(answer);
-    });
-    const session = engineClient(url, { settings: { initialWindowSize: 16 * 1024 } });
-    const open = (receiveWindow?: number) => {
-      const stream = session.request({ ":path": "/" }, { endStream: true, receiveWindow });
-      stream.on("data", () => {});
-      stream.pause();
-      return stream;
-    };
-    const wide = open(128 * 1024);
-    const narrow = open();
-    // Nobody reads either: the wide one still gets its whole answer, the narrow one 16 KiB of it.
-    await until(() => wide.remoteEnded && narrow.recvWindow <= 0);
-    await sleep(100);
-    expect(wide.recvWindow).toBe(128 * 1024 - answer.length);
-    expect(narrow.recvWindow).toBe(0);
-    expect(narrow.remoteEnded).toBe(false);
-  });
-
   it("finishes the streams in flight when the server sends GOAWAY, then closes", async () => {
     const held: http2.ServerHttp2Stream[] = [];
     const both = deferred<void>();
