@@ -14,6 +14,7 @@ import {
 import { createAccessLogFile } from "./access-log-file.js";
 import { type GatewayConfig, loadGatewayConfigFile, parseTrustedProxiesEnv, parseUpstreamsEnv } from "./gateway-config.js";
 import { defaultImagePath } from "./load-image.js";
+import { startMemoryReducer } from "./memory-reducer.js";
 import { platformUpstreams } from "./platform-upstreams.js";
 import { settleHeap } from "./settle-heap.js";
 import { startGateway } from "./start-gateway.js";
@@ -103,9 +104,15 @@ runService("gateway", async () => {
   // Start-up is over: its garbage and the young generation it grew go back to the system now, not
   // 8–16 s later when V8's memory reducer would (src/settle-heap.ts).
   await settleHeap();
+  // And again whenever an idle gateway holds much more than it did (src/memory-reducer.ts).
+  const memoryReducer = startMemoryReducer({
+    onReduced: (before, after, ms) =>
+      logger.debug({ beforeBytes: before, afterBytes: after, ms: Math.round(ms) }, "heap reduced while idle"),
+  });
   return {
     ...gateway,
     close: async () => {
+      memoryReducer.close();
       try {
         await gateway.close();
       } finally {
