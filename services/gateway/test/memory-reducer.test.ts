@@ -2,8 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { getHeapStatistics } from "node:v8";
 import { afterEach, describe, expect, it } from "vitest";
 import { type MemoryReducer, startMemoryReducer } from "../src/memory-reducer.js";
+import { MiB } from "./h2/test-peers.js";
 
-const MiB = 2 ** 20;
 const committed = () => getHeapStatistics().total_heap_size;
 
 /** What a burst of calls leaves: objects that lived long enough to be promoted, then died. */
