@@ -101,8 +101,8 @@ runService("gateway", async () => {
   watcher.unref();
   // Listening is not ready: /readyz answers 200 once the auth service answers too.
   process.stdout.write(`gateway: listening at ${gateway.url} (admin ${gateway.adminUrl}; ready when /readyz answers 200)\n`);
-  // Start-up is over: its garbage and the young generation it grew go back to the system now, not
-  // 8–16 s later when V8's memory reducer would (src/settle-heap.ts).
+  // Start-up is over: its garbage and the young generation it grew go back to the system now
+  // (src/settle-heap.ts; V8's own memory reducer, which would have 8–16 s later, is off).
   await settleHeap();
   // And again whenever an idle gateway holds much more than it did (src/memory-reducer.ts).
   const memoryReducer = startMemoryReducer({

@@ -6,10 +6,11 @@
  *
  * Loading modules and building the route table leave start-up garbage and grow the young generation
  * to its maximum (two 4 MB semi-spaces with the gateway's `--max-semi-space-size=4`): V8's memory
- * reducer gives that back on its own only when allocation has been quiet for a while, 8 to 16 s
- * after start-up, so a gateway that has just started held ~75 MB resident and one 20 s later ~68 MB
- * (bench/README.md, session 11, `mem11`). This makes the first state the second at once, for a
- * pause of about 30 ms (V8 runs two mark-compacts of the ~14 MB heap here).
+ * reducer, before the gateway turned it off (`--no-memory-reducer`), gave that back only when
+ * allocation had been quiet for a while, 8 to 16 s after start-up, so a gateway that had just started
+ * held ~75 MB resident and one 20 s later ~68 MB (bench/README.md, session 11, `mem11`). This makes
+ * the first state the second at once, for a pause of about 30 ms (V8 runs two mark-compacts of the
+ * ~14 MB heap here).
  *
  * Resolves when done, or at once when this node has no inspector (built `--without-inspector`).
  */
