@@ -30,7 +30,7 @@ export interface RunResult {
   problems: string[];
   command?: string;
   /** With --rounds: every round's numbers; the fields above are the median round's. */
-  rounds?: { rps: number; p50: number; p99: number }[];
+  rounds?: { rps: number; p50: number; p99: number; proxyMicrosPerCall?: number }[];
   /** W8: `alone`, the attack beside which the clients ran, or `mix`. */
   phase?: string;
   /** W8: well-behaved calls that failed under attack (not counted in `rps`). */
@@ -287,6 +287,12 @@ export function renderReport(
     if (withRounds.length > 0) {
       const each = (r: RunResult) => r.rounds!.map((round) => fixed(round.rps)).join("/");
       lines.push(`  calls/s of each round: ${withRounds.map((r) => `${targetLabel[r.target]} ${each(r)}`).join(", ")}`);
+      // A round that starts cold (code optimized again after an idle collection) shows here, not in the median.
+      const cpu = (r: RunResult) => r.rounds!.map((round) => fixed(round.proxyMicrosPerCall)).join("/");
+      const withCpu = withRounds.filter((r) => r.rounds!.some((round) => round.proxyMicrosPerCall !== undefined));
+      if (withCpu.length > 0) {
+        lines.push(`  proxy µs/call of each round: ${withCpu.map((r) => `${targetLabel[r.target]} ${cpu(r)}`).join(", ")}`);
+      }
     }
     const firstMessage = rows.filter((r) => r.firstMessageMs);
     if (firstMessage.length > 0) {

@@ -225,7 +225,7 @@ export async function runBench(root: string, options: BenchOptions): Promise<num
           const rate = w.messagesPerCall > 1 ? `${run.messagesPerSecond.toFixed(0)} msgs/s` : `${run.rps.toFixed(0)} calls/s`;
           console.log(
             `  ${targetLabel[target.name].padEnd(18)} ${rate.padStart(16)}  p50 ${run.latencyMs.p50.toFixed(2)} ms  ` +
-              `p99 ${run.latencyMs.p99.toFixed(2)} ms  errors ${run.errors}`,
+              `p99 ${run.latencyMs.p99.toFixed(2)} ms  proxy ${run.cpuMicrosPerCall.proxy?.toFixed(0) ?? "–"} µs/call  errors ${run.errors}`,
           );
           for (const problem of run.problems) console.log(`    ! ${problem}`);
         }
@@ -377,6 +377,11 @@ function medianRun(rounds: RunResult[]): RunResult {
     ...median,
     errors: rounds.reduce((sum, r) => sum + r.errors, 0),
     problems: rounds.flatMap((r) => r.problems),
-    rounds: rounds.map((r) => ({ rps: r.rps, p50: r.latencyMs.p50, p99: r.latencyMs.p99 })),
+    rounds: rounds.map((r) => ({
+      rps: r.rps,
+      p50: r.latencyMs.p50,
+      p99: r.latencyMs.p99,
+      proxyMicrosPerCall: r.cpuMicrosPerCall.proxy,
+    })),
   };
 }
