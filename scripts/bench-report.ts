@@ -285,14 +285,13 @@ export function renderReport(
     if (ratios.length > 0) lines.push(`  throughput ${ratios.join("   ")}`);
     const withRounds = rows.filter((r) => r.rounds);
     if (withRounds.length > 0) {
-      const each = (r: RunResult) => r.rounds!.map((round) => fixed(round.rps)).join("/");
-      lines.push(`  calls/s of each round: ${withRounds.map((r) => `${targetLabel[r.target]} ${each(r)}`).join(", ")}`);
+      type Round = NonNullable<RunResult["rounds"]>[number];
+      const each = (of: RunResult[], value: (round: Round) => number | undefined) =>
+        of.map((r) => `${targetLabel[r.target]} ${r.rounds!.map((round) => fixed(value(round))).join("/")}`).join(", ");
+      lines.push(`  calls/s of each round: ${each(withRounds, (round) => round.rps)}`);
       // A round that starts cold (code optimized again after an idle collection) shows here, not in the median.
-      const cpu = (r: RunResult) => r.rounds!.map((round) => fixed(round.proxyMicrosPerCall)).join("/");
       const withCpu = withRounds.filter((r) => r.rounds!.some((round) => round.proxyMicrosPerCall !== undefined));
-      if (withCpu.length > 0) {
-        lines.push(`  proxy µs/call of each round: ${withCpu.map((r) => `${targetLabel[r.target]} ${cpu(r)}`).join(", ")}`);
-      }
+      if (withCpu.length > 0) lines.push(`  proxy µs/call of each round: ${each(withCpu, (round) => round.proxyMicrosPerCall)}`);
     }
     const firstMessage = rows.filter((r) => r.firstMessageMs);
     if (firstMessage.length > 0) {
