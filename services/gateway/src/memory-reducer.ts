@@ -26,9 +26,10 @@ export interface MemoryReducer {
 /**
  * Gives V8's memory back while the gateway is idle, in place of V8's own memory reducer (off:
  * `--no-memory-reducer` in portico.services.json), which collects after any quiet spell whatever it
- * gains. A full collection while no connection is open is not free: the hidden classes of connection
- * and call objects die with their last instance, and the next burst pays re-optimizing the code built
- * on them (services/gateway/README.md, section Run). So this collects only when it gives much back.
+ * gains. A full collection while no call is in flight is not free: the objects and hidden classes the
+ * optimized code was built on die with their last instance, the code with them, and the next burst
+ * pays re-optimizing it (services/gateway/README.md, section Run). So this collects only when it gives
+ * much back.
  *
  * The gateway runs with `--heap-growing-percent=200` (portico.services.json): under load its old
  * generation may grow to three times what is live before a mark-compact, which keeps the collector
