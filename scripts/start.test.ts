@@ -7,7 +7,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { freePort, freePorts } from "@portico/kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -24,11 +24,18 @@ const dataDir = mkdtempSync(join(tmpdir(), "portico-start-"));
 chmodSync(dataDir, 0o755); // the embedded server runs as the postgres user when the tests run as root
 const pidFile = join(dataDir, "postgres", "postmaster.pid");
 
-function startPlatform(env: Record<string, string>): Started {
-  const proc = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
-    cwd: root,
+/**
+ * `scripts/start.ts` from the checkout; with `elsewhere`, the compiled `dist/start.js` run from the data
+ * directory's parent with PORTICO_DATA_DIR relative to it (as `node ~/portico/dist/start.js` from elsewhere).
+ */
+function startPlatform(env: Record<string, string>, elsewhere = false): Started {
+  const [args, cwd, data] = elsewhere
+    ? [[join(root, "dist/start.js")], dirname(dataDir), basename(dataDir)]
+    : [["--import", "tsx", "scripts/start.ts"], root, dataDir];
+  const proc = spawn(process.execPath, args, {
+    cwd,
     // A loaded test machine must not turn a slow first Translate into the English fallback.
-    env: { ...process.env, PORTICO_DATA_DIR: dataDir, DATABASE_URL: "", GREETER_LANG_TIMEOUT_MS: "5000", ...env },
+    env: { ...process.env, PORTICO_DATA_DIR: data, DATABASE_URL: "", GREETER_LANG_TIMEOUT_MS: "5000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -135,9 +142,9 @@ describe("npm start", () => {
     platform?.proc.kill("SIGKILL");
   });
 
-  it("runs the platform and serves an authenticated call", async () => {
+  it("runs the platform and serves an authenticated call, started from outside the checkout", async () => {
     ports = await platformPorts();
-    platform = startPlatform(ports);
+    platform = startPlatform(ports, true);
     const ready = await waitFor(() => platform.output().includes("Portico is ready"), 60_000);
     expect(ready, platform.output()).toBe(true);
     pids = servicePids(platform.proc.pid as number);
@@ -155,6 +162,11 @@ describe("npm start", () => {
       `gateway   ready  http://127.0.0.1:${ports.GATEWAY_PORT}  (admin http://127.0.0.1:${ports.ADMIN_PORT})`,
     );
     expect(lines.indexOf(readyLines[4] as string)).toBeLessThan(lines.findIndex((l) => l.startsWith("Portico is ready")));
+
+    // Every service took its keys from the data directory the run was given, not from one beside the code.
+    const bundle = JSON.parse(readFileSync(join(dataDir, "keys", "trust-bundle.json"), "utf8")) as { keys: { kid: string }[] };
+    const jwks = (await (await fetch(`http://127.0.0.1:${ports.ADMIN_PORT}/.well-known/jwks.json`)).json()) as typeof bundle;
+    expect(jwks.keys.map((k) => k.kid).sort()).toEqual(bundle.keys.map((k) => k.kid).sort());
 
     client = gatewayClient(ports.GATEWAY_PORT as string);
     const token = await client.signUp(email);

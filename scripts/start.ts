@@ -154,6 +154,8 @@ async function main(): Promise<void> {
       ...process.env,
       ...db.env,
       ...Object.fromEntries(list.flatMap((c) => c.ports.map(([env, port]) => [env, String(port)]))),
+      // Resolved here: the children run in the checkout, not where npm start was run from.
+      PORTICO_DATA_DIR: dataRoot,
       PORTICO_SUPERVISED: "1",
     },
     restart: { ...defaultRestartPolicy, maxFailedStarts: restartLimit },
