@@ -10,6 +10,15 @@ export const upstreamProtocols: readonly UpstreamProtocol[] = ["connect", "grpc"
 
 /** The most HTTP/2 connections the gateway keeps to one upstream address. */
 export const maxConnectionsPerTarget = 64;
+/**
+ * The HTTP/2 connections the gateway keeps to one upstream address unless its entry says otherwise.
+ * More than one: a node service handles the streams of one connection in batches (every call a read
+ * brought, then every answer in one write), so with all calls on one connection the service and the
+ * gateway take turns instead of working at once, and the service holds a whole batch alive through
+ * its collections. Four connections carried 5–15 % more calls through the greeter than one and cost
+ * the greeter less per call (bench/README.md, session 20); nginx keeps one per call in flight.
+ */
+export const defaultConnectionsPerTarget = 4;
 
 export interface UpstreamConfig {
   /** Every address that serves the service: `http://host:port` (h2c) or `https://host[:port]` (TLS). */
@@ -18,10 +27,10 @@ export interface UpstreamConfig {
   /** The upstream understands JSON messages (default: true for connect, false for grpc and grpc-web). */
   json?: boolean;
   /**
-   * HTTP/2 connections kept to each address (default 1). More spread the calls over an upstream
-   * that runs several processes behind one port (Node cluster, SO_REUSEPORT); one connection goes
-   * to one process. Beyond these, a connection is added whenever all are at the upstream's
-   * concurrent-stream limit.
+   * HTTP/2 connections kept to each address (default `defaultConnectionsPerTarget`, 4). More spread
+   * the calls over an upstream that runs several processes behind one port (Node cluster,
+   * SO_REUSEPORT); one connection goes to one process. Beyond these, a connection is added whenever
+   * all are at the upstream's concurrent-stream limit.
    */
   connections?: number;
 }

@@ -6,7 +6,12 @@ import {
   isLiteralAddress,
   startDnsDiscovery,
 } from "./dns-discovery.js";
-import { maxConnectionsPerTarget, type UpstreamConfig, type UpstreamProtocol } from "./gateway-config.js";
+import {
+  defaultConnectionsPerTarget,
+  maxConnectionsPerTarget,
+  type UpstreamConfig,
+  type UpstreamProtocol,
+} from "./gateway-config.js";
 import { connectH2, type H2Session, type H2Settings } from "./h2/index.js";
 
 export interface UpstreamOptions extends UpstreamConfig {
@@ -140,7 +145,7 @@ function createTarget(
   const connectTimeoutMs = options.connectTimeoutMs ?? 1000;
   const ejectAfter = options.ejectAfterFailures ?? 5;
   const ejectMs = options.ejectMs ?? 5000;
-  const connections = Math.min(Math.max(options.connections ?? 1, 1), maxConnectionsPerTarget);
+  const connections = Math.min(Math.max(options.connections ?? defaultConnectionsPerTarget, 1), maxConnectionsPerTarget);
   const idleConnectionMs = options.idleConnectionMs ?? 30_000;
   /** Open sessions that take new streams, oldest first. */
   const pool: H2Session[] = [];

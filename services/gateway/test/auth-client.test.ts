@@ -69,7 +69,13 @@ async function authAddress(misbehave: Record<number, Misbehaviour>, settings: ht
   const sessionClosers: (() => void)[] = [];
   server.on("session", (session) => sessionClosers.push(() => session.destroy()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const upstream = createUpstream({ service: "portico.auth.v1.AuthService", targets: [url], protocol: "connect" });
+  // One connection: the misbehaviours are about the streams that share it.
+  const upstream = createUpstream({
+    service: "portico.auth.v1.AuthService",
+    targets: [url],
+    protocol: "connect",
+    connections: 1,
+  });
   closers.push(() => upstream.close());
   const client = createAuthClient({ upstream: () => upstream, timeoutMs: 5_000 });
   closers.push(() => client.close());

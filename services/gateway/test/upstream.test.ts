@@ -85,7 +85,7 @@ describe("upstream connection pool", () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const upstream = upstreamOf(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const upstream = upstreamOf(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 1);
     const target = upstream.pick();
     const answered = (session: H2Session) =>
       new Promise<H2Session>((resolve, reject) => {
@@ -115,9 +115,18 @@ describe("upstream connection pool", () => {
     expect(before.sessions).toBe(0);
   });
 
-  it("uses one connection per address by default, for every call", async () => {
+  it("uses four connections per address by default, and every call goes over one of them", async () => {
     const server = await countingServer();
     const upstream = upstreamOf(server.url);
+    for (let i = 0; i < 8; i++) await call(upstream);
+    await Promise.all(Array.from({ length: 12 }, () => call(upstream)));
+    expect(server.sessions).toBe(4);
+    expect(server.perSession).toEqual([5, 5, 5, 5]);
+  });
+
+  it("with one connection configured, carries every call over it", async () => {
+    const server = await countingServer();
+    const upstream = upstreamOf(server.url, 1);
     for (let i = 0; i < 5; i++) await call(upstream);
     await Promise.all(Array.from({ length: 10 }, () => call(upstream)));
     expect(server.sessions).toBe(1);
@@ -134,7 +143,7 @@ describe("upstream connection pool", () => {
 
   it("adds a connection when every one is at the upstream's concurrent-stream limit, instead of queueing", async () => {
     const server = await countingServer({ maxConcurrentStreams: 2 }, 150);
-    const upstream = upstreamOf(server.url);
+    const upstream = upstreamOf(server.url, 1);
     // The first call learns the limit (the server's SETTINGS).
     await call(upstream);
     // Two streams fill the first connection; the rest go to a new one (whose limit is not known
@@ -152,7 +161,7 @@ describe("upstream connection pool", () => {
   it("adds a connection when the upstream's connection window is spent by bodies in flight, instead of waiting for its credit", async () => {
     // node:http2's default: a 64 KiB connection window, credited back only as the server reads.
     const server = await countingServer({}, 150);
-    const upstream = upstreamOf(server.url);
+    const upstream = upstreamOf(server.url, 1);
     await call(upstream);
     // Four 64 KiB bodies at once: one spends the connection's window, the others get connections of their own.
     const sessions = new Set(await Promise.all(Array.from({ length: 4 }, () => call(upstream, Buffer.alloc(64 * 1024, 1)))));
