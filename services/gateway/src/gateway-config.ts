@@ -15,8 +15,9 @@ export const maxConnectionsPerTarget = 64;
  * More than one: a node service handles the streams of one connection in batches (every call a read
  * brought, then every answer in one write), so with all calls on one connection the service and the
  * gateway take turns instead of working at once, and the service holds a whole batch alive through
- * its collections. Four connections carried 5–15 % more calls through the greeter than one and cost
- * the greeter less per call (bench/README.md, session 20); nginx keeps one per call in flight.
+ * its collections. Four connections carried 5–15 % more unary calls through the greeter than one and
+ * cost the greeter less per call (bench/README.md, session 20); nginx keeps one per call in flight.
+ * Streaming calls share the first connection that can take them (`UpstreamTarget.session`).
  */
 export const defaultConnectionsPerTarget = 4;
 

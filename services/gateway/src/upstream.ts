@@ -64,8 +64,10 @@ export interface UpstreamTarget {
    * A pooled session for the next stream, connecting when needed. `shutReader`: the stream is for a
    * caller whose window is shut, so it goes to the address's one connection that grants streams only
    * the small initial window (the pooled ones grant `upstreamStreamWindow` in their SETTINGS).
+   * `streaming`: a streaming call, which joins the other streams on the first connection that can
+   * take it rather than spreading (one read then carries many streams' messages).
    */
-  session(shutReader?: boolean): H2Session;
+  session(shutReader?: boolean, streaming?: boolean): H2Session;
   /** A call got a response from this address. */
   succeeded(): void;
   /** A call failed to reach this address (connect error, reset, 502/503/504). */
@@ -237,13 +239,21 @@ function createTarget(
     pending: false,
     ejectedUntil: 0,
     lastError: "",
-    session(shutReader) {
+    session(shutReader, streaming) {
       if (closed) throw new Error("upstream closed");
       if (shutReader === true) return shutReaderSession();
       // A session that just went away may not have announced it yet.
       for (let i = pool.length - 1; i >= 0; i--) {
         const session = pool[i] as H2Session;
         if (session.closed || session.destroyed) pool.splice(i, 1);
+      }
+      if (streaming === true) {
+        // Streams stay together: the upstream writes and the gateway reads their messages in
+        // batches (W4: 1,000 messages per call cost gateway and greeter ~30 % more spread over four).
+        for (let i = 0; i < Math.min(pool.length, connections); i++) {
+          const session = pool[i] as H2Session;
+          if (session.hasCapacity && !session.congested) return session;
+        }
       }
       if (pool.length < connections) return connect();
       // The configured connections first: the least busy that can take a stream now, ties round

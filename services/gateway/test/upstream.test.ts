@@ -124,6 +124,18 @@ describe("upstream connection pool", () => {
     expect(server.perSession).toEqual([5, 5, 5, 5]);
   });
 
+  it("puts streaming calls together on the first connection that can take them, while unary calls spread", async () => {
+    const server = await countingServer({}, 150);
+    const upstream = upstreamOf(server.url);
+    const target = upstream.pick();
+    const streams = Array.from({ length: 6 }, () => target.session(false, true));
+    expect(new Set(streams).size).toBe(1);
+    const unary = Array.from({ length: 4 }, () => target.session());
+    expect(new Set(unary).size).toBe(4);
+    // A stream arriving while unary calls use every connection still joins the streams' one.
+    expect(target.session(false, true)).toBe(streams[0]);
+  });
+
   it("with one connection configured, carries every call over it", async () => {
     const server = await countingServer();
     const upstream = upstreamOf(server.url, 1);

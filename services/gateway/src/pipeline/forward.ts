@@ -83,7 +83,7 @@ export function forward(ctx: ProxyContext, call: PendingCall, entry: AuthEntry |
     const target = upstream.pick(exclude);
     // A caller that shut its window gets the upstream's small initial window only.
     const shutReader = down.sendWindowOpen === false;
-    const session = target.session(shutReader);
+    const session = target.session(shutReader, route.kind !== "unary");
     const requestId = newRequestId();
     record.requestId = requestId;
     const fields = upstreamRequestFields(
