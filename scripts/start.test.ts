@@ -4,7 +4,7 @@
 // leaves nothing behind (no server, no postmaster.pid), a killed run's lock file is recovered, and
 // start-up problems end it with one line.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -91,6 +91,8 @@ const alive = (pid: number) => {
 beforeAll(() => {
   execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
 }, 180_000);
+// A data directory the services resolved inside the checkout (start.ts not handing its own on) must not stay there.
+afterAll(() => rmSync(join(root, basename(dataDir)), { recursive: true, force: true }));
 
 // Distinct ports, the embedded PostgreSQL's included: a port the supervisor picked for it at run time
 // could be one chosen here for a service that has not bound it yet.
