@@ -11,7 +11,12 @@ import {
   WatchRevocationsResponseSchema,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { identityKey, type Logger, requireIdentity } from "@portico/kit";
-import { authenticateResponse } from "@portico/kit/authenticate-codec";
+import {
+  type AuthenticateOutcome,
+  authenticateBatchResponse,
+  authenticateResponse,
+  maxAuthenticateBatch,
+} from "@portico/kit/authenticate-codec";
 import type { AccessClaims, AccessTokens } from "./access-tokens.js";
 import type { AuthStore, IssuedSession, UserRow } from "./auth-store.js";
 import { isUniqueViolation } from "./auth-store.js";
@@ -105,9 +110,39 @@ export function createAuthenticator(tokens: AccessTokens, revocations: Revocatio
   };
 }
 
+/**
+ * AuthenticateBatch's logic: each token as Authenticate checks it, a refused token answered in its
+ * own result. A batch over the limits is refused whole, with nothing checked.
+ */
+export function createBatchAuthenticator(authenticate: (accessToken: string) => Promise<AccessClaims>) {
+  return (accessTokens: readonly string[]): Promise<AuthenticateOutcome[]> => {
+    if (accessTokens.length > maxAuthenticateBatch.tokens) {
+      throw new ConnectError(
+        `at most ${maxAuthenticateBatch.tokens} access tokens per batch, got ${accessTokens.length}`,
+        Code.InvalidArgument,
+      );
+    }
+    let bytes = 0;
+    for (const token of accessTokens) bytes += token.length;
+    if (bytes > maxAuthenticateBatch.bytes) {
+      throw new ConnectError(`at most ${maxAuthenticateBatch.bytes} bytes of access tokens per batch`, Code.InvalidArgument);
+    }
+    return Promise.all(
+      accessTokens.map((token) =>
+        authenticate(token).catch((error: unknown): AuthenticateOutcome => {
+          // Only the verdicts Authenticate answers with; anything else is a fault of this process.
+          if (!(error instanceof ConnectError)) throw error;
+          return { code: error.code, message: error.rawMessage };
+        }),
+      ),
+    );
+  };
+}
+
 export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof AuthService> {
   const { store, hasher, tokens, keys, revocations, limiter } = deps;
   const authenticate = createAuthenticator(tokens, revocations);
+  const authenticateBatch = createBatchAuthenticator(authenticate);
 
   // After a committed revocation: apply it here at once and tell the watchers. The change is already
   // durable, so a failed read only delays it to the next poll and does not fail the call.
@@ -272,6 +307,8 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
     },
 
     authenticate: async (req) => authenticateResponse(await authenticate(req.accessToken)),
+
+    authenticateBatch: async (req) => authenticateBatchResponse(await authenticateBatch(req.accessTokens)),
 
     async *watchRevocations(_req, ctx) {
       const signal = AbortSignal.any([ctx.signal, deps.shutdown]);

@@ -2,9 +2,14 @@ import { fileURLToPath } from "node:url";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { type Database, type Logger, migrate, type ServiceIdentity, servicePorts, startServiceServer } from "@portico/kit";
 import { createAccessTokens } from "./access-tokens.js";
-import { createAuthenticator, createAuthService } from "./auth-service.js";
+import { createAuthenticator, createAuthService, createBatchAuthenticator } from "./auth-service.js";
 import { createAuthStore } from "./auth-store.js";
-import { AUTHENTICATE_PATH, createAuthenticateFastPath } from "./authenticate-fast-path.js";
+import {
+  AUTHENTICATE_BATCH_PATH,
+  AUTHENTICATE_PATH,
+  createAuthenticateBatchFastPath,
+  createAuthenticateFastPath,
+} from "./authenticate-fast-path.js";
 import { createLoginLimiter, type LoginLimits } from "./login-limiter.js";
 import { createPasswordHasher, type PasswordHasherOptions } from "./password-hasher.js";
 import { createRevocationSet } from "./revocation-set.js";
@@ -105,6 +110,7 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
   }, 60_000);
   keyTimer.unref();
 
+  const authenticate = createAuthenticator(tokens, revocations);
   let server: Awaited<ReturnType<typeof startServiceServer>>;
   try {
     server = await startServiceServer({
@@ -115,8 +121,9 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
       identity,
       shutdownGraceMs: options.shutdownGraceMs,
       streamHandlers: {
-        [AUTHENTICATE_PATH]: createAuthenticateFastPath({
-          authenticate: createAuthenticator(tokens, revocations),
+        [AUTHENTICATE_PATH]: createAuthenticateFastPath({ authenticate, guard: identity.guard, logger }),
+        [AUTHENTICATE_BATCH_PATH]: createAuthenticateBatchFastPath({
+          authenticateBatch: createBatchAuthenticator(authenticate),
           guard: identity.guard,
           logger,
         }),

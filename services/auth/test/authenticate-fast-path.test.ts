@@ -1,9 +1,8 @@
 import * as http2 from "node:http2";
-import { Code, createClient, type Interceptor } from "@connectrpc/connect";
-import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Code, createClient } from "@connectrpc/connect";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { describe, expect, it } from "vitest";
-import { codeOf, signUp, useTestAuth } from "./test-auth.js";
+import { codeOf, gatewayTransports, signUp, useTestAuth } from "./test-auth.js";
 
 const t = useTestAuth("authenticate_fast_path");
 
@@ -37,32 +36,9 @@ function rawGrpc(url: string, body: Buffer): Promise<{ status?: string; message?
 }
 
 describe("Authenticate in every protocol", () => {
-  // The gateway's service token on every call: Authenticate answers only the gateway.
-  const interceptors = [
-    (next: Parameters<Interceptor>[0]) => (req: Parameters<ReturnType<Interceptor>>[0]) => {
-      for (const [k, v] of Object.entries(t.gatewayHeaders())) req.header.set(k, v);
-      return next(req);
-    },
-  ];
-  const transports = {
-    "Connect binary": (url: string) => createConnectTransport({ baseUrl: url, httpVersion: "2", interceptors }),
-    "Connect JSON": (url: string) =>
-      createConnectTransport({ baseUrl: url, httpVersion: "2", useBinaryFormat: false, interceptors }),
-    gRPC: (url: string) => createGrpcTransport({ baseUrl: url, interceptors }),
-    "gRPC-Web": (url: string) => createGrpcWebTransport({ baseUrl: url, httpVersion: "2", interceptors }),
-    "gzip-compressed Connect": (url: string) =>
-      createConnectTransport({
-        baseUrl: url,
-        httpVersion: "2",
-        sendCompression: compressionGzip,
-        compressMinBytes: 1,
-        interceptors,
-      }),
-  };
-
-  for (const [name, make] of Object.entries(transports)) {
+  for (const [name, make] of Object.entries(gatewayTransports(t))) {
     it(`${name}: answers the identity, and unauthenticated for a bad or revoked token`, async () => {
-      const client = createClient(AuthService, make(t.auth.url));
+      const client = createClient(AuthService, make());
       const { user, tokens, sessionId } = await signUp(t);
       const { identity } = await client.authenticate({ accessToken: tokens.accessToken });
       expect(identity).toMatchObject({ userId: user.id, sessionId, tier: "free", roles: [] });

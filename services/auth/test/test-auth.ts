@@ -1,5 +1,5 @@
-import { type Client, type Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, type Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { createLogger, type Database, type Identity, identityHeaders } from "@portico/kit";
 import { createTestKeys, openTestDatabase, type TestKeys } from "@portico/kit/testing";
@@ -156,6 +156,31 @@ export async function storedState(db: Database) {
             (select count(*)::text from signing_keys) as signing_keys`,
   );
   return rows[0];
+}
+
+/** Connect, gRPC and gRPC-Web clients' transports to `t`'s auth service, with the gateway's service token on every call. */
+export function gatewayTransports(t: TestAuth): Record<string, () => Transport> {
+  const interceptors: Interceptor[] = [
+    (next) => (req) => {
+      for (const [k, v] of Object.entries(t.gatewayHeaders())) req.header.set(k, v);
+      return next(req);
+    },
+  ];
+  const baseUrl = () => t.auth.url;
+  return {
+    "Connect binary": () => createConnectTransport({ baseUrl: baseUrl(), httpVersion: "2", interceptors }),
+    "Connect JSON": () => createConnectTransport({ baseUrl: baseUrl(), httpVersion: "2", useBinaryFormat: false, interceptors }),
+    gRPC: () => createGrpcTransport({ baseUrl: baseUrl(), interceptors }),
+    "gRPC-Web": () => createGrpcWebTransport({ baseUrl: baseUrl(), httpVersion: "2", interceptors }),
+    "gzip-compressed Connect": () =>
+      createConnectTransport({
+        baseUrl: baseUrl(),
+        httpVersion: "2",
+        sendCompression: compressionGzip,
+        compressMinBytes: 1,
+        interceptors,
+      }),
+  };
 }
 
 /** Starts a TestAuth before the file's tests and closes it after them. */

@@ -7,13 +7,19 @@ import {
   type WatchRevocationsResponse,
   WatchRevocationsResponseSchema,
 } from "@portico/gen/portico/auth/v1/auth_pb.js";
-import { decodeAuthenticateResponse, encodeAuthenticateRequest } from "@portico/kit/authenticate-codec";
+import {
+  decodeAuthenticateBatchResponse,
+  decodeAuthenticateResponse,
+  encodeAuthenticateBatchRequest,
+  encodeAuthenticateRequest,
+  maxAuthenticateBatch,
+} from "@portico/kit/authenticate-codec";
 import type { VerifiedToken } from "./auth-cache.js";
 import { connectError, connectErrorFromJson } from "./connect-error.js";
 import { createEnvelopeReader } from "./envelope-reader.js";
 import { envelope } from "./error-response.js";
 import { readGrpcStatus } from "./grpc-status-reader.js";
-import { H2Error, type H2Stream } from "./h2/index.js";
+import { atTurnEnd, H2Error, type H2Stream } from "./h2/index.js";
 import { checkHealth } from "./health-checker.js";
 import type { Upstream, UpstreamTarget } from "./upstream.js";
 
@@ -37,9 +43,10 @@ export interface AuthClientOptions {
 
 export interface AuthClient {
   /**
-   * Authenticate over a pooled HTTP/2 session, on the least loaded available address; an address
-   * that cannot answer (unavailable, no answer in time) counts as failed and the call tries another
-   * one once. Rejects with the auth service's ConnectError.
+   * Asks the auth service over a pooled HTTP/2 session, on the least loaded available address; an
+   * address that cannot answer (unavailable, no answer in time) counts as failed and the call tries
+   * another one once. The tokens asked in one event-loop turn go in one AuthenticateBatch call.
+   * Rejects with the auth service's ConnectError.
    */
   verify(token: string): Promise<VerifiedToken>;
   /**
@@ -53,20 +60,25 @@ export interface AuthClient {
 }
 
 const authenticatePath = `/${AuthService.typeName}/${AuthService.method.authenticate.name}`;
+const authenticateBatchPath = `/${AuthService.typeName}/${AuthService.method.authenticateBatch.name}`;
 
-/** One Authenticate call as Connect unary binary: the request is a single string field, the answer an Identity. */
-function authenticate(
+/**
+ * One unary call as Connect binary on a pooled session of `target`: resolves with the answer's
+ * message when the upstream answered 200, rejects with a ConnectError otherwise.
+ */
+function unaryCall(
   target: UpstreamTarget,
-  token: string,
+  path: string,
+  message: Buffer,
   timeoutMs: number,
   headers: Record<string, string> | undefined,
-): Promise<VerifiedToken> {
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let stream: H2Stream;
     try {
       stream = target.session().request({
         ":method": "POST",
-        ":path": authenticatePath,
+        ":path": path,
         ":authority": target.authority,
         "content-type": "application/proto",
         "connect-protocol-version": "1",
@@ -114,18 +126,53 @@ function authenticate(
         );
         return fail(error);
       }
-      let verified: VerifiedToken | undefined;
-      try {
-        verified = decodeAuthenticateResponse(body);
-      } catch (error) {
-        return fail(connectError(`bad Authenticate answer: ${(error as Error).message}`, Code.Internal));
-      }
-      if (verified === undefined) return fail(connectError("the auth service answered no identity", Code.Internal));
       settled = true;
       clearTimeout(timer);
-      resolve(verified);
+      resolve(body);
     });
-    stream.end(encodeAuthenticateRequest(token));
+    stream.end(message);
+  });
+}
+
+/** One Authenticate call: the request is a single string field, the answer an Identity. */
+async function authenticate(
+  target: UpstreamTarget,
+  token: string,
+  timeoutMs: number,
+  headers: Record<string, string> | undefined,
+): Promise<VerifiedToken> {
+  const body = await unaryCall(target, authenticatePath, encodeAuthenticateRequest(token), timeoutMs, headers);
+  let verified: VerifiedToken | undefined;
+  try {
+    verified = decodeAuthenticateResponse(body);
+  } catch (error) {
+    throw connectError(`bad Authenticate answer: ${(error as Error).message}`, Code.Internal);
+  }
+  if (verified === undefined) throw connectError("the auth service answered no identity", Code.Internal);
+  return verified;
+}
+
+/** One AuthenticateBatch call: each token's answer, or the ConnectError it was refused with, in the tokens' order. */
+async function authenticateBatch(
+  target: UpstreamTarget,
+  tokens: readonly string[],
+  timeoutMs: number,
+  headers: Record<string, string> | undefined,
+): Promise<(VerifiedToken | ConnectError)[]> {
+  const body = await unaryCall(target, authenticateBatchPath, encodeAuthenticateBatchRequest(tokens), timeoutMs, headers);
+  let results: ReturnType<typeof decodeAuthenticateBatchResponse>;
+  try {
+    results = decodeAuthenticateBatchResponse(body);
+  } catch (error) {
+    throw connectError(`bad AuthenticateBatch answer: ${(error as Error).message}`, Code.Internal);
+  }
+  if (results.length !== tokens.length) {
+    throw connectError(`AuthenticateBatch answered ${results.length} results for ${tokens.length} tokens`, Code.Internal);
+  }
+  return results.map((result) => {
+    if (result === undefined) return connectError("the auth service answered no identity", Code.Internal);
+    if ("code" in result) return connectError(result.message, result.code in Code ? (result.code as Code) : Code.Unknown);
+    return result;
   });
 }
 
@@ -157,24 +204,41 @@ function addressFailed(error: ConnectError): boolean {
   return error.code === Code.Unavailable || error.code === Code.DeadlineExceeded;
 }
 
-/** One Authenticate on `target`, counted in its outstanding calls and its health. */
-async function authenticateOn(
-  target: UpstreamTarget,
-  token: string,
-  timeoutMs: number,
-  headers: Record<string, string> | undefined,
-): Promise<VerifiedToken> {
+/** One call on `target`, counted in its outstanding calls and its health. */
+async function callOn<T>(target: UpstreamTarget, what: string, call: (target: UpstreamTarget) => Promise<T>): Promise<T> {
   target.outstanding++;
   try {
-    return await authenticate(target, token, timeoutMs, headers);
+    return await call(target);
   } catch (error) {
     const e = ConnectError.from(error);
-    if (addressFailed(e)) target.failed(`Authenticate: ${e.rawMessage}`);
+    if (addressFailed(e)) target.failed(`${what}: ${e.rawMessage}`);
     else target.succeeded();
     throw e;
   } finally {
     target.outstanding--;
   }
+}
+
+/**
+ * A call on the least loaded available address; an address that cannot answer (unavailable, no
+ * answer in time) counts as failed and the call tries another one once.
+ */
+function withFailover<T>(upstream: Upstream, what: string, call: (target: UpstreamTarget) => Promise<T>): Promise<T> {
+  const first = upstream.pick();
+  return callOn(first, what, call).catch((error: ConnectError) => {
+    if (!addressFailed(error)) throw error;
+    const second = upstream.pick(first);
+    // With one address, only a call it never processed goes again (on a new connection).
+    if (second === first && !neverProcessed(error)) throw error;
+    return callOn(second, what, call);
+  });
+}
+
+/** A token waiting for the end of the event-loop turn, to be verified with the turn's other misses. */
+interface Waiting {
+  token: string;
+  resolve: (verified: VerifiedToken) => void;
+  reject: (error: ConnectError) => void;
 }
 
 const watchPath = `/${AuthService.typeName}/${AuthService.method.watchRevocations.name}`;
@@ -287,19 +351,70 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   if (typeof options.upstream !== "function")
     throw new Error("auth client: upstream must be a function answering the auth upstream");
   const keepAlive = options.watchKeepAlive ?? { intervalMs: 10_000, timeoutMs: 5_000 };
+
+  // Authenticate is the hot control-plane call (every cache miss): hand-rolled Connect unary calls
+  // over the pooled sessions, without a client library's per-call machinery. The misses of one
+  // event-loop turn go in one AuthenticateBatch (up to its limits), a lone miss as Authenticate:
+  // under load the auth service and the gateway handle one stream for many tokens.
+  let waiting: Waiting[] = [];
+  let waitingBytes = 0;
+  let scheduled = false;
+  const verifyOne = (token: string) => {
+    const headers = options.callHeaders?.();
+    return withFailover(options.upstream(), "Authenticate", (target) => authenticate(target, token, options.timeoutMs, headers));
+  };
+  const send = (batch: readonly Waiting[]) => {
+    if (batch.length === 0) return;
+    if (batch.length === 1) {
+      const only = batch[0] as Waiting;
+      verifyOne(only.token).then(only.resolve, only.reject);
+      return;
+    }
+    const headers = options.callHeaders?.();
+    const tokens = batch.map((w) => w.token);
+    withFailover(options.upstream(), "AuthenticateBatch", (target) =>
+      authenticateBatch(target, tokens, options.timeoutMs, headers),
+    ).then(
+      (results) => {
+        for (let i = 0; i < batch.length; i++) {
+          const result = results[i] as VerifiedToken | ConnectError;
+          const w = batch[i] as Waiting;
+          if (result instanceof ConnectError) w.reject(result);
+          else w.resolve(result);
+        }
+      },
+      (error: ConnectError) => {
+        // An auth service without AuthenticateBatch (a rolling upgrade): each token on its own.
+        if (error.code === Code.Unimplemented) {
+          for (const w of batch) verifyOne(w.token).then(w.resolve, w.reject);
+          return;
+        }
+        for (const w of batch) w.reject(error);
+      },
+    );
+  };
+  const sendWaiting = () => {
+    scheduled = false;
+    const batch = waiting;
+    waiting = [];
+    waitingBytes = 0;
+    send(batch);
+  };
+
   return {
     verify(token) {
-      // Authenticate is the hot control-plane call (every cache miss): a hand-rolled Connect unary
-      // call over the pooled session, without a client library's per-call machinery.
-      const upstream = options.upstream();
-      const first = upstream.pick();
-      const headers = options.callHeaders?.();
-      return authenticateOn(first, token, options.timeoutMs, headers).catch((error: ConnectError) => {
-        if (!addressFailed(error)) throw error;
-        const second = upstream.pick(first);
-        // With one address, only a call it never processed goes again (on a new connection).
-        if (second === first && !neverProcessed(error)) throw error;
-        return authenticateOn(second, token, options.timeoutMs, headers);
+      return new Promise((resolve, reject) => {
+        if (waiting.length >= maxAuthenticateBatch.tokens || waitingBytes + token.length > maxAuthenticateBatch.bytes) {
+          send(waiting);
+          waiting = [];
+          waitingBytes = 0;
+        }
+        waiting.push({ token, resolve, reject });
+        waitingBytes += token.length;
+        if (!scheduled) {
+          scheduled = true;
+          atTurnEnd(sendWaiting);
+        }
       });
     },
     watchRevocations(signal) {

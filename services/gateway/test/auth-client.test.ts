@@ -4,6 +4,13 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AuthenticateResponseSchema } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import {
+  decodeAuthenticateBatchRequest,
+  decodeAuthenticateRequest,
+  encodeAuthenticateBatchResponse,
+  encodeAuthenticateResponse,
+  maxAuthenticateBatch,
+} from "@portico/kit/authenticate-codec";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAuthClient } from "../src/auth-client.js";
 import { createUpstream } from "../src/upstream.js";
@@ -91,6 +98,11 @@ async function outcome(call: Promise<unknown>): Promise<string> {
   }
 }
 
+/** The next event-loop turn: a token asked then goes in a call of its own (the misses of one turn share one). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 describe("auth client: a call the only auth address never processed goes again", () => {
   it("REFUSED_STREAM: answered on the second try", async () => {
     const { client, state } = await authAddress({ 0: (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM) });
@@ -104,7 +116,10 @@ describe("auth client: a call the only auth address never processed goes again",
     const { client, state } = await authAddress({
       1: (stream) => (stream.session as http2.ServerHttp2Session).goaway(http2.constants.NGHTTP2_NO_ERROR, 1),
     });
-    const outcomes = await Promise.all([outcome(client.verify("token-a")), outcome(client.verify("token-b"))]);
+    const outcomes = await Promise.all([
+      outcome(client.verify("token-a")),
+      nextTurn().then(() => outcome(client.verify("token-b"))),
+    ]);
     expect(outcomes).toEqual(["ok", "ok"]);
     expect(state.streams).toBe(3);
     expect(state.connections).toBe(2);
@@ -115,7 +130,10 @@ describe("auth client: a call the only auth address never processed goes again",
     // cut (no GOAWAY) as soon as the first call arrives. The first may have been processed, the
     // second never left.
     const { client, state } = await authAddress({ 0: (_, cut) => cut() }, { maxConcurrentStreams: 1 });
-    const [first, second] = await Promise.all([outcome(client.verify("token-a")), outcome(client.verify("token-b"))]);
+    const [first, second] = await Promise.all([
+      outcome(client.verify("token-a")),
+      nextTurn().then(() => outcome(client.verify("token-b"))),
+    ]);
     expect(first).toBe("unavailable");
     expect(second).toBe("ok");
     expect(state.streams).toBe(2);
@@ -124,6 +142,127 @@ describe("auth client: a call the only auth address never processed goes again",
   it("a stream the address reset otherwise (it may have run the call): not sent again", async () => {
     const { client, state } = await authAddress({ 0: (stream) => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR) });
     expect(await outcome(client.verify("token-a"))).toBe("unavailable");
+    expect(state.streams).toBe(1);
+  });
+});
+
+/**
+ * An h2c auth address that answers Authenticate and AuthenticateBatch in the auth service's wire
+ * format, recording each call's path and tokens: a token starting with "bad" is refused (16, "refused
+ * <token>"), any other answered as the user of that name. `batch: false` answers AuthenticateBatch
+ * as a server without it does (Connect's unimplemented, HTTP 404).
+ */
+async function recordingAuth(options: { batch: boolean } = { batch: true }) {
+  const server = http2.createServer();
+  const calls: { path: string; tokens: string[] }[] = [];
+  const user = (token: string) => ({
+    userId: token,
+    tier: "free",
+    roles: [],
+    sessionId: `s-${token}`,
+    expiresAtMs: Date.now() + 600_000,
+  });
+  server.on("stream", (stream, headers) => {
+    stream.on("error", () => {});
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const path = String(headers[":path"]);
+      if (path.endsWith("/AuthenticateBatch")) {
+        const tokens = decodeAuthenticateBatchRequest(body);
+        calls.push({ path: "AuthenticateBatch", tokens });
+        if (!options.batch) {
+          stream.respond({ ":status": 404, "content-type": "application/json" });
+          stream.end(JSON.stringify({ code: "unimplemented", message: "no such method" }));
+          return;
+        }
+        const outcomes = tokens.map((token) =>
+          token.startsWith("bad") ? { code: 16, message: `refused ${token}` } : user(token),
+        );
+        stream.respond({ ":status": 200, "content-type": "application/proto" });
+        stream.end(encodeAuthenticateBatchResponse(outcomes, false));
+        return;
+      }
+      const token = decodeAuthenticateRequest(body);
+      calls.push({ path: "Authenticate", tokens: [token] });
+      if (token.startsWith("bad")) {
+        stream.respond({ ":status": 401, "content-type": "application/json" });
+        stream.end(JSON.stringify({ code: "unauthenticated", message: `refused ${token}` }));
+        return;
+      }
+      stream.respond({ ":status": 200, "content-type": "application/proto" });
+      stream.end(encodeAuthenticateResponse(user(token), false));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const sessions: http2.ServerHttp2Session[] = [];
+  server.on("session", (session) => sessions.push(session));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.destroy();
+      }),
+  );
+  const upstream = createUpstream({
+    service: "portico.auth.v1.AuthService",
+    targets: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
+    protocol: "connect",
+  });
+  closers.push(() => upstream.close());
+  const client = createAuthClient({ upstream: () => upstream, timeoutMs: 5_000 });
+  return { client, calls };
+}
+
+/** A verification's result as the cache sees it: the user it names, or the error's code and message. */
+async function verdict(call: Promise<{ identity: { userId: string } }>): Promise<string> {
+  try {
+    return (await call).identity.userId;
+  } catch (error) {
+    const e = ConnectError.from(error);
+    return `${Code[e.code]}: ${e.rawMessage}`;
+  }
+}
+
+describe("auth client: the misses of one event-loop turn go in one call", () => {
+  it("one AuthenticateBatch for the tokens of one turn, each answered alone; a lone token goes as Authenticate", async () => {
+    const { client, calls } = await recordingAuth();
+    const answers = await Promise.all(["ada", "bad-1", "bob", "ada"].map((token) => verdict(client.verify(token))));
+    expect(answers).toEqual(["ada", "Unauthenticated: refused bad-1", "bob", "ada"]);
+    expect(calls).toEqual([{ path: "AuthenticateBatch", tokens: ["ada", "bad-1", "bob", "ada"] }]);
+    expect(await verdict(client.verify("cy"))).toBe("cy");
+    expect(await verdict(client.verify("bad-2"))).toBe("Unauthenticated: refused bad-2");
+    expect(calls.slice(1)).toEqual([
+      { path: "Authenticate", tokens: ["cy"] },
+      { path: "Authenticate", tokens: ["bad-2"] },
+    ]);
+  });
+
+  it(`a turn with more than ${maxAuthenticateBatch.tokens} tokens, or ${maxAuthenticateBatch.bytes} bytes of them, is split at the limits`, async () => {
+    const { client, calls } = await recordingAuth();
+    const many = Array.from({ length: maxAuthenticateBatch.tokens + 6 }, (_, i) => `user-${i}`);
+    expect(await Promise.all(many.map((token) => verdict(client.verify(token))))).toEqual(many);
+    expect(calls.map((c) => c.tokens.length)).toEqual([maxAuthenticateBatch.tokens, 6]);
+    calls.length = 0;
+    const long = Array.from({ length: 20 }, (_, i) => `${i}-${"x".repeat(4000)}`);
+    expect(await Promise.all(long.map((token) => verdict(client.verify(token))))).toEqual(long);
+    expect(calls.length).toBeGreaterThan(1);
+    expect(calls.every((c) => c.tokens.join("").length <= maxAuthenticateBatch.bytes)).toBe(true);
+    expect(calls.flatMap((c) => c.tokens)).toEqual(long);
+  });
+
+  it("an auth service without AuthenticateBatch (a rolling upgrade): each token asked again with Authenticate", async () => {
+    const { client, calls } = await recordingAuth({ batch: false });
+    const answers = await Promise.all(["ada", "bad-1", "bob"].map((token) => verdict(client.verify(token))));
+    expect(answers).toEqual(["ada", "Unauthenticated: refused bad-1", "bob"]);
+    expect(calls.map((c) => c.path)).toEqual(["AuthenticateBatch", "Authenticate", "Authenticate", "Authenticate"]);
+  });
+
+  it("a batch the address resets (it may have run it): every token of it unavailable, nothing sent again", async () => {
+    const { client, state } = await authAddress({ 0: (stream) => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR) });
+    const outcomes = await Promise.all(["a", "b", "c"].map((token) => outcome(client.verify(token))));
+    expect(outcomes).toEqual(["unavailable", "unavailable", "unavailable"]);
     expect(state.streams).toBe(1);
   });
 });

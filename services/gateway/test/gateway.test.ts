@@ -155,6 +155,26 @@ describe("gateway: one authenticated call from sign-up to backend", () => {
     expect(grpcRes.headers["grpc-status"]).toBe(String(Code.Unauthenticated));
   });
 
+  it("answers many first calls at once each by its own token: valid, revoked and garbled tokens side by side", async () => {
+    // Sent together on one connection, their cache misses reach auth in one AuthenticateBatch.
+    const users = await Promise.all(["u1", "u2", "u3", "u4", "u5"].map((name) => platform.signUp(name)));
+    const revoked = await platform.signUp("gone");
+    await platform.authClient.logout({ refreshToken: revoked.refreshToken });
+    const tokens = [...users.map((u) => u.token), revoked.token, `${users[0]?.token}x`, "not-a-jwt"];
+    const answers = await Promise.all(
+      tokens.map((token) =>
+        platform.authClient.getMe({}, { headers: bearer(token) }).then(
+          (me) => me.user?.id,
+          (error) => `${Code[error.code]}: ${error.rawMessage}`,
+        ),
+      ),
+    );
+    expect(answers.slice(0, 5)).toEqual(users.map((u) => u.userId));
+    expect(answers[5]).toBe("Unauthenticated: access token has been revoked");
+    expect(answers[6]).toMatch(/^Unauthenticated: /);
+    expect(answers[7]).toMatch(/^Unauthenticated: /);
+  });
+
   it("answers unauthenticated for missing, garbled, oversized and unsigned tokens", async () => {
     const header = (alg: string) => Buffer.from(JSON.stringify({ alg, typ: "JWT" })).toString("base64url");
     const claims = Buffer.from(JSON.stringify({ sub: "someone", exp: 4_102_444_800 })).toString("base64url");

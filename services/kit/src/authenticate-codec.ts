@@ -1,6 +1,11 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AuthenticateRequestSchema, AuthenticateResponseSchema } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import {
+  AuthenticateBatchRequestSchema,
+  AuthenticateBatchResponseSchema,
+  AuthenticateRequestSchema,
+  AuthenticateResponseSchema,
+} from "@portico/gen/portico/auth/v1/auth_pb.js";
 
 // AuthService.Authenticate's messages by hand (portico.auth.v1, auth.proto), both sides of the call
 // the gateway makes for every token its cache does not hold: protobuf-es's reflective encoder and
@@ -11,6 +16,10 @@ import { AuthenticateRequestSchema, AuthenticateResponseSchema } from "@portico/
 // Decoding follows the wire format's rules as protobuf-es does (unknown fields skipped, a repeated
 // embedded message merged, the last scalar wins); what the hand-written paths do not cover goes
 // through protobuf-es. Compared with protobuf-es byte for byte in seeded properties.
+// AuthenticateBatch's messages are these repeated: `AuthenticateBatchRequest { repeated string
+// access_tokens = 1 }`, `AuthenticateBatchResponse { repeated AuthenticateResult results = 1 }`,
+// whose `Identity identity = 1` makes a valid token's result the bytes of its AuthenticateResponse,
+// and `AuthenticateFailure failure = 2 { int32 code = 1; string message = 2 }`.
 
 /** The user a token stands for, as Authenticate answers it. */
 export interface AuthenticatedUser {
@@ -29,6 +38,15 @@ export interface AuthenticateAnswer {
   expiresAtMs: number;
 }
 
+/** Why a token was refused, as AuthenticateBatch answers it: a Connect code number and a message. */
+export interface AuthenticateFailureInfo {
+  code: number;
+  message: string;
+}
+
+/** The most tokens, and the most bytes of tokens, in one AuthenticateBatch call. */
+export const maxAuthenticateBatch = { tokens: 64, bytes: 64 * 1024 } as const;
+
 /** Bytes of a gRPC envelope's prefix: the compressed flag and the message length. */
 const ENVELOPE_PREFIX = 5;
 
@@ -45,6 +63,15 @@ function writeVarint(out: Buffer, at: number, n: number): number {
   }
   out[at++] = n;
   return at;
+}
+
+/** A buffer for a message of `size` bytes, behind an uncompressed gRPC envelope's prefix when asked; the message starts at the returned offset. */
+function messageBuffer(size: number, envelope: boolean): [Buffer, number] {
+  if (!envelope) return [Buffer.allocUnsafe(size), 0];
+  const out = Buffer.allocUnsafe(ENVELOPE_PREFIX + size);
+  out[0] = 0;
+  out.writeUInt32BE(size, 1);
+  return [out, ENVELOPE_PREFIX];
 }
 
 /** A string field's bytes (tag, length, text); proto3 leaves an empty one out. */
@@ -95,17 +122,68 @@ export function decodeAuthenticateRequest(body: Uint8Array): string {
   return fromBinary(AuthenticateRequestSchema, body).accessToken;
 }
 
+/** AuthenticateBatchRequest { access_tokens } in the protobuf binary format (a repeated string keeps its empty elements). */
+export function encodeAuthenticateBatchRequest(tokens: readonly string[]): Buffer {
+  let size = 0;
+  const lengths: number[] = [];
+  for (const token of tokens) {
+    const bytes = Buffer.byteLength(token, "utf8");
+    lengths.push(bytes);
+    size += 1 + varintSize(bytes) + bytes;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const bytes = lengths[i] as number;
+    out[at++] = 0x0a;
+    at = writeVarint(out, at, bytes);
+    at += out.write(tokens[i] as string, at, "utf8");
+  }
+  return out;
+}
+
+/**
+ * The access tokens of an AuthenticateBatchRequest. The gateway's shape (field 1 only, ASCII) is
+ * read directly; any other message is decoded by protobuf-es (which throws on a malformed one).
+ */
+export function decodeAuthenticateBatchRequest(body: Uint8Array): string[] {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const tokens: string[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    if (buf[at++] !== 0x0a) return fromBinary(AuthenticateBatchRequestSchema, body).accessTokens;
+    let length = -1;
+    for (let shift = 0, n = 0; at < buf.length && shift < 28; shift += 7) {
+      const byte = buf[at++] as number;
+      n |= (byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        length = n;
+        break;
+      }
+    }
+    if (length < 0 || length > buf.length - at) return fromBinary(AuthenticateBatchRequestSchema, body).accessTokens;
+    for (let i = at; i < at + length; i++) {
+      if ((buf[i] as number) > 0x7f) return fromBinary(AuthenticateBatchRequestSchema, body).accessTokens;
+    }
+    tokens.push(buf.toString("latin1", at, at + length));
+    at += length;
+  }
+  return tokens;
+}
+
 /** The AuthenticateResponse message of `user` (auth's RPC handler answers it; the fast path encodes the same by hand). */
 export function authenticateResponse(user: AuthenticatedUser) {
-  return create(AuthenticateResponseSchema, {
-    identity: {
-      userId: user.userId,
-      tier: user.tier,
-      roles: user.roles,
-      sessionId: user.sessionId,
-      expiresAt: timestampFromMs(user.expiresAtMs),
-    },
-  });
+  return create(AuthenticateResponseSchema, { identity: identityInit(user) });
+}
+
+function identityInit(user: AuthenticatedUser) {
+  return {
+    userId: user.userId,
+    tier: user.tier,
+    roles: user.roles,
+    sessionId: user.sessionId,
+    expiresAt: timestampFromMs(user.expiresAtMs),
+  };
 }
 
 /**
@@ -132,13 +210,8 @@ export function encodeAuthenticateResponse(user: AuthenticatedUser, envelope: bo
   }
   identitySize += 1 + varintSize(timestampSize) + timestampSize;
   const messageSize = 1 + varintSize(identitySize) + identitySize;
-  const prefix = envelope ? ENVELOPE_PREFIX : 0;
-  const out = Buffer.allocUnsafe(prefix + messageSize);
-  if (envelope) {
-    out[0] = 0;
-    out.writeUInt32BE(messageSize, 1);
-  }
-  let at = prefix;
+  const [out, start] = messageBuffer(messageSize, envelope);
+  let at = start;
   out[at++] = 0x0a; // identity = 1
   at = writeVarint(out, at, identitySize);
   at = writeString(out, at, 0x0a, userId, userIdBytes); // user_id = 1
@@ -164,13 +237,75 @@ export function encodeAuthenticateResponse(user: AuthenticatedUser, envelope: bo
 }
 
 function viaProtobufEs(user: AuthenticatedUser, envelope: boolean): Buffer {
-  const bytes = toBinary(AuthenticateResponseSchema, authenticateResponse(user));
+  return enveloped(toBinary(AuthenticateResponseSchema, authenticateResponse(user)), envelope);
+}
+
+function enveloped(bytes: Uint8Array, envelope: boolean): Buffer {
   if (!envelope) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = Buffer.allocUnsafe(ENVELOPE_PREFIX + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, ENVELOPE_PREFIX);
+  const [out, at] = messageBuffer(bytes.length, true);
+  out.set(bytes, at);
   return out;
+}
+
+/** One token's outcome as AuthenticateBatch answers it: its user, or why it was refused. */
+export type AuthenticateOutcome = AuthenticatedUser | AuthenticateFailureInfo;
+
+function isFailure(outcome: AuthenticateOutcome): outcome is AuthenticateFailureInfo {
+  return "code" in outcome;
+}
+
+/** The AuthenticateBatchResponse message of `outcomes` (auth's RPC handler answers it; the fast path encodes the same by hand). */
+export function authenticateBatchResponse(outcomes: readonly AuthenticateOutcome[]) {
+  return create(AuthenticateBatchResponseSchema, {
+    results: outcomes.map((outcome) =>
+      isFailure(outcome)
+        ? { result: { case: "failure" as const, value: { code: outcome.code, message: outcome.message } } }
+        : { result: { case: "identity" as const, value: identityInit(outcome) } },
+    ),
+  });
+}
+
+/** An AuthenticateResult with a failure: `failure = 2 { code = 1; message = 2 }`. */
+function encodeFailure(failure: AuthenticateFailureInfo): Buffer | undefined {
+  const { code, message } = failure;
+  // A code protobuf writes as ten bytes (negative) or not at all is left to protobuf-es.
+  if (!(Number.isInteger(code) && code > 0 && code <= 0x7fff_ffff)) return undefined;
+  const messageBytes = Buffer.byteLength(message, "utf8");
+  const failureSize = 1 + varintSize(code) + stringSize(messageBytes);
+  const out = Buffer.allocUnsafe(1 + varintSize(failureSize) + failureSize);
+  out[0] = 0x12;
+  let at = writeVarint(out, 1, failureSize);
+  out[at++] = 0x08;
+  at = writeVarint(out, at, code);
+  writeString(out, at, 0x12, message, messageBytes);
+  return out;
+}
+
+/**
+ * The AuthenticateBatchResponse of `outcomes` in the protobuf binary format, as protobuf-es writes
+ * it; with `envelope`, behind the 5-byte prefix of an uncompressed gRPC message.
+ */
+export function encodeAuthenticateBatchResponse(outcomes: readonly AuthenticateOutcome[], envelope: boolean): Buffer {
+  const results: Buffer[] = [];
+  let size = 0;
+  for (const outcome of outcomes) {
+    const result = isFailure(outcome) ? encodeFailure(outcome) : encodeAuthenticateResponse(outcome, false);
+    if (result === undefined) return batchViaProtobufEs(outcomes, envelope);
+    results.push(result);
+    size += 1 + varintSize(result.length) + result.length;
+  }
+  const [out, start] = messageBuffer(size, envelope);
+  let at = start;
+  for (const result of results) {
+    out[at++] = 0x0a; // results = 1
+    at = writeVarint(out, at, result.length);
+    at += result.copy(out, at);
+  }
+  return out;
+}
+
+function batchViaProtobufEs(outcomes: readonly AuthenticateOutcome[], envelope: boolean): Buffer {
+  return enveloped(toBinary(AuthenticateBatchResponseSchema, authenticateBatchResponse(outcomes)), envelope);
 }
 
 /** Reads the fields of one message after another; nested messages are read with their end as the bound. */
@@ -232,47 +367,96 @@ class FieldReader {
   }
 }
 
-/**
- * AuthenticateResponse in the protobuf binary format, as the gateway keeps it: undefined when it
- * holds no identity or an empty user id; throws on a malformed message. A token with no expiry
- * expires never (the cache's TTL still bounds it).
- */
-export function decodeAuthenticateResponse(body: Buffer): AuthenticateAnswer | undefined {
-  const identity = { userId: "", tier: "", roles: [] as string[], sessionId: "" };
-  let hasIdentity = false;
-  let hasExpiry = false;
-  let seconds = 0;
-  let nanos = 0;
-  const r = new FieldReader(body);
-  for (let tag = r.next(body.length); tag !== -1; tag = r.next(body.length)) {
-    if (tag !== 0x0a) {
-      r.skip(tag & 7);
-      continue;
-    }
-    hasIdentity = true;
-    const identityEnd = r.delimited();
+/** The fields of an Identity, merged over every occurrence of the message (as protobuf merges a repeated embedded message). */
+class IdentityFields {
+  readonly identity = { userId: "", tier: "", roles: [] as string[], sessionId: "" };
+  private hasExpiry = false;
+  private seconds = 0;
+  private nanos = 0;
+
+  read(r: FieldReader, identityEnd: number): void {
+    const identity = this.identity;
     for (let inner = r.next(identityEnd); inner !== -1; inner = r.next(identityEnd)) {
       if (inner === 0x0a) identity.userId = r.string();
       else if (inner === 0x12) identity.tier = r.string();
       else if (inner === 0x1a) identity.roles.push(r.string());
       else if (inner === 0x22) identity.sessionId = r.string();
       else if (inner === 0x2a) {
-        hasExpiry = true;
+        this.hasExpiry = true;
         const timestampEnd = r.delimited();
         for (let t = r.next(timestampEnd); t !== -1; t = r.next(timestampEnd)) {
           if (t === 0x08) {
             const low = r.varint();
             // int64: the high half is signed.
-            seconds = (r.high | 0) * 0x1_0000_0000 + low;
-          } else if (t === 0x10) nanos = r.varint() | 0;
+            this.seconds = (r.high | 0) * 0x1_0000_0000 + low;
+          } else if (t === 0x10) this.nanos = r.varint() | 0;
           else r.skip(t & 7);
         }
       } else r.skip(inner & 7);
     }
   }
-  if (!hasIdentity || identity.userId === "") return undefined;
-  return {
-    identity,
-    expiresAtMs: hasExpiry ? seconds * 1000 + Math.round(nanos / 1_000_000) : Number.POSITIVE_INFINITY,
-  };
+
+  /** Undefined for an empty user id. A token with no expiry expires never (the cache's TTL still bounds it). */
+  answer(): AuthenticateAnswer | undefined {
+    if (this.identity.userId === "") return undefined;
+    return {
+      identity: this.identity,
+      expiresAtMs: this.hasExpiry ? this.seconds * 1000 + Math.round(this.nanos / 1_000_000) : Number.POSITIVE_INFINITY,
+    };
+  }
+}
+
+/**
+ * AuthenticateResponse in the protobuf binary format, as the gateway keeps it: undefined when it
+ * holds no identity or an empty user id; throws on a malformed message.
+ */
+export function decodeAuthenticateResponse(body: Buffer): AuthenticateAnswer | undefined {
+  let fields: IdentityFields | undefined;
+  const r = new FieldReader(body);
+  for (let tag = r.next(body.length); tag !== -1; tag = r.next(body.length)) {
+    if (tag !== 0x0a) {
+      r.skip(tag & 7);
+      continue;
+    }
+    fields ??= new IdentityFields();
+    fields.read(r, r.delimited());
+  }
+  return fields?.answer();
+}
+
+/**
+ * AuthenticateBatchResponse in the protobuf binary format, one entry per result: a token's answer
+ * (undefined for a result with no identity, or an empty user id) or its failure; throws on a
+ * malformed message. Of a result's oneof the last case on the wire wins, as in protobuf.
+ */
+export function decodeAuthenticateBatchResponse(body: Buffer): (AuthenticateAnswer | AuthenticateFailureInfo | undefined)[] {
+  const results: (AuthenticateAnswer | AuthenticateFailureInfo | undefined)[] = [];
+  const r = new FieldReader(body);
+  for (let tag = r.next(body.length); tag !== -1; tag = r.next(body.length)) {
+    if (tag !== 0x0a) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const resultEnd = r.delimited();
+    let fields: IdentityFields | undefined;
+    let failure: AuthenticateFailureInfo | undefined;
+    for (let inner = r.next(resultEnd); inner !== -1; inner = r.next(resultEnd)) {
+      if (inner === 0x0a) {
+        failure = undefined;
+        fields ??= new IdentityFields();
+        fields.read(r, r.delimited());
+      } else if (inner === 0x12) {
+        fields = undefined;
+        failure ??= { code: 0, message: "" };
+        const failureEnd = r.delimited();
+        for (let f = r.next(failureEnd); f !== -1; f = r.next(failureEnd)) {
+          if (f === 0x08) failure.code = r.varint() | 0;
+          else if (f === 0x12) failure.message = r.string();
+          else r.skip(f & 7);
+        }
+      } else r.skip(inner & 7);
+    }
+    results.push(failure ?? fields?.answer());
+  }
+  return results;
 }

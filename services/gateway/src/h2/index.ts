@@ -11,6 +11,7 @@ export {
 } from "./hpack.js";
 export { replaceFields } from "./replace-fields.js";
 export {
+  atTurnEnd,
   checkH2ServerOptions,
   connectH2,
   type H2ClientOptions,

@@ -187,11 +187,30 @@ export function toHeaderObject(list: HeaderList, lowercase = true): IncomingHttp
 // A session is in it at most once per `queued` (one flushed early by `flushAlone` may come again).
 let dirty: H2Session[] = [];
 let flushScheduled = false;
+let turnEnd: (() => void)[] = [];
 function flushAll(): void {
+  // What waited for the turn's end goes first, so the frames it queues leave in this flush.
+  while (turnEnd.length > 0) {
+    const callbacks = turnEnd;
+    turnEnd = [];
+    for (const callback of callbacks) callback();
+  }
   flushScheduled = false;
   const sessions = dirty;
   dirty = [];
   for (const session of sessions) session.flush();
+}
+
+/**
+ * Runs `callback` once the current event-loop turn's reads are done, just before the frames queued
+ * in it go out: what it sends leaves in the same writes. It must not throw.
+ */
+export function atTurnEnd(callback: () => void): void {
+  turnEnd.push(callback);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAll);
+  }
 }
 
 /** One HTTP/2 stream: a request the gateway serves (server role) or one it sends upstream (client role). */
