@@ -90,7 +90,7 @@ function removeFromIndex(index: Map<string, Set<string>>, key: string, token: st
 /**
  * Caches the auth service's decisions by token, for at most the token's remaining life and the
  * configured TTL (a few seconds while revocations cannot be heard), evicts on revocation, signs
- * the identity assertion once per identity, audience and client address, and shares one Authenticate call among concurrent misses.
+ * the identity assertion once per identity, audience and client address, and shares one verification among the concurrent misses of a token.
  */
 export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const maxEntries = options.maxEntries ?? 100_000;

@@ -224,7 +224,13 @@ async function callOn<T>(target: UpstreamTarget, what: string, call: (target: Up
  * answer in time) counts as failed and the call tries another one once.
  */
 function withFailover<T>(upstream: Upstream, what: string, call: (target: UpstreamTarget) => Promise<T>): Promise<T> {
-  const first = upstream.pick();
+  let first: UpstreamTarget;
+  try {
+    first = upstream.pick();
+  } catch (error) {
+    // No address to ask yet (DNS, first health check).
+    return Promise.reject(connectError((error as Error).message, Code.Unavailable));
+  }
   return callOn(first, what, call).catch((error: ConnectError) => {
     if (!addressFailed(error)) throw error;
     const second = upstream.pick(first);

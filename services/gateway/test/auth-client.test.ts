@@ -13,7 +13,7 @@ import {
 } from "@portico/kit/authenticate-codec";
 import { afterEach, describe, expect, it } from "vitest";
 import { createAuthClient } from "../src/auth-client.js";
-import { createUpstream } from "../src/upstream.js";
+import { createUpstream, type Upstream } from "../src/upstream.js";
 
 // The gateway's Authenticate client against one auth address that misbehaves on purpose (a real
 // HTTP/2 server on a free port): a call the address never processed goes again once, on a new
@@ -212,7 +212,7 @@ async function recordingAuth(options: { batch: boolean } = { batch: true }) {
   });
   closers.push(() => upstream.close());
   const client = createAuthClient({ upstream: () => upstream, timeoutMs: 5_000 });
-  return { client, calls };
+  return { client, calls, upstream };
 }
 
 /** A verification's result as the cache sees it: the user it names, or the error's code and message. */
@@ -257,6 +257,27 @@ describe("auth client: the misses of one event-loop turn go in one call", () => 
     const answers = await Promise.all(["ada", "bad-1", "bob"].map((token) => verdict(client.verify(token))));
     expect(answers).toEqual(["ada", "Unauthenticated: refused bad-1", "bob"]);
     expect(calls.map((c) => c.path)).toEqual(["AuthenticateBatch", "Authenticate", "Authenticate", "Authenticate"]);
+  });
+
+  it("no address to ask yet (DNS): the turn's tokens are unavailable at once, and the next turn's are asked", async () => {
+    const { calls, upstream } = await recordingAuth();
+    let known = false;
+    const noAddress: Upstream = {
+      ...upstream,
+      pick: () => {
+        throw new Error("no address of portico.auth.v1.AuthService is known yet (DNS)");
+      },
+    };
+    const client = createAuthClient({ upstream: () => (known ? upstream : noAddress), timeoutMs: 5_000 });
+    expect(await Promise.all(["ada", "bob"].map((token) => verdict(client.verify(token))))).toEqual([
+      "Unavailable: no address of portico.auth.v1.AuthService is known yet (DNS)",
+      "Unavailable: no address of portico.auth.v1.AuthService is known yet (DNS)",
+    ]);
+    expect(await verdict(client.verify("cy"))).toBe("Unavailable: no address of portico.auth.v1.AuthService is known yet (DNS)");
+    expect(calls).toEqual([]);
+    known = true;
+    expect(await Promise.all(["ada", "bob"].map((token) => verdict(client.verify(token))))).toEqual(["ada", "bob"]);
+    expect(calls).toEqual([{ path: "AuthenticateBatch", tokens: ["ada", "bob"] }]);
   });
 
   it("a batch the address resets (it may have run it): every token of it unavailable, nothing sent again", async () => {

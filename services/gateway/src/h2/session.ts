@@ -189,16 +189,20 @@ let dirty: H2Session[] = [];
 let flushScheduled = false;
 let turnEnd: (() => void)[] = [];
 function flushAll(): void {
-  // What waited for the turn's end goes first, so the frames it queues leave in this flush.
-  while (turnEnd.length > 0) {
-    const callbacks = turnEnd;
-    turnEnd = [];
-    for (const callback of callbacks) callback();
+  try {
+    // What waited for the turn's end goes first, so the frames it queues leave in this flush.
+    while (turnEnd.length > 0) {
+      const callbacks = turnEnd;
+      turnEnd = [];
+      for (const callback of callbacks) callback();
+    }
+  } finally {
+    // A callback that broke its promise not to throw must not stop every session's writes.
+    flushScheduled = false;
+    const sessions = dirty;
+    dirty = [];
+    for (const session of sessions) session.flush();
   }
-  flushScheduled = false;
-  const sessions = dirty;
-  dirty = [];
-  for (const session of sessions) session.flush();
 }
 
 /**

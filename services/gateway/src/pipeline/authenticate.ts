@@ -6,8 +6,8 @@ import { finishRejected, internalError, type PendingCall, type ProxyContext } fr
 import { authorized, limit } from "./policy.js";
 
 /**
- * Stage 2, authenticate: the bearer token through the auth cache (or one `Authenticate` call per
- * token at a time). AUTHENTICATED methods need a valid one; PUBLIC methods learn the caller when a
+ * Stage 2, authenticate: the bearer token through the auth cache (a miss asks the auth service,
+ * with the turn's other misses: the auth client's `AuthenticateBatch`). AUTHENTICATED methods need a valid one; PUBLIC methods learn the caller when a
  * valid token comes along. Then `policy`.
  */
 export function authenticate(ctx: ProxyContext, call: PendingCall): void {
@@ -30,7 +30,7 @@ export function authenticate(ctx: ProxyContext, call: PendingCall): void {
   else verifyThen(ctx, call, token, authorized, refused);
 }
 
-/** A cache miss: one `Authenticate` (shared by concurrent calls with the token), then `next` or `failed`. */
+/** A cache miss: the auth service asked once (shared by concurrent calls with the token), then `next` or `failed`. */
 function verifyThen(
   ctx: ProxyContext,
   call: PendingCall,
