@@ -114,7 +114,10 @@ export function createAuthenticator(tokens: AccessTokens, revocations: Revocatio
  * AuthenticateBatch's logic: each token as Authenticate checks it, a refused token answered in its
  * own result. A batch over the limits is refused whole, with nothing checked.
  */
-export function createBatchAuthenticator(authenticate: (accessToken: string) => Promise<AccessClaims>) {
+export function createBatchAuthenticator(
+  authenticate: (accessToken: string) => Promise<AccessClaims>,
+  logger: Pick<Logger, "error">,
+) {
   return (accessTokens: readonly string[]): Promise<AuthenticateOutcome[]> => {
     if (accessTokens.length > maxAuthenticateBatch.tokens) {
       throw new ConnectError(
@@ -130,9 +133,10 @@ export function createBatchAuthenticator(authenticate: (accessToken: string) => 
     return Promise.all(
       accessTokens.map((token) =>
         authenticate(token).catch((error: unknown): AuthenticateOutcome => {
-          // Only the verdicts Authenticate answers with; anything else is a fault of this process.
-          if (!(error instanceof ConnectError)) throw error;
-          return { code: error.code, message: error.rawMessage };
+          if (error instanceof ConnectError) return { code: error.code, message: error.rawMessage };
+          // A fault of this process on one token fails that token alone, as Authenticate would.
+          logger.error({ err: error, method: "AuthenticateBatch" }, "handler failed");
+          return { code: Code.Internal, message: "internal error" };
         }),
       ),
     );
@@ -142,7 +146,7 @@ export function createBatchAuthenticator(authenticate: (accessToken: string) => 
 export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof AuthService> {
   const { store, hasher, tokens, keys, revocations, limiter } = deps;
   const authenticate = createAuthenticator(tokens, revocations);
-  const authenticateBatch = createBatchAuthenticator(authenticate);
+  const authenticateBatch = createBatchAuthenticator(authenticate, deps.logger);
 
   // After a committed revocation: apply it here at once and tell the watchers. The change is already
   // durable, so a failed read only delays it to the next poll and does not fail the call.

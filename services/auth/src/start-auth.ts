@@ -123,7 +123,7 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
       streamHandlers: {
         [AUTHENTICATE_PATH]: createAuthenticateFastPath({ authenticate, guard: identity.guard, logger }),
         [AUTHENTICATE_BATCH_PATH]: createAuthenticateBatchFastPath({
-          authenticateBatch: createBatchAuthenticator(authenticate),
+          authenticateBatch: createBatchAuthenticator(authenticate, logger),
           guard: identity.guard,
           logger,
         }),

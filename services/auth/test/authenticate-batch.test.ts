@@ -2,6 +2,7 @@ import { Code, createClient } from "@connectrpc/connect";
 import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { maxAuthenticateBatch } from "@portico/kit/authenticate-codec";
 import { describe, expect, it } from "vitest";
+import { createBatchAuthenticator } from "../src/auth-service.js";
 import { codeOf, errorOf, gatewayTransports, signUp, useTestAuth } from "./test-auth.js";
 
 // AuthenticateBatch, the gateway's cache misses of one turn in one call: each token answered at its
@@ -73,5 +74,23 @@ describe("AuthenticateBatch", () => {
     expect(await codeOf(t.asService("greeter").authenticateBatch({ accessTokens: [tokens.accessToken] }))).toBe(
       Code.PermissionDenied,
     );
+  });
+
+  it("a fault of the process on one token fails that token alone, as internal, and is logged", async () => {
+    const logged: unknown[] = [];
+    const batch = createBatchAuthenticator(
+      async (token) => {
+        if (token === "boom") throw new TypeError("cannot read properties of undefined");
+        return { userId: token, sessionId: `s-${token}`, tier: "free", roles: [], issuedAtMs: 0, expiresAtMs: 1_000 };
+      },
+      { error: (...args: unknown[]) => logged.push(args) },
+    );
+    const outcomes = await batch(["ada", "boom", "bob"]);
+    expect(outcomes).toEqual([
+      expect.objectContaining({ userId: "ada" }),
+      { code: Code.Internal, message: "internal error" },
+      expect.objectContaining({ userId: "bob" }),
+    ]);
+    expect(logged).toHaveLength(1);
   });
 });

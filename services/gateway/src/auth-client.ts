@@ -390,12 +390,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         }
       },
       (error: ConnectError) => {
-        // An auth service without AuthenticateBatch (a rolling upgrade): each token on its own.
-        if (error.code === Code.Unimplemented) {
-          for (const w of batch) verifyOne(w.token).then(w.resolve, w.reject);
+        // No address could answer: every token fails as its own call would have.
+        if (addressFailed(error)) {
+          for (const w of batch) w.reject(error);
           return;
         }
-        for (const w of batch) w.reject(error);
+        // Refused as a whole (an auth service without AuthenticateBatch during a rolling upgrade, a
+        // batch it would not read): each token on its own, so no token fails for another's sake.
+        for (const w of batch) verifyOne(w.token).then(w.resolve, w.reject);
       },
     );
   };
@@ -410,13 +412,16 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   return {
     verify(token) {
       return new Promise((resolve, reject) => {
-        if (waiting.length >= maxAuthenticateBatch.tokens || waitingBytes + token.length > maxAuthenticateBatch.bytes) {
+        // In UTF-8, as they go on the wire: a token is any header text, and one with bytes above 0x7f
+        // must not push its batch past what auth reads (its refusal would fail the batch's other tokens).
+        const bytes = Buffer.byteLength(token, "utf8");
+        if (waiting.length >= maxAuthenticateBatch.tokens || waitingBytes + bytes > maxAuthenticateBatch.bytes) {
           send(waiting);
           waiting = [];
           waitingBytes = 0;
         }
         waiting.push({ token, resolve, reject });
-        waitingBytes += token.length;
+        waitingBytes += bytes;
         if (!scheduled) {
           scheduled = true;
           atTurnEnd(sendWaiting);

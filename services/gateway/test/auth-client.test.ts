@@ -152,9 +152,9 @@ describe("auth client: a call the only auth address never processed goes again",
  * <token>"), any other answered as the user of that name. `batch: false` answers AuthenticateBatch
  * as a server without it does (Connect's unimplemented, HTTP 404).
  */
-async function recordingAuth(options: { batch: boolean } = { batch: true }) {
+async function recordingAuth(options: { batch: "serve" | "unimplemented" | "refuse" } = { batch: "serve" }) {
   const server = http2.createServer();
-  const calls: { path: string; tokens: string[] }[] = [];
+  const calls: { path: string; tokens: string[]; bytes: number }[] = [];
   const user = (token: string) => ({
     userId: token,
     tier: "free",
@@ -171,10 +171,11 @@ async function recordingAuth(options: { batch: boolean } = { batch: true }) {
       const path = String(headers[":path"]);
       if (path.endsWith("/AuthenticateBatch")) {
         const tokens = decodeAuthenticateBatchRequest(body);
-        calls.push({ path: "AuthenticateBatch", tokens });
-        if (!options.batch) {
-          stream.respond({ ":status": 404, "content-type": "application/json" });
-          stream.end(JSON.stringify({ code: "unimplemented", message: "no such method" }));
+        calls.push({ path: "AuthenticateBatch", tokens, bytes: body.length });
+        if (options.batch !== "serve") {
+          const [status, code] = options.batch === "unimplemented" ? [404, "unimplemented"] : [400, "invalid_argument"];
+          stream.respond({ ":status": status, "content-type": "application/json" });
+          stream.end(JSON.stringify({ code, message: "not this batch" }));
           return;
         }
         const outcomes = tokens.map((token) =>
@@ -185,7 +186,7 @@ async function recordingAuth(options: { batch: boolean } = { batch: true }) {
         return;
       }
       const token = decodeAuthenticateRequest(body);
-      calls.push({ path: "Authenticate", tokens: [token] });
+      calls.push({ path: "Authenticate", tokens: [token], bytes: body.length });
       if (token.startsWith("bad")) {
         stream.respond({ ":status": 401, "content-type": "application/json" });
         stream.end(JSON.stringify({ code: "unauthenticated", message: `refused ${token}` }));
@@ -230,10 +231,12 @@ describe("auth client: the misses of one event-loop turn go in one call", () => 
     const { client, calls } = await recordingAuth();
     const answers = await Promise.all(["ada", "bad-1", "bob", "ada"].map((token) => verdict(client.verify(token))));
     expect(answers).toEqual(["ada", "Unauthenticated: refused bad-1", "bob", "ada"]);
-    expect(calls).toEqual([{ path: "AuthenticateBatch", tokens: ["ada", "bad-1", "bob", "ada"] }]);
+    expect(calls.map(({ path, tokens }) => ({ path, tokens }))).toEqual([
+      { path: "AuthenticateBatch", tokens: ["ada", "bad-1", "bob", "ada"] },
+    ]);
     expect(await verdict(client.verify("cy"))).toBe("cy");
     expect(await verdict(client.verify("bad-2"))).toBe("Unauthenticated: refused bad-2");
-    expect(calls.slice(1)).toEqual([
+    expect(calls.slice(1).map(({ path, tokens }) => ({ path, tokens }))).toEqual([
       { path: "Authenticate", tokens: ["cy"] },
       { path: "Authenticate", tokens: ["bad-2"] },
     ]);
@@ -250,14 +253,25 @@ describe("auth client: the misses of one event-loop turn go in one call", () => 
     expect(calls.length).toBeGreaterThan(1);
     expect(calls.every((c) => c.tokens.join("").length <= maxAuthenticateBatch.bytes)).toBe(true);
     expect(calls.flatMap((c) => c.tokens)).toEqual(long);
+    // Counted in UTF-8, as they go on the wire: text above 0x7f takes two bytes a character here.
+    calls.length = 0;
+    const wide = Array.from({ length: 20 }, (_, i) => `${i}-${"é".repeat(4000)}`);
+    expect(await Promise.all(wide.map((token) => verdict(client.verify(token))))).toEqual(wide);
+    expect(calls.flatMap((c) => c.tokens)).toEqual(wide);
+    for (const call of calls) {
+      expect(Buffer.byteLength(call.tokens.join(""), "utf8")).toBeLessThanOrEqual(maxAuthenticateBatch.bytes);
+      expect(call.bytes).toBeLessThanOrEqual(maxAuthenticateBatch.bytes + call.tokens.length * 4);
+    }
   });
 
-  it("an auth service without AuthenticateBatch (a rolling upgrade): each token asked again with Authenticate", async () => {
-    const { client, calls } = await recordingAuth({ batch: false });
-    const answers = await Promise.all(["ada", "bad-1", "bob"].map((token) => verdict(client.verify(token))));
-    expect(answers).toEqual(["ada", "Unauthenticated: refused bad-1", "bob"]);
-    expect(calls.map((c) => c.path)).toEqual(["AuthenticateBatch", "Authenticate", "Authenticate", "Authenticate"]);
-  });
+  for (const refusal of ["unimplemented", "refuse"] as const) {
+    it(`a batch refused as a whole (${refusal === "unimplemented" ? "an auth service without the method: a rolling upgrade" : "invalid_argument"}): each token asked again with Authenticate`, async () => {
+      const { client, calls } = await recordingAuth({ batch: refusal });
+      const answers = await Promise.all(["ada", "bad-1", "bob"].map((token) => verdict(client.verify(token))));
+      expect(answers).toEqual(["ada", "Unauthenticated: refused bad-1", "bob"]);
+      expect(calls.map((c) => c.path)).toEqual(["AuthenticateBatch", "Authenticate", "Authenticate", "Authenticate"]);
+    });
+  }
 
   it("no address to ask yet (DNS): the turn's tokens are unavailable at once, and the next turn's are asked", async () => {
     const { calls, upstream } = await recordingAuth();
@@ -277,7 +291,7 @@ describe("auth client: the misses of one event-loop turn go in one call", () => 
     expect(calls).toEqual([]);
     known = true;
     expect(await Promise.all(["ada", "bob"].map((token) => verdict(client.verify(token))))).toEqual(["ada", "bob"]);
-    expect(calls).toEqual([{ path: "AuthenticateBatch", tokens: ["ada", "bob"] }]);
+    expect(calls.map(({ path, tokens }) => ({ path, tokens }))).toEqual([{ path: "AuthenticateBatch", tokens: ["ada", "bob"] }]);
   });
 
   it("a batch the address resets (it may have run it): every token of it unavailable, nothing sent again", async () => {

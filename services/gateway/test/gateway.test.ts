@@ -175,6 +175,23 @@ describe("gateway: one authenticated call from sign-up to backend", () => {
     expect(answers[7]).toMatch(/^Unauthenticated: /);
   });
 
+  it("a caller's long non-ASCII tokens in the same turn do not fail another caller's token", async () => {
+    // Sent together on one connection, the nine misses go to auth in batches sized in UTF-8 bytes:
+    // sized by characters, the eight 8,000-byte-wide tokens would have made one batch auth refuses whole.
+    const { token, userId } = await platform.signUp("neighbour");
+    const wide = Array.from({ length: 8 }, (_, i) => `${i}${"é".repeat(7990)}`);
+    const answers = await Promise.all(
+      [...wide, token].map((t) =>
+        platform.authClient.getMe({}, { headers: bearer(t) }).then(
+          (me) => me.user?.id,
+          (error) => `${Code[error.code]}: ${error.rawMessage}`,
+        ),
+      ),
+    );
+    expect(answers[8]).toBe(userId);
+    for (const answer of answers.slice(0, 8)) expect(answer).toMatch(/^Unauthenticated: /);
+  });
+
   it("answers unauthenticated for missing, garbled, oversized and unsigned tokens", async () => {
     const header = (alg: string) => Buffer.from(JSON.stringify({ alg, typ: "JWT" })).toString("base64url");
     const claims = Buffer.from(JSON.stringify({ sub: "someone", exp: 4_102_444_800 })).toString("base64url");
