@@ -126,7 +126,7 @@ export function createBatchAuthenticator(
       );
     }
     let bytes = 0;
-    for (const token of accessTokens) bytes += token.length;
+    for (const token of accessTokens) bytes += Buffer.byteLength(token, "utf8");
     if (bytes > maxAuthenticateBatch.bytes) {
       throw new ConnectError(`at most ${maxAuthenticateBatch.bytes} bytes of access tokens per batch`, Code.InvalidArgument);
     }

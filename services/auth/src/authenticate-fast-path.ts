@@ -14,9 +14,11 @@ import {
 } from "@portico/kit/authenticate-codec";
 import type { AccessClaims } from "./access-tokens.js";
 
+const rpcPath = (method: DescMethod) => `/${method.parent.typeName}/${method.name}`;
+
 /** The paths of the RPCs this fast path serves. */
-export const AUTHENTICATE_PATH = `/${AuthService.typeName}/${AuthService.method.authenticate.name}`;
-export const AUTHENTICATE_BATCH_PATH = `/${AuthService.typeName}/${AuthService.method.authenticateBatch.name}`;
+export const AUTHENTICATE_PATH = rpcPath(AuthService.method.authenticate);
+export const AUTHENTICATE_BATCH_PATH = rpcPath(AuthService.method.authenticateBatch);
 
 export interface AuthenticateFastPathOptions {
   /** The claims of a valid, unrevoked token (the RPC handler's logic). */
@@ -132,7 +134,7 @@ interface UnaryFastPath {
  * left to the router (the handler returns false).
  */
 function unaryFastPath(path: UnaryFastPath): StreamHandler {
-  const methodPath = `/${path.method.parent.typeName}/${path.method.name}`;
+  const methodPath = rpcPath(path.method);
   return (stream, headers) => {
     const protocol = protocolOf(headers);
     if (!protocol) return false;

@@ -60,6 +60,10 @@ describe("AuthenticateBatch", () => {
     const tooLong = await errorOf(t.gateway.authenticateBatch({ accessTokens: Array(17).fill("x".repeat(3856)) }));
     expect(tooLong.code).toBe(Code.InvalidArgument);
     expect(tooLong.rawMessage).toBe(`at most ${maxAuthenticateBatch.bytes} bytes of access tokens per batch`);
+    // Counted in UTF-8 bytes: 17 tokens of 1,928 "é" are 32,776 characters but 65,552 bytes.
+    const wide = await errorOf(t.gateway.authenticateBatch({ accessTokens: Array(17).fill("é".repeat(1928)) }));
+    expect(wide.code).toBe(Code.InvalidArgument);
+    expect(wide.rawMessage).toBe(`at most ${maxAuthenticateBatch.bytes} bytes of access tokens per batch`);
     // A body far past it is not read whole.
     const huge = await errorOf(t.gateway.authenticateBatch({ accessTokens: Array(40).fill("x".repeat(4000)) }));
     expect(huge.code).toBe(Code.ResourceExhausted);

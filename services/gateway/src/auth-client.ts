@@ -402,11 +402,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     );
   };
   const sendWaiting = () => {
-    scheduled = false;
     const batch = waiting;
     waiting = [];
     waitingBytes = 0;
     send(batch);
+  };
+  const atEndOfTurn = () => {
+    scheduled = false;
+    sendWaiting();
   };
 
   return {
@@ -416,15 +419,13 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         // must not push its batch past what auth reads (its refusal would fail the batch's other tokens).
         const bytes = Buffer.byteLength(token, "utf8");
         if (waiting.length >= maxAuthenticateBatch.tokens || waitingBytes + bytes > maxAuthenticateBatch.bytes) {
-          send(waiting);
-          waiting = [];
-          waitingBytes = 0;
+          sendWaiting();
         }
         waiting.push({ token, resolve, reject });
         waitingBytes += bytes;
         if (!scheduled) {
           scheduled = true;
-          atTurnEnd(sendWaiting);
+          atTurnEnd(atEndOfTurn);
         }
       });
     },

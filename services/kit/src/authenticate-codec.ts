@@ -95,31 +95,41 @@ export function encodeAuthenticateRequest(token: string): Buffer {
 }
 
 /**
+ * The strings of a message that holds field 1 only, every occurrence ASCII (the gateway's requests,
+ * one token or a batch of them), read directly; undefined for any other message.
+ */
+function asciiStrings(body: Uint8Array): string[] | undefined {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const strings: string[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    if (buf[at++] !== 0x0a) return undefined;
+    let length = -1;
+    for (let shift = 0, n = 0; at < buf.length && shift < 28; shift += 7) {
+      const byte = buf[at++] as number;
+      n |= (byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        length = n;
+        break;
+      }
+    }
+    if (length < 0 || length > buf.length - at) return undefined;
+    for (let i = at; i < at + length; i++) {
+      if ((buf[i] as number) > 0x7f) return undefined;
+    }
+    strings.push(buf.toString("latin1", at, at + length));
+    at += length;
+  }
+  return strings;
+}
+
+/**
  * The access token of an AuthenticateRequest. The gateway's shape (the one field, once, ASCII) is
  * read directly; any other message is decoded by protobuf-es (which throws on a malformed one).
  */
 export function decodeAuthenticateRequest(body: Uint8Array): string {
-  if (body.length > 1 && body[0] === 0x0a) {
-    let length = 0;
-    let at = 1;
-    for (let shift = 0; at < body.length && shift < 28; shift += 7) {
-      const byte = body[at++] as number;
-      length |= (byte & 0x7f) << shift;
-      if (byte < 0x80) {
-        if (at + length !== body.length) break;
-        let ascii = true;
-        for (let i = at; i < body.length; i++) {
-          if ((body[i] as number) > 0x7f) {
-            ascii = false;
-            break;
-          }
-        }
-        if (ascii) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1", at);
-        break;
-      }
-    }
-  }
-  return fromBinary(AuthenticateRequestSchema, body).accessToken;
+  const fast = asciiStrings(body);
+  return fast?.length === 1 ? (fast[0] as string) : fromBinary(AuthenticateRequestSchema, body).accessToken;
 }
 
 /** AuthenticateBatchRequest { access_tokens } in the protobuf binary format (a repeated string keeps its empty elements). */
@@ -147,28 +157,7 @@ export function encodeAuthenticateBatchRequest(tokens: readonly string[]): Buffe
  * read directly; any other message is decoded by protobuf-es (which throws on a malformed one).
  */
 export function decodeAuthenticateBatchRequest(body: Uint8Array): string[] {
-  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const tokens: string[] = [];
-  let at = 0;
-  while (at < buf.length) {
-    if (buf[at++] !== 0x0a) return fromBinary(AuthenticateBatchRequestSchema, body).accessTokens;
-    let length = -1;
-    for (let shift = 0, n = 0; at < buf.length && shift < 28; shift += 7) {
-      const byte = buf[at++] as number;
-      n |= (byte & 0x7f) << shift;
-      if (byte < 0x80) {
-        length = n;
-        break;
-      }
-    }
-    if (length < 0 || length > buf.length - at) return fromBinary(AuthenticateBatchRequestSchema, body).accessTokens;
-    for (let i = at; i < at + length; i++) {
-      if ((buf[i] as number) > 0x7f) return fromBinary(AuthenticateBatchRequestSchema, body).accessTokens;
-    }
-    tokens.push(buf.toString("latin1", at, at + length));
-    at += length;
-  }
-  return tokens;
+  return asciiStrings(body) ?? fromBinary(AuthenticateBatchRequestSchema, body).accessTokens;
 }
 
 /** The AuthenticateResponse message of `user` (auth's RPC handler answers it; the fast path encodes the same by hand). */
