@@ -46,4 +46,4 @@ COPY --from=build /app/web/package.json web/package.json
 COPY --from=build /app/web/dist web/dist
 USER node
 EXPOSE 8080 9090 8081 8082 8083
-CMD ["node", "--single-threaded-gc", "--heap-growing-percent=200", "--max-semi-space-size=4", "--expose-gc", "--no-memory-reducer", "--interrupt-budget=16384", "--enable-source-maps", "services/gateway/dist/main.js"]
+CMD ["node", "--single-threaded-gc", "--heap-growing-percent=200", "--max-semi-space-size=4", "--expose-gc", "--no-memory-reducer", "--enable-source-maps", "services/gateway/dist/main.js"]
