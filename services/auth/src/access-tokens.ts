@@ -22,7 +22,10 @@ export interface AccessTokensOptions {
   ttlSeconds: number;
   /** Clock skew tolerated for `exp` and `nbf`, at most 30 s. */
   skewSeconds: number;
-  /** Verified tokens remembered so a repeated token skips the signature check (default 50,000). */
+  /**
+   * Tokens remembered with their claims so that checking one again skips the signature check
+   * (default 50,000): each token this process issues, and each it has verified.
+   */
   cacheSize?: number;
 }
 
@@ -59,6 +62,15 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
     throw new Error(`access tokens: cacheSize ${cacheSize} is not valid; expected a whole number ≥ 0`);
   }
   const cache = new Map<string, AccessClaims>();
+  const remember = (token: string, claims: AccessClaims) => {
+    if (cacheSize === 0) return;
+    if (cache.size >= cacheSize) {
+      // Drop the oldest entry (Map keeps insertion order).
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.set(token, claims);
+  };
   let lastReload = 0;
 
   // The key of a token's kid. A key made by another replica since the last reload is found by
@@ -98,6 +110,18 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
         .setNotBefore(now)
         .setExpirationTime(exp)
         .sign(key.privateKey);
+      // A new token is usually checked moments later (the gateway's cache has never seen it). These
+      // exact bytes were signed here, so their signature is valid by construction: its first check
+      // is a lookup, not an ES256 verification (a hit still checks expiry; the caller, revocation).
+      // What verifying these bytes would answer, field for field (access-token-verifier.ts).
+      remember(token, {
+        userId: subject.userId,
+        sessionId: subject.sessionId,
+        tier: subject.tier,
+        roles: subject.roles.map(String),
+        issuedAtMs: nowMs,
+        expiresAtMs: exp * 1000,
+      });
       return { token, expiresAtMs: exp * 1000 };
     },
     async verify(token) {
@@ -110,13 +134,7 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
         throw unauthenticated("has expired");
       }
       const claims = await verifySignature(token);
-      if (cacheSize === 0) return claims;
-      if (cache.size >= cacheSize) {
-        // Drop the oldest entry (Map keeps insertion order).
-        const oldest = cache.keys().next().value;
-        if (oldest !== undefined) cache.delete(oldest);
-      }
-      cache.set(token, claims);
+      remember(token, claims);
       return claims;
     },
   };

@@ -234,4 +234,36 @@ describe("signing keys", () => {
     expect(two.find(decodeProtectedHeader(token).kid as string)).toBeUndefined();
     expect((await verifier.verify(token)).tier).toBe("free");
   });
+
+  it("a token this process issued is checked without verifying its signature again, and answers what verifying it answers", async () => {
+    const options = { db: t.db, rotateAfterMs: 3_600_000, verifyRetiredForMs: 3_600_000 };
+    const keys = await createSigningKeys(options);
+    let lookups = 0;
+    const counted = {
+      ...keys,
+      find: (kid: string) => {
+        lookups++;
+        return keys.find(kid);
+      },
+    };
+    const tokenOptions = { issuer: "portico-auth", audience: "portico", ttlSeconds: 900, skewSeconds: 5 };
+    const issuer = createAccessTokens({ keys: counted, ...tokenOptions });
+    // Another replica: it has never seen the token, so it checks the signature.
+    const replica = createAccessTokens({ keys: await createSigningKeys(options), ...tokenOptions });
+    const subject = { userId: crypto.randomUUID(), sessionId: crypto.randomUUID(), tier: "pro", roles: ["auth.admin", "ops"] };
+    const { token, expiresAtMs } = await issuer.issue(subject);
+
+    const remembered = await issuer.verify(token);
+    expect(lookups).toBe(0);
+    const verified = await replica.verify(token);
+    expect(remembered).toEqual(verified);
+    expect(remembered).toMatchObject({ ...subject, expiresAtMs });
+
+    // Only those exact bytes: the same claims under another signature are checked, and refused.
+    const [h, p, s] = token.split(".") as [string, string, string];
+    const flipped = `${s.slice(0, 10)}${s[10] === "A" ? "B" : "A"}${s.slice(11)}`;
+    const error = await issuer.verify(`${h}.${p}.${flipped}`).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: Code.Unauthenticated, rawMessage: "access token has an invalid signature" });
+    expect(lookups).toBe(1);
+  });
 });
