@@ -13,6 +13,12 @@ const t = useTestAuth("access_tokens");
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
+/** The token with one base64url character of its signature changed: the same header and claims, a wrong signature. */
+function withFlippedSignature(token: string): string {
+  const [h, p, s] = token.split(".") as [string, string, string];
+  return `${h}.${p}.${s.slice(0, 10)}${s[10] === "A" ? "B" : "A"}${s.slice(11)}`;
+}
+
 async function currentKey() {
   const { rows } = await t.db.query<{ kid: string; private_jwk: JWK | string; public_jwk: JWK | string }>(
     "select kid, private_jwk, public_jwk from signing_keys where retired_at is null",
@@ -101,8 +107,9 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
     const claims = JSON.parse(Buffer.from(p, "base64url").toString());
     const promoted = b64({ ...claims, roles: ["auth.admin"] });
     expect(await codeOf(t.gateway.authenticate({ accessToken: `${h}.${promoted}.${s}` }))).toBe(Code.Unauthenticated);
-    const flipped = `${s.slice(0, 10)}${s[10] === "A" ? "B" : "A"}${s.slice(11)}`;
-    expect(await codeOf(t.gateway.authenticate({ accessToken: `${h}.${p}.${flipped}` }))).toBe(Code.Unauthenticated);
+    expect(await codeOf(t.gateway.authenticate({ accessToken: withFlippedSignature(tokens.accessToken) }))).toBe(
+      Code.Unauthenticated,
+    );
     expect(await storedState(t.db)).toEqual(before);
   });
 
@@ -201,6 +208,9 @@ describe("Authenticate refuses bad tokens with unauthenticated and changes nothi
 });
 
 describe("signing keys", () => {
+  const keyOptions = () => ({ db: t.db, rotateAfterMs: 3_600_000, verifyRetiredForMs: 3_600_000 });
+  const tokenOptions = { issuer: "portico-auth", audience: "portico", ttlSeconds: 900, skewSeconds: 5 };
+
   it("rotate: the previous key keeps verifying, both are published, and a restart keeps them", async () => {
     const before = await signUp(t);
     const oldKid = decodeProtectedHeader(before.tokens.accessToken).kid;
@@ -219,9 +229,7 @@ describe("signing keys", () => {
   });
 
   it("a key another replica made since the last read is found by reading the keys again", async () => {
-    const options = { db: t.db, rotateAfterMs: 3_600_000, verifyRetiredForMs: 3_600_000 };
-    const [one, two] = [await createSigningKeys(options), await createSigningKeys(options)];
-    const tokenOptions = { issuer: "portico-auth", audience: "portico", ttlSeconds: 900, skewSeconds: 5 };
+    const [one, two] = [await createSigningKeys(keyOptions()), await createSigningKeys(keyOptions())];
     const issuer = createAccessTokens({ keys: one, ...tokenOptions });
     const verifier = createAccessTokens({ keys: two, ...tokenOptions });
     await one.rotate();
@@ -236,8 +244,7 @@ describe("signing keys", () => {
   });
 
   it("a token this process issued is checked without verifying its signature again, and answers what verifying it answers", async () => {
-    const options = { db: t.db, rotateAfterMs: 3_600_000, verifyRetiredForMs: 3_600_000 };
-    const keys = await createSigningKeys(options);
+    const keys = await createSigningKeys(keyOptions());
     let lookups = 0;
     const counted = {
       ...keys,
@@ -246,10 +253,9 @@ describe("signing keys", () => {
         return keys.find(kid);
       },
     };
-    const tokenOptions = { issuer: "portico-auth", audience: "portico", ttlSeconds: 900, skewSeconds: 5 };
     const issuer = createAccessTokens({ keys: counted, ...tokenOptions });
     // Another replica: it has never seen the token, so it checks the signature.
-    const replica = createAccessTokens({ keys: await createSigningKeys(options), ...tokenOptions });
+    const replica = createAccessTokens({ keys: await createSigningKeys(keyOptions()), ...tokenOptions });
     const subject = { userId: crypto.randomUUID(), sessionId: crypto.randomUUID(), tier: "pro", roles: ["auth.admin", "ops"] };
     const { token, expiresAtMs } = await issuer.issue(subject);
 
@@ -260,9 +266,7 @@ describe("signing keys", () => {
     expect(remembered).toMatchObject({ ...subject, expiresAtMs });
 
     // Only those exact bytes: the same claims under another signature are checked, and refused.
-    const [h, p, s] = token.split(".") as [string, string, string];
-    const flipped = `${s.slice(0, 10)}${s[10] === "A" ? "B" : "A"}${s.slice(11)}`;
-    const error = await issuer.verify(`${h}.${p}.${flipped}`).catch((e: unknown) => e);
+    const error = await issuer.verify(withFlippedSignature(token)).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: Code.Unauthenticated, rawMessage: "access token has an invalid signature" });
     expect(lookups).toBe(1);
   });
