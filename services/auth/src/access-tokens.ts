@@ -49,6 +49,12 @@ function unauthenticated(reason: string): ConnectError {
   return new ConnectError(`access token ${reason}`, Code.Unauthenticated);
 }
 
+/** The `kid` of a token whose header the verifier has just accepted (so it is a JSON object with a string `kid`). */
+function signedKid(token: string): string {
+  const header = JSON.parse(Buffer.from(token.slice(0, token.indexOf(".")), "base64url").toString("utf8")) as { kid: string };
+  return header.kid;
+}
+
 export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
   const { keys, issuer, audience, ttlSeconds, skewSeconds } = options;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 10 || ttlSeconds > 3600) {
@@ -61,15 +67,18 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
   if (!Number.isInteger(cacheSize) || cacheSize < 0) {
     throw new Error(`access tokens: cacheSize ${cacheSize} is not valid; expected a whole number ≥ 0`);
   }
-  const cache = new Map<string, AccessClaims>();
-  const remember = (token: string, claims: AccessClaims) => {
+  // Each remembered token with the kid of the key that signed it: a hit counts only while that key
+  // is still loaded, so a key deleted from signing_keys (or retired past its window) stops its
+  // remembered tokens at the next reload of the keys, as it stops the ones never seen.
+  const cache = new Map<string, { claims: AccessClaims; kid: string }>();
+  const remember = (token: string, claims: AccessClaims, kid: string) => {
     if (cacheSize === 0) return;
     if (cache.size >= cacheSize) {
       // Drop the oldest entry (Map keeps insertion order).
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
     }
-    cache.set(token, claims);
+    cache.set(token, { claims, kid });
   };
   let lastReload = 0;
 
@@ -114,14 +123,18 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
       // exact bytes were signed here, so their signature is valid by construction: its first check
       // is a lookup, not an ES256 verification (a hit still checks expiry; the caller, revocation).
       // What verifying these bytes would answer, field for field (access-token-verifier.ts).
-      remember(token, {
-        userId: subject.userId,
-        sessionId: subject.sessionId,
-        tier: subject.tier,
-        roles: subject.roles.map(String),
-        issuedAtMs: nowMs,
-        expiresAtMs: exp * 1000,
-      });
+      remember(
+        token,
+        {
+          userId: subject.userId,
+          sessionId: subject.sessionId,
+          tier: subject.tier,
+          roles: subject.roles.map(String),
+          issuedAtMs: nowMs,
+          expiresAtMs: exp * 1000,
+        },
+        key.kid,
+      );
       return { token, expiresAtMs: exp * 1000 };
     },
     async verify(token) {
@@ -129,12 +142,18 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
       if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated("is too long");
       const hit = cache.get(token);
       if (hit) {
-        if (hit.expiresAtMs + skewSeconds * 1000 > Date.now()) return hit;
-        cache.delete(token);
-        throw unauthenticated("has expired");
+        if (keys.find(hit.kid) === undefined) {
+          // Its key is gone: checked again below, as any token of an unknown key.
+          cache.delete(token);
+        } else if (hit.claims.expiresAtMs + skewSeconds * 1000 > Date.now()) {
+          return hit.claims;
+        } else {
+          cache.delete(token);
+          throw unauthenticated("has expired");
+        }
       }
       const claims = await verifySignature(token);
-      remember(token, claims);
+      remember(token, claims, signedKid(token));
       return claims;
     },
   };

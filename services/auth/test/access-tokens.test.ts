@@ -245,22 +245,22 @@ describe("signing keys", () => {
 
   it("a token this process issued is checked without verifying its signature again, and answers what verifying it answers", async () => {
     const keys = await createSigningKeys(keyOptions());
-    let lookups = 0;
-    const counted = {
+    // The issuer's keys hand out a wrong public key: a signature it checked would not verify.
+    const { publicKey: wrongKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const wrong = {
       ...keys,
       find: (kid: string) => {
-        lookups++;
-        return keys.find(kid);
+        const key = keys.find(kid);
+        return key && { ...key, publicKey: wrongKey };
       },
     };
-    const issuer = createAccessTokens({ keys: counted, ...tokenOptions });
+    const issuer = createAccessTokens({ keys: wrong, ...tokenOptions });
     // Another replica: it has never seen the token, so it checks the signature.
     const replica = createAccessTokens({ keys: await createSigningKeys(keyOptions()), ...tokenOptions });
     const subject = { userId: crypto.randomUUID(), sessionId: crypto.randomUUID(), tier: "pro", roles: ["auth.admin", "ops"] };
     const { token, expiresAtMs } = await issuer.issue(subject);
 
     const remembered = await issuer.verify(token);
-    expect(lookups).toBe(0);
     const verified = await replica.verify(token);
     expect(remembered).toEqual(verified);
     expect(remembered).toMatchObject({ ...subject, expiresAtMs });
@@ -268,6 +268,28 @@ describe("signing keys", () => {
     // Only those exact bytes: the same claims under another signature are checked, and refused.
     const error = await issuer.verify(withFlippedSignature(token)).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: Code.Unauthenticated, rawMessage: "access token has an invalid signature" });
-    expect(lookups).toBe(1);
+  });
+
+  it("a remembered token is refused once its key is deleted from signing_keys and the keys are read again", async () => {
+    const keys = await createSigningKeys(keyOptions());
+    // A key of this test's own: the keys other tests sign with stay.
+    const { kid } = await keys.rotate();
+    const tokens = createAccessTokens({ keys, ...tokenOptions });
+    const replica = createAccessTokens({ keys: await createSigningKeys(keyOptions()), ...tokenOptions });
+    const subject = { userId: crypto.randomUUID(), sessionId: crypto.randomUUID(), tier: "free", roles: [] };
+    // One token remembered when issued, one when its signature was first checked.
+    const issued = (await tokens.issue(subject)).token;
+    const verified = (await replica.issue(subject)).token;
+    for (const token of [issued, verified]) {
+      expect(decodeProtectedHeader(token).kid).toBe(kid);
+      expect((await tokens.verify(token)).userId).toBe(subject.userId);
+    }
+
+    await t.db.query("delete from signing_keys where kid = $1", [kid]);
+    await keys.reload();
+    for (const token of [issued, verified]) {
+      const error = await tokens.verify(token).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: Code.Unauthenticated, rawMessage: "access token is signed with an unknown key" });
+    }
   });
 });
