@@ -15,8 +15,14 @@ export interface AccessTokenVerifierOptions {
   skewSeconds: number;
 }
 
-/** The claims of a valid token; rejects with `unauthenticated` for any other string (or with `keyFor`'s error). */
-export type AccessTokenVerifier = (token: string) => Promise<AccessClaims>;
+/** A valid token's claims and the `kid` of the key its signature verified with. */
+export interface VerifiedAccessToken {
+  claims: AccessClaims;
+  kid: string;
+}
+
+/** A valid token's claims and key id; rejects with `unauthenticated` for any other string (or with `keyFor`'s error). */
+export type AccessTokenVerifier = (token: string) => Promise<VerifiedAccessToken>;
 
 /** The one algorithm accepted: ECDSA P-256 with SHA-256, its signature r‖s, 32 bytes each. */
 const ALG = "ES256";
@@ -189,12 +195,15 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     }
     const iatMs = claims.iat_ms;
     return {
-      userId: sub,
-      sessionId: sid,
-      tier,
-      roles: roles.map(String),
-      issuedAtMs: typeof iatMs === "number" ? iatMs : iat * 1000,
-      expiresAtMs: exp * 1000,
+      claims: {
+        userId: sub,
+        sessionId: sid,
+        tier,
+        roles: roles.map(String),
+        issuedAtMs: typeof iatMs === "number" ? iatMs : iat * 1000,
+        expiresAtMs: exp * 1000,
+      },
+      kid: header.kid,
     };
   };
 }

@@ -49,12 +49,6 @@ function unauthenticated(reason: string): ConnectError {
   return new ConnectError(`access token ${reason}`, Code.Unauthenticated);
 }
 
-/** The `kid` of a token whose header the verifier has just accepted (so it is a JSON object with a string `kid`). */
-function signedKid(token: string): string {
-  const header = JSON.parse(Buffer.from(token.slice(0, token.indexOf(".")), "base64url").toString("utf8")) as { kid: string };
-  return header.kid;
-}
-
 export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
   const { keys, issuer, audience, ttlSeconds, skewSeconds } = options;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 10 || ttlSeconds > 3600) {
@@ -152,8 +146,8 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
           throw unauthenticated("has expired");
         }
       }
-      const claims = await verifySignature(token);
-      remember(token, claims, signedKid(token));
+      const { claims, kid } = await verifySignature(token);
+      remember(token, claims, kid);
       return claims;
     },
   };
