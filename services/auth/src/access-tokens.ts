@@ -99,7 +99,7 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
 
   return {
     async issue(subject) {
-      const key = keys.current();
+      const key = await keys.current();
       const nowMs = Date.now();
       const now = Math.floor(nowMs / 1000);
       const exp = now + ttlSeconds;

@@ -91,12 +91,12 @@ function checkDisplayName(value: string, email: string, violations: FieldViolati
 }
 
 function revocationMessage(revocation: Revocation): WatchRevocationsResponse {
-  return "sessionIds" in revocation
-    ? create(WatchRevocationsResponseSchema, { sessionIds: revocation.sessionIds })
-    : create(WatchRevocationsResponseSchema, {
-        userIds: [revocation.userId],
-        revokedBefore: timestampFromMs(revocation.revokedBeforeMs),
-      });
+  if ("sessionIds" in revocation) return create(WatchRevocationsResponseSchema, { sessionIds: revocation.sessionIds });
+  if ("keyIds" in revocation) return create(WatchRevocationsResponseSchema, { keyIds: revocation.keyIds });
+  return create(WatchRevocationsResponseSchema, {
+    userIds: [revocation.userId],
+    revokedBefore: timestampFromMs(revocation.revokedBeforeMs),
+  });
 }
 
 /** Authenticate's logic: verify the token locally, check the in-memory revocation set, answer the claims. */
@@ -326,7 +326,11 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       });
       try {
         const snapshot = revocations.snapshot();
-        yield create(WatchRevocationsResponseSchema, { snapshot: true, sessionIds: snapshot.sessionIds });
+        yield create(WatchRevocationsResponseSchema, {
+          snapshot: true,
+          sessionIds: snapshot.sessionIds,
+          keyIds: snapshot.keyIds,
+        });
         for (const user of snapshot.users) yield revocationMessage(user);
         while (!signal.aborted) {
           const next = queue.shift();

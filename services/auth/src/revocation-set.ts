@@ -1,7 +1,10 @@
 import type { Database, Logger, Queryable } from "@portico/kit";
 
-/** One announcement: sessions that ended, or a user whose tokens issued before `revokedBeforeMs` are void. */
-export type Revocation = { sessionIds: string[] } | { userId: string; revokedBeforeMs: number };
+/**
+ * One announcement: sessions that ended, a user whose tokens issued before `revokedBeforeMs` are
+ * void, or signing keys withdrawn (deleted from `signing_keys`), whose tokens are all void.
+ */
+export type Revocation = { sessionIds: string[] } | { userId: string; revokedBeforeMs: number } | { keyIds: string[] };
 
 export interface RevocationSetOptions {
   db: Database;
@@ -18,7 +21,7 @@ export interface RevocationSet {
   /** Reads revocations committed since the last read, applies and announces them. */
   sync(): Promise<void>;
   /** Everything still in force, as announcements. */
-  snapshot(): { sessionIds: string[]; users: { userId: string; revokedBeforeMs: number }[] };
+  snapshot(): { sessionIds: string[]; users: { userId: string; revokedBeforeMs: number }[]; keyIds: string[] };
   /** Calls `listener` with each new revocation; returns the unsubscribe function. */
   subscribe(listener: (revocation: Revocation) => void): () => void;
   close(): void;
@@ -47,6 +50,7 @@ interface RevocationRow {
   id: string;
   session_id: string | null;
   user_id: string | null;
+  kid: string | null;
   revoked_before: Date | null;
   created_at: Date;
 }
@@ -56,14 +60,15 @@ interface RevocationRow {
 const OVERLAP_MS = 30_000;
 
 /**
- * The revoked sessions and users, in memory so Authenticate needs no database query, kept current
- * by reading the `revocations` log: at once after this replica's own writes, and every poll interval
- * for writes made by other replicas, scripts or triggers.
+ * The revoked sessions and users, in memory so Authenticate needs no database query, and the
+ * withdrawn signing keys, kept current by reading the `revocations` log: at once after this
+ * replica's own writes, and every poll interval for writes made by other replicas, scripts or triggers.
  */
 export async function createRevocationSet(options: RevocationSetOptions): Promise<RevocationSet> {
   const { db, logger, retainMs } = options;
   const sessions = new Map<string, number>(); // session id → revoked at (ms)
   const users = new Map<string, { revokedBeforeMs: number; atMs: number }>();
+  const keys = new Map<string, number>(); // withdrawn signing key id → withdrawn at (ms)
   const seen = new Map<string, number>(); // row id → created at (ms)
   const listeners = new Set<(revocation: Revocation) => void>();
   let cursorMs = Date.now() - retainMs;
@@ -74,11 +79,12 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
   async function read() {
     const since = new Date(Math.min(cursorMs, Date.now()) - OVERLAP_MS).toISOString();
     const { rows } = await db.query<RevocationRow>(
-      "select id::text as id, session_id::text as session_id, user_id::text as user_id, revoked_before, created_at from revocations where created_at > $1::timestamptz order by id",
+      "select id::text as id, session_id::text as session_id, user_id::text as user_id, kid, revoked_before, created_at from revocations where created_at > $1::timestamptz order by id",
       [since],
     );
     const now = Date.now();
     const sessionIds: string[] = [];
+    const keyIds: string[] = [];
     const userEvents: Revocation[] = [];
     for (const row of rows) {
       const createdMs = row.created_at.getTime();
@@ -89,6 +95,9 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
       if (row.session_id) {
         if (!sessions.has(row.session_id)) sessionIds.push(row.session_id);
         sessions.set(row.session_id, createdMs);
+      } else if (row.kid) {
+        if (!keys.has(row.kid)) keyIds.push(row.kid);
+        keys.set(row.kid, createdMs);
       } else if (row.user_id) {
         const revokedBeforeMs = (row.revoked_before ?? row.created_at).getTime();
         const known = users.get(row.user_id);
@@ -99,7 +108,12 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
       }
     }
     prune(now);
-    const events: Revocation[] = sessionIds.length > 0 ? [{ sessionIds }, ...userEvents] : userEvents;
+    // A withdrawn key first: it voids the most tokens.
+    const events: Revocation[] = [
+      ...(keyIds.length > 0 ? [{ keyIds }] : []),
+      ...(sessionIds.length > 0 ? [{ sessionIds }] : []),
+      ...userEvents,
+    ];
     for (const event of events) {
       for (const listener of listeners) listener(event);
     }
@@ -108,6 +122,7 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
   function prune(now: number) {
     for (const [id, at] of sessions) if (at < now - retainMs) sessions.delete(id);
     for (const [id, user] of users) if (user.atMs < now - retainMs) users.delete(id);
+    for (const [kid, at] of keys) if (at < now - retainMs) keys.delete(kid);
     for (const [id, at] of seen) if (at < cursorMs - 2 * OVERLAP_MS && at < now - retainMs) seen.delete(id);
   }
 
@@ -151,6 +166,7 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
     snapshot: () => ({
       sessionIds: [...sessions.keys()],
       users: [...users].map(([userId, user]) => ({ userId, revokedBeforeMs: user.revokedBeforeMs })),
+      keyIds: [...keys.keys()],
     }),
     subscribe(listener) {
       listeners.add(listener);

@@ -24,8 +24,8 @@ export interface SigningKeysOptions {
 }
 
 export interface SigningKeys {
-  /** The key new tokens are signed with. */
-  current(): SigningKey;
+  /** The key new tokens are signed with (while a withdrawn one is being replaced, its replacement). */
+  current(): Promise<SigningKey>;
   /** A key that may verify a token now, by `kid`. */
   find(kid: string): SigningKey | undefined;
   /** The public half of every key that may verify a token now. */
@@ -36,6 +36,12 @@ export interface SigningKeys {
   rotate(): Promise<SigningKey>;
   /** Rotates when the current key is older than `rotateAfterMs`; true when it did. */
   rotateIfDue(): Promise<boolean>;
+  /**
+   * Drops keys withdrawn from the database at once, so no token they signed verifies from now on
+   * (a reload that read them before their deletion does not bring them back), and makes a new
+   * signing key when the current one was among them. Resolves when that is done.
+   */
+  withdraw(kids: readonly string[]): Promise<void>;
 }
 
 interface KeyRow {
@@ -52,6 +58,9 @@ const json = <T>(value: T | string): T => (typeof value === "string" ? (JSON.par
 export async function createSigningKeys(options: SigningKeysOptions): Promise<SigningKeys> {
   const { db, rotateAfterMs, verifyRetiredForMs } = options;
   let keys: SigningKey[] = [];
+  const withdrawn = new Set<string>();
+  // Whether the newest loaded key may sign (none loaded, or all retired: a new one is due).
+  const canSign = () => keys[0] !== undefined && keys[0].retiredAt === undefined;
 
   async function reload() {
     const cutoff = new Date(Date.now() - verifyRetiredForMs).toISOString();
@@ -59,17 +68,19 @@ export async function createSigningKeys(options: SigningKeysOptions): Promise<Si
       "select kid, private_jwk, public_jwk, created_at, retired_at from signing_keys where retired_at is null or retired_at > $1::timestamptz order by created_at desc",
       [cutoff],
     );
-    keys = rows.map((row) => {
-      const privateJwk = json(row.private_jwk);
-      return {
-        kid: row.kid,
-        privateKey: createPrivateKey({ key: privateJwk, format: "jwk" }),
-        publicKey: createPublicKey({ key: privateJwk, format: "jwk" }),
-        publicJwk: json(row.public_jwk),
-        createdAt: row.created_at.getTime(),
-        retiredAt: row.retired_at?.getTime(),
-      };
-    });
+    keys = rows
+      .filter((row) => !withdrawn.has(row.kid))
+      .map((row) => {
+        const privateJwk = json(row.private_jwk);
+        return {
+          kid: row.kid,
+          privateKey: createPrivateKey({ key: privateJwk, format: "jwk" }),
+          publicKey: createPublicKey({ key: privateJwk, format: "jwk" }),
+          publicJwk: json(row.public_jwk),
+          createdAt: row.created_at.getTime(),
+          retiredAt: row.retired_at?.getTime(),
+        };
+      });
   }
 
   // Creates a key unless another replica made a fresh one meanwhile (`force` skips that check).
@@ -98,14 +109,20 @@ export async function createSigningKeys(options: SigningKeysOptions): Promise<Si
     await reload();
   }
 
-  const current = () => {
+  // A new key being made because the signing key was withdrawn; new tokens wait for it.
+  let replacing: Promise<void> | undefined;
+  const loaded = () => {
     const key = keys[0];
     if (!key) throw new Error("no signing key loaded");
     return key;
   };
+  const current = async () => {
+    if (replacing) await replacing;
+    return loaded();
+  };
 
   await reload();
-  if (keys.length === 0 || keys[0]?.retiredAt !== undefined) await create(false);
+  if (!canSign()) await create(false);
 
   return {
     current,
@@ -117,9 +134,18 @@ export async function createSigningKeys(options: SigningKeysOptions): Promise<Si
       return current();
     },
     async rotateIfDue() {
-      if (Date.now() - current().createdAt < rotateAfterMs) return false;
+      if (canSign() && Date.now() - loaded().createdAt < rotateAfterMs) return false;
       await create(false);
       return true;
+    },
+    async withdraw(kids) {
+      for (const kid of kids) withdrawn.add(kid);
+      keys = keys.filter((key) => !withdrawn.has(key.kid));
+      if (canSign()) return;
+      replacing ??= create(false).finally(() => {
+        replacing = undefined;
+      });
+      await replacing;
     },
   };
 }

@@ -92,6 +92,17 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
     cacheSize: options.tokenCacheSize,
   });
   const revocations = await createRevocationSet({ db, logger, retainMs: tokenLifeMs, pollIntervalMs: pollMs });
+  // A signing key deleted from the database stops verifying here before the gateways hear of it
+  // (listeners run in turn, in the same tick), so a gateway's next Authenticate of its tokens fails.
+  revocations.subscribe((revocation) => {
+    if (!("keyIds" in revocation)) return;
+    logger.warn({ kids: revocation.keyIds }, "signing keys withdrawn: their access tokens are refused");
+    keys
+      .withdraw(revocation.keyIds)
+      .catch((error: unknown) =>
+        logger.error({ err: error }, "cannot make a new signing key after a withdrawal; retrying each minute"),
+      );
+  });
   const store = createAuthStore({ db, refreshTtlMs: refreshTtl * 1000 });
   const revocationLogRetainMs = 2 * tokenLifeMs + 60_000;
   await store.pruneExpired(revocationLogRetainMs);
@@ -102,7 +113,9 @@ export async function startAuth(options: AuthOptions): Promise<AuthServer> {
   const keyTimer = setInterval(() => {
     keys
       .rotateIfDue()
-      .then((rotated) => (rotated ? logger.info({ kid: keys.current().kid }, "signing key rotated") : keys.reload()))
+      .then(async (rotated) =>
+        rotated ? logger.info({ kid: (await keys.current()).kid }, "signing key rotated") : keys.reload(),
+      )
       .catch((error: unknown) => logger.error({ err: error }, "signing key maintenance failed"));
     if (++ticks % 60 === 0) {
       store.pruneExpired(revocationLogRetainMs).catch((error: unknown) => logger.warn({ err: error }, "pruning failed"));

@@ -1,39 +1,19 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { WatchRevocationsResponse } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { describe, expect, it } from "vitest";
 import { grantAdmin } from "../src/grant-admin.js";
-import { codeOf, errorOf, identityOf, STRONG_PASSWORD, signUp, storedState, uniqueEmail, useTestAuth } from "./test-auth.js";
+import {
+  codeOf,
+  errorOf,
+  identityOf,
+  STRONG_PASSWORD,
+  signUp,
+  storedState,
+  uniqueEmail,
+  useTestAuth,
+  watchRevocations,
+} from "./test-auth.js";
 
 const t = useTestAuth("sessions");
-
-/** Subscribes to WatchRevocations and collects what arrives after the snapshot. */
-async function watch() {
-  const abort = new AbortController();
-  const messages: WatchRevocationsResponse[] = [];
-  const iterator = t.gateway.watchRevocations({}, { signal: abort.signal })[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  expect(first.value?.snapshot).toBe(true);
-  const pump = (async () => {
-    try {
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        messages.push(next.value);
-      }
-    } catch (error) {
-      if (ConnectError.from(error).code !== Code.Canceled) throw error;
-    }
-  })();
-  return {
-    messages,
-    sessionIds: () => messages.flatMap((m) => m.sessionIds),
-    userIds: () => messages.flatMap((m) => m.userIds),
-    async stop() {
-      abort.abort();
-      await pump.catch(() => undefined);
-    },
-  };
-}
 
 async function login(email: string) {
   const res = await t.client.login({ email, password: STRONG_PASSWORD });
@@ -43,7 +23,7 @@ async function login(email: string) {
 
 describe("refresh-token reuse", () => {
   it("revokes the whole session and announces it on WatchRevocations", async () => {
-    const w = await watch();
+    const w = await watchRevocations(t);
     const { tokens, sessionId } = await signUp(t);
     const next = await t.client.refresh({ refreshToken: tokens.refreshToken });
     // An attacker replays the spent token: the session ends for everyone.
@@ -65,7 +45,7 @@ describe("refresh-token reuse", () => {
 
 describe("LogoutAll and ChangePassword", () => {
   it("LogoutAll ends every session of the caller and announces the user", async () => {
-    const w = await watch();
+    const w = await watchRevocations(t);
     const a = await signUp(t);
     const b = await login(a.email);
     const other = await signUp(t);
@@ -165,7 +145,7 @@ describe("roles", () => {
   });
 
   it("a deleted user's old access token is refused once the revocation is seen", async () => {
-    const w = await watch();
+    const w = await watchRevocations(t);
     const gone = await signUp(t);
     await t.db.query("delete from users where id = $1", [gone.user.id]);
     await expect.poll(() => codeOf(t.gateway.authenticate({ accessToken: gone.tokens.accessToken }))).toBe(Code.Unauthenticated);

@@ -1,9 +1,9 @@
-import { type Client, type Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { AuthService, type WatchRevocationsResponse } from "@portico/gen/portico/auth/v1/auth_pb.js";
 import { createLogger, type Database, type Identity, identityHeaders } from "@portico/kit";
 import { createTestKeys, openTestDatabase, type TestKeys } from "@portico/kit/testing";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { type AuthOptions, type AuthServer, startAuth } from "../src/start-auth.js";
 
 /** A running auth service on a fresh database, with clients, for tests. */
@@ -139,6 +139,41 @@ export async function signUp(t: TestAuth, email = uniqueEmail()) {
   const res = await t.client.signUp({ email, password: STRONG_PASSWORD, displayName: "Ada" });
   const { identity } = await t.asService("gateway").authenticate({ accessToken: res.tokens!.accessToken });
   return { email, user: res.user!, tokens: res.tokens!, sessionId: identity!.sessionId };
+}
+
+/**
+ * Subscribes to WatchRevocations as the gateway does: `snapshot` is the first message, `messages`
+ * collects what follows.
+ */
+export async function watchRevocations(t: TestAuth) {
+  const abort = new AbortController();
+  const iterator = t.gateway.watchRevocations({}, { signal: abort.signal })[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  expect(first.value?.snapshot).toBe(true);
+  const snapshot = first.value as WatchRevocationsResponse;
+  const messages: WatchRevocationsResponse[] = [];
+  const pump = (async () => {
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        messages.push(next.value);
+      }
+    } catch (error) {
+      if (ConnectError.from(error).code !== Code.Canceled) throw error;
+    }
+  })();
+  return {
+    snapshot,
+    messages,
+    sessionIds: () => messages.flatMap((m) => m.sessionIds),
+    userIds: () => messages.flatMap((m) => m.userIds),
+    keyIds: () => messages.flatMap((m) => m.keyIds),
+    async stop() {
+      abort.abort();
+      await pump.catch(() => undefined);
+    },
+  };
 }
 
 /** The identity the gateway would assert for `user` in `sessionId`. */

@@ -63,6 +63,11 @@ export interface AuthCache {
   headers(entry: AuthEntry, audience: string, clientAddress: string): Readonly<Record<string, string>>;
   evictSessions(sessionIds: readonly string[]): void;
   evictUsers(userIds: readonly string[]): void;
+  /**
+   * Evicts the tokens signed with these withdrawn signing keys (the `kid` of their JWT header) and
+   * refuses such tokens for a while, even when an auth replica that has not heard yet calls them valid.
+   */
+  evictKeys(keyIds: readonly string[]): void;
   clear(): void;
   /** While degraded (revocation stream down) decisions live at most `degradedTtlMs`. */
   setDegraded(degraded: boolean): void;
@@ -78,6 +83,19 @@ function addToIndex(index: Map<string, Set<string>>, key: string, token: string)
     index.set(key, set);
   }
   set.add(token);
+}
+
+/** The `kid` of a JWT's header, or "" (the one thing the gateway reads in a token; only on a withdrawal). */
+function tokenKeyId(token: string): string {
+  const dot = token.indexOf(".");
+  if (dot <= 0) return "";
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.slice(0, dot), "base64url").toString());
+    const kid = typeof header === "object" && header !== null ? (header as { kid?: unknown }).kid : undefined;
+    return typeof kid === "string" ? kid : "";
+  } catch {
+    return "";
+  }
 }
 
 function removeFromIndex(index: Map<string, Set<string>>, key: string, token: string): void {
@@ -104,6 +122,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   // Sessions the revocation stream ended → until when that is remembered (insertion order = age).
   const endedSessions = new Map<string, number>();
   const endedMemoryMs = options.revokedSessionMemoryMs ?? 5 * 60_000;
+  // Signing keys the revocation stream withdrew → until when that is remembered (as ended sessions).
+  const withdrawnKeys = new Map<string, number>();
   let ttlMs = options.degradedTtlMs;
   let degraded = true;
   let hits = 0;
@@ -148,6 +168,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       if (until > now) break;
       endedSessions.delete(id);
     }
+    for (const [kid, until] of withdrawnKeys) if (until <= now) withdrawnKeys.delete(kid);
   }, 10_000);
   sweep.unref();
 
@@ -188,6 +209,9 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
           // answered may not know yet what the stream already said.
           const ended = endedSessions.get(verified.identity.sessionId);
           if (ended !== undefined && ended > now) throw connectError("access token has been revoked", Code.Unauthenticated);
+          if (withdrawnKeys.size > 0 && (withdrawnKeys.get(tokenKeyId(token)) ?? 0) > now) {
+            throw connectError("access token is signed with a withdrawn key", Code.Unauthenticated);
+          }
           if (generation === startGeneration && ttlMs > 0) {
             if (entries.size >= maxEntries) {
               const oldest = entries.keys().next().value;
@@ -255,6 +279,17 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
         const tokens = byUser.get(id);
         if (tokens) for (const token of [...tokens]) remove(token);
       }
+    },
+    evictKeys(keyIds) {
+      generation++;
+      assertions.clear();
+      const until = Date.now() + endedMemoryMs;
+      for (const kid of keyIds) {
+        withdrawnKeys.delete(kid);
+        withdrawnKeys.set(kid, until);
+      }
+      const withdrawn = new Set(keyIds);
+      for (const token of [...entries.keys()]) if (withdrawn.has(tokenKeyId(token))) remove(token);
     },
     clear() {
       generation++;

@@ -19,9 +19,10 @@ export interface RevocationWatcher {
 }
 
 /**
- * Subscribes to `WatchRevocations` and evicts revoked sessions and users from the auth cache at
- * once. While the stream is down the cache is degraded (short TTL); on every (re)subscription the
- * snapshot clears the cache, because revocations may have been missed in between.
+ * Subscribes to `WatchRevocations` and evicts from the auth cache at once the tokens of revoked
+ * sessions and users and of withdrawn signing keys. While the stream is down the cache is degraded
+ * (short TTL); on every (re)subscription the snapshot clears the cache, because revocations may have
+ * been missed in between.
  */
 export function startRevocationWatcher(options: RevocationWatcherOptions): RevocationWatcher {
   const { client, cache, logger } = options;
@@ -57,6 +58,7 @@ export function startRevocationWatcher(options: RevocationWatcherOptions): Revoc
           }
           if (message.sessionIds.length > 0) cache.evictSessions(message.sessionIds);
           if (message.userIds.length > 0) cache.evictUsers(message.userIds);
+          if (message.keyIds.length > 0) cache.evictKeys(message.keyIds);
         }
         if (!abort.signal.aborted && !warned) logger.warn("revocation stream ended; resubscribing");
         warned = true;

@@ -42,6 +42,30 @@ describe("auth cache", () => {
     cache.close();
   });
 
+  it("evicts the tokens of a withdrawn signing key and refuses them, even when an auth replica still calls them valid", async () => {
+    // JWT-shaped tokens: the header's kid is all the cache reads of them.
+    const jwt = (kid: string, n: number) =>
+      `${Buffer.from(JSON.stringify({ alg: "ES256", kid, typ: "at+jwt" })).toString("base64url")}.payload${n}.sig`;
+    const [a1, a2, b1] = [jwt("key-a", 1), jwt("key-a", 2), jwt("key-b", 3)] as [string, string, string];
+    const cache = createAuthCache({
+      verify: async () => session("s1"),
+      signer: keys.identity("gateway").signer,
+      ttlMs: 60_000,
+      degradedTtlMs: 5_000,
+    });
+    cache.setDegraded(false);
+    for (const token of [a1, a2, b1, "not-a-jwt"]) await cache.verify(token);
+
+    cache.evictKeys(["key-a"]);
+    expect([a1, a2, b1, "not-a-jwt"].map((token) => cache.get(token) !== undefined)).toEqual([false, false, true, true]);
+    await expect(cache.verify(a1)).rejects.toThrow("access token is signed with a withdrawn key");
+    // A reconnecting stream's snapshot clears the cache but not what is known to be withdrawn.
+    cache.clear();
+    await expect(cache.verify(a2)).rejects.toThrow("access token is signed with a withdrawn key");
+    expect((await cache.verify(b1)).identity.sessionId).toBe("s1");
+    cache.close();
+  });
+
   it("forgets an ended session after revokedSessionMemoryMs", async () => {
     const cache = createAuthCache({
       verify: async () => session("s1"),
