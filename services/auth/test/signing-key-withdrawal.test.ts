@@ -34,6 +34,12 @@ describe("withdrawing a signing key by deleting its row", () => {
     const again = await t.client.login({ email: ada.email, password: STRONG_PASSWORD });
     expect(kidOf(again.tokens?.accessToken ?? "")).not.toBe(withdrawn);
     expect((await t.gateway.authenticate({ accessToken: again.tokens?.accessToken ?? "" })).identity?.userId).toBe(ada.user.id);
+    // Sessions go on: refresh tokens are not signed, and Refresh answers a token of the new key.
+    const refreshed = await t.client.refresh({ refreshToken: ada.tokens.refreshToken });
+    expect(kidOf(refreshed.tokens?.accessToken ?? "")).toBe(kidOf(again.tokens?.accessToken ?? ""));
+    expect((await t.gateway.authenticate({ accessToken: refreshed.tokens?.accessToken ?? "" })).identity?.sessionId).toBe(
+      ada.sessionId,
+    );
     const kids = await jwksKids();
     expect(kids).toContain(kidOf(again.tokens?.accessToken ?? ""));
     expect(kids).not.toContain(withdrawn);
