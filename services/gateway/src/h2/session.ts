@@ -520,6 +520,7 @@ export class H2Stream extends StreamEvents {
       const header = Buffer.allocUnsafe(9);
       writeFrameHeader(header, 0, allowed, FrameType.data, last && end ? FrameFlag.endStream : 0, this.id);
       session.send(header);
+      session.queuedData(this, header);
       session.send(offset === 0 && last ? buf : buf.subarray(offset, offset + allowed));
       this.sendWindow -= allowed;
       session.sendWindow -= allowed;
@@ -583,7 +584,7 @@ export class H2Stream extends StreamEvents {
       this.emit("wantTrailers");
       if (this.trailersSent || this.closed || listened) return;
     }
-    this.session.send(frame(FrameType.data, FrameFlag.endStream, this.id));
+    if (!this.session.endQueuedData(this)) this.session.send(frame(FrameType.data, FrameFlag.endStream, this.id));
     this.endLocal();
   }
 
@@ -748,6 +749,10 @@ export class H2Session extends EventEmitter {
   private prefaceNeeded: boolean;
   private out: Buffer[] = [];
   /** @internal */ outBytes = 0;
+  // The header of the last DATA frame queued in `out`, and its stream: until the flush, END_STREAM
+  // can still be set on it instead of following it in an empty DATA frame of its own.
+  private lastDataStream: H2Stream | undefined;
+  private lastDataHeader: Buffer | undefined;
   /** Control replies queued since the socket last drained. */
   private controlQueued = 0;
   /** The socket is paused: what was read cannot be answered yet. */
@@ -999,6 +1004,27 @@ export class H2Session extends EventEmitter {
     }
   }
 
+  /** @internal `header` (in `out`) starts a DATA frame of `stream`. */
+  queuedData(stream: H2Stream, header: Buffer): void {
+    this.lastDataStream = stream;
+    this.lastDataHeader = header;
+  }
+
+  /**
+   * @internal Ends `stream` on its DATA frame that is the last one queued and not yet written (no
+   * other stream's DATA after it, no flush since): a request whose body and end arrive together goes
+   * upstream as HEADERS and one DATA frame with END_STREAM, as the caller sent it, instead of
+   * HEADERS, DATA and an empty DATA frame. Answers whether it did.
+   */
+  endQueuedData(stream: H2Stream): boolean {
+    const header = this.lastDataHeader;
+    if (this.lastDataStream !== stream || header === undefined) return false;
+    header[4] = (header[4] as number) | FrameFlag.endStream;
+    this.lastDataStream = undefined;
+    this.lastDataHeader = undefined;
+    return true;
+  }
+
   /**
    * @internal A control reply (PING or SETTINGS ack, RST_STREAM). A peer that makes us queue too many
    * while it does not read (a flood) gets GOAWAY ENHANCE_YOUR_CALM.
@@ -1033,6 +1059,8 @@ export class H2Session extends EventEmitter {
   /** @internal */
   flush(): void {
     this.queued = false;
+    this.lastDataStream = undefined;
+    this.lastDataHeader = undefined;
     const out = this.out;
     if (out.length === 0 || this.destroyed) return;
     this.out = [];

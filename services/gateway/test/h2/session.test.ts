@@ -2,9 +2,10 @@ import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { FrameFlag, FrameType, frame, H2Error } from "../../src/h2/frame.js";
+import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, settingsFrame } from "../../src/h2/frame.js";
 import { createHpackEncoder } from "../../src/h2/hpack.js";
 import { connectH2, type H2Session, type H2SessionOptions, type H2Stream } from "../../src/h2/session.js";
+import { readFrames } from "./test-frames.js";
 import {
   cleanups,
   closeAll,
@@ -16,6 +17,7 @@ import {
   MiB,
   nodeCall,
   nodeClient,
+  type RawFrame,
   type Reply,
   rawPeer,
   requestFields,
@@ -846,5 +848,68 @@ describe("connectH2 against node:http2 servers", { timeout: 10_000 }, () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(socket.bytesWritten).toBeGreaterThan(before);
     await Promise.all([waitFor(first, "close"), waitFor(second, "close")]);
+  });
+});
+
+describe("connectH2's DATA frames as an upstream receives them", () => {
+  /** A raw upstream that answers the preface with SETTINGS and records the frames of each stream. */
+  async function recordingUpstream(): Promise<{ url: string; frames: (id: number) => string[] }> {
+    const received: RawFrame[] = [];
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      let inbuf: Buffer = Buffer.alloc(0);
+      let preface = true;
+      socket.on("error", () => {});
+      socket.write(settingsFrame([]));
+      socket.on("data", (chunk: Buffer) => {
+        inbuf = Buffer.concat([inbuf, chunk]);
+        if (preface) {
+          if (inbuf.length < CLIENT_PREFACE.length) return;
+          inbuf = inbuf.subarray(CLIENT_PREFACE.length);
+          preface = false;
+        }
+        const { frames, rest } = readFrames(inbuf);
+        received.push(...frames);
+        inbuf = rest;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => server.close());
+    const name = (f: RawFrame) =>
+      `${f.type === FrameType.headers ? "HEADERS" : f.type === FrameType.data ? `DATA ${f.payload.length}` : `type ${f.type}`}${
+        f.flags & FrameFlag.endStream ? " END_STREAM" : ""
+      }`;
+    return {
+      url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+      frames: (id) => received.filter((f) => f.id === id && f.type !== FrameType.windowUpdate).map(name),
+    };
+  }
+
+  it("ends a request on its last DATA frame when the end follows the data before the flush, as the caller sent it", async () => {
+    const upstream = await recordingUpstream();
+    const session = engineClient(upstream.url);
+    // Streams made before the upstream's SETTINGS wait and go out together when it comes.
+    await waitFor(session, "remoteSettings");
+    // A unary call: the body and the end in the same turn (the caller's DATA frame with END_STREAM).
+    const unary = session.request({ ":method": "POST", ":path": "/unary" });
+    unary.write(Buffer.from("hello"));
+    unary.end();
+    // The end comes a turn later (the body went out already): an empty DATA frame ends the stream.
+    const later = session.request({ ":method": "POST", ":path": "/later" });
+    later.write(Buffer.from("hello"));
+    await new Promise((resolve) => setImmediate(resolve));
+    later.end();
+    // Another stream's DATA was queued after this one's: the end goes in a frame of its own.
+    const first = session.request({ ":method": "POST", ":path": "/first" });
+    const second = session.request({ ":method": "POST", ":path": "/second" });
+    first.write(Buffer.from("one"));
+    second.write(Buffer.from("two"));
+    first.end();
+    second.end();
+    const ended = (id: number) => upstream.frames(id).at(-1)?.endsWith("END_STREAM") === true;
+    await until(() => [unary, later, first, second].every((stream) => ended(stream.id)));
+    expect(upstream.frames(unary.id)).toEqual(["HEADERS", "DATA 5 END_STREAM"]);
+    expect(upstream.frames(later.id)).toEqual(["HEADERS", "DATA 5", "DATA 0 END_STREAM"]);
+    expect(upstream.frames(first.id)).toEqual(["HEADERS", "DATA 3", "DATA 0 END_STREAM"]);
+    expect(upstream.frames(second.id)).toEqual(["HEADERS", "DATA 3 END_STREAM"]);
   });
 });
