@@ -11,8 +11,6 @@ export interface LoggerOptions {
   destination?: pino.DestinationStream;
 }
 
-const none = {};
-
 /**
  * JSON lines on stdout, one object per event, with the service name on each and, while tracing is
  * on, the `trace_id` of the call it is logged for.
@@ -24,9 +22,11 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { service: options.service },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // A new object each time: pino copies the line's own fields into the one the mixin returns, so a
+      // shared one carried every earlier line's fields into every later line.
       mixin: () => {
         const traceId = currentTraceId();
-        return traceId === undefined ? none : { trace_id: traceId };
+        return traceId === undefined ? {} : { trace_id: traceId };
       },
     },
     options.destination,

@@ -39,6 +39,19 @@ describe("tracing", () => {
     ).toBe(false);
   });
 
+  it("gives each log line only its own fields: the trace_id mixin shares nothing between lines", () => {
+    const { lines, stream } = capture();
+    const logger = createLogger({ service: "test", destination: stream });
+    logger.info({ port: 8081 }, "listening");
+    logger.warn({ kids: ["k1"] }, "keys withdrawn");
+    logger.info("plain");
+    expect(lines.map(({ level, msg, port, kids }) => ({ level, msg, port, kids }))).toEqual([
+      { level: "info", msg: "listening", port: 8081, kids: undefined },
+      { level: "warn", msg: "keys withdrawn", port: undefined, kids: ["k1"] },
+      { level: "info", msg: "plain", port: undefined, kids: undefined },
+    ]);
+  });
+
   it("loads nothing of OpenTelemetry in a process that does not trace, and the SDK in one that does", () => {
     // A fresh process that starts tracing as a service's main does, then lists the OpenTelemetry modules it loaded.
     const probe = `
