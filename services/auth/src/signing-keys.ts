@@ -59,7 +59,7 @@ export async function createSigningKeys(options: SigningKeysOptions): Promise<Si
   const { db, rotateAfterMs, verifyRetiredForMs } = options;
   let keys: SigningKey[] = [];
   const withdrawn = new Set<string>();
-  // Whether the newest loaded key may sign (none loaded, or all retired: a new one is due).
+  // Whether the newest loaded key may sign: not when none is loaded or the newest is retired (a new one is due).
   const canSign = () => keys[0] !== undefined && keys[0].retiredAt === undefined;
 
   async function reload() {
