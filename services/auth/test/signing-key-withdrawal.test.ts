@@ -1,10 +1,14 @@
 // A signing key deleted from the database (the response to a leaked key: plain SQL, no restart) is
 // withdrawn within a revocation poll: its tokens are refused, remembered or not, every gateway
 // watching revocations is told, and new tokens are signed with a key that was never exposed.
-import { Code } from "@connectrpc/connect";
+import { Code, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { createLogger } from "@portico/kit";
 import type { JWK } from "jose";
 import { describe, expect, it } from "vitest";
-import { errorOf, STRONG_PASSWORD, signUp, useTestAuth, watchRevocations } from "./test-auth.js";
+import { startAuth } from "../src/start-auth.js";
+import { codeOf, errorOf, STRONG_PASSWORD, signUp, useTestAuth, watchRevocations } from "./test-auth.js";
 
 // Its own database: these tests delete the keys the service signs with.
 const t = useTestAuth("key_withdrawal");
@@ -69,5 +73,49 @@ describe("withdrawing a signing key by deleting its row", () => {
     expect(kidOf(login.tokens?.accessToken ?? "")).toBe(current);
     expect(await jwksKids()).toEqual([current]);
     await w.stop();
+  });
+
+  it("every replica refuses the key's tokens, and the replicas make one new signing key between them", async () => {
+    // A second replica on the same database, reached as the gateway reaches it.
+    const second = await startAuth({
+      port: 0,
+      db: t.db,
+      logger: createLogger({ service: "auth-test", level: "silent" }),
+      identity: t.keys.identity("auth"),
+      revocationPollMs: 50,
+      shutdownGraceMs: 1_000,
+    });
+    try {
+      const asGateway: Interceptor = (next) => (req) => {
+        for (const [name, value] of Object.entries(t.gatewayHeaders())) req.header.set(name, value);
+        return next(req);
+      };
+      const transport = createConnectTransport({ baseUrl: second.url, httpVersion: "2", interceptors: [asGateway] });
+      const secondClient = createClient(AuthService, transport);
+      // Issued by the first replica; the second checks its signature.
+      const ada = await signUp(t);
+      const withdrawn = kidOf(ada.tokens.accessToken);
+      expect((await secondClient.authenticate({ accessToken: ada.tokens.accessToken })).identity?.userId).toBe(ada.user.id);
+
+      await t.db.query("delete from signing_keys where kid = $1", [withdrawn]);
+      await expect
+        .poll(() => codeOf(secondClient.authenticate({ accessToken: ada.tokens.accessToken })))
+        .toBe(Code.Unauthenticated);
+      await expect.poll(() => codeOf(t.gateway.authenticate({ accessToken: ada.tokens.accessToken }))).toBe(Code.Unauthenticated);
+
+      // Both replicas sign with the one new key.
+      const kids = await Promise.all(
+        [t.client, secondClient].map(async (client) => {
+          const login = await client.login({ email: ada.email, password: STRONG_PASSWORD });
+          return kidOf(login.tokens?.accessToken ?? "");
+        }),
+      );
+      expect(kids[0]).not.toBe(withdrawn);
+      expect(kids[1]).toBe(kids[0]);
+      const { rows } = await t.db.query<{ kid: string }>("select kid from signing_keys where retired_at is null");
+      expect(rows.map((row) => row.kid)).toEqual([kids[0]]);
+    } finally {
+      await second.close();
+    }
   });
 });
