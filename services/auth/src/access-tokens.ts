@@ -62,8 +62,8 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
     throw new Error(`access tokens: cacheSize ${cacheSize} is not valid; expected a whole number ≥ 0`);
   }
   // Each remembered token with the kid of the key that signed it: a hit counts only while that key
-  // is still loaded, so a key deleted from signing_keys (or retired past its window) stops its
-  // remembered tokens at the next reload of the keys, as it stops the ones never seen.
+  // is still loaded, so a key withdrawn (its row deleted: dropped within a revocation poll) or retired
+  // past its window (dropped at a reload) stops its remembered tokens, as it stops the ones never seen.
   const cache = new Map<string, { claims: AccessClaims; kid: string }>();
   const remember = (token: string, claims: AccessClaims, kid: string) => {
     if (cacheSize === 0) return;
