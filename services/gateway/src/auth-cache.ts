@@ -33,7 +33,7 @@ export interface AuthCacheOptions {
   ttlMs: number;
   /** The TTL while the revocation stream is down (ms). */
   degradedTtlMs: number;
-  /** Entries kept at most (default 100 000); as many signed assertions are shared among them. */
+  /** Entries kept at most (default 100 000); as many signed assertions, ended sessions and withdrawn keys. */
   maxEntries?: number;
   /** How long a refused token is answered from memory (default 1000 ms). */
   negativeTtlMs?: number;
@@ -137,6 +137,21 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
   // vouched for; any eviction empties it.
   const assertions = new Map<string, Signed>();
 
+  // Ended sessions and withdrawn keys, each kept in expiry order (re-added at the end) and at most
+  // `maxEntries` long: a flood of revocations forgets the oldest first, never grows without bound.
+  const remember = (memory: Map<string, number>, id: string, until: number) => {
+    memory.delete(id);
+    memory.set(id, until);
+    if (memory.size > maxEntries) memory.delete(memory.keys().next().value as string);
+  };
+
+  const forgetBefore = (memory: Map<string, number>, now: number) => {
+    for (const [id, until] of memory) {
+      if (until > now) break;
+      memory.delete(id);
+    }
+  };
+
   const remove = (token: string) => {
     const entry = entries.get(token);
     if (entry === undefined) return;
@@ -164,11 +179,8 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
     }
     for (const [token, r] of refused) if (r.until <= now) refused.delete(token);
     for (const [key, signed] of assertions) if (signed.resignAtMs <= now) assertions.delete(key);
-    for (const [id, until] of endedSessions) {
-      if (until > now) break;
-      endedSessions.delete(id);
-    }
-    for (const [kid, until] of withdrawnKeys) if (until <= now) withdrawnKeys.delete(kid);
+    forgetBefore(endedSessions, now);
+    forgetBefore(withdrawnKeys, now);
   }, 10_000);
   sweep.unref();
 
@@ -265,9 +277,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       assertions.clear();
       const until = Date.now() + endedMemoryMs;
       for (const id of sessionIds) {
-        endedSessions.delete(id);
-        endedSessions.set(id, until);
-        if (endedSessions.size > maxEntries) endedSessions.delete(endedSessions.keys().next().value as string);
+        remember(endedSessions, id, until);
         const tokens = bySession.get(id);
         if (tokens) for (const token of [...tokens]) remove(token);
       }
@@ -284,10 +294,7 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
       generation++;
       assertions.clear();
       const until = Date.now() + endedMemoryMs;
-      for (const kid of keyIds) {
-        withdrawnKeys.delete(kid);
-        withdrawnKeys.set(kid, until);
-      }
+      for (const kid of keyIds) remember(withdrawnKeys, kid, until);
       const withdrawn = new Set(keyIds);
       for (const token of [...entries.keys()]) if (withdrawn.has(tokenKeyId(token))) remove(token);
     },

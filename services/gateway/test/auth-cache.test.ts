@@ -66,6 +66,26 @@ describe("auth cache", () => {
     cache.close();
   });
 
+  it("remembers at most maxEntries withdrawn keys and ended sessions, the newest", async () => {
+    const jwt = (kid: string) => `${Buffer.from(JSON.stringify({ alg: "ES256", kid })).toString("base64url")}.p.s`;
+    const cache = createAuthCache({
+      verify: async (token) => session(token.startsWith("s") ? token : "s0"),
+      signer: keys.identity("gateway").signer,
+      ttlMs: 60_000,
+      degradedTtlMs: 5_000,
+      maxEntries: 2,
+    });
+    cache.evictKeys(["key-a", "key-b"]);
+    cache.evictKeys(["key-c"]);
+    cache.evictSessions(["s1", "s2", "s3"]);
+    // The oldest of each fell out; the two newest are still refused.
+    expect((await cache.verify(jwt("key-a"))).identity.sessionId).toBe("s0");
+    for (const kid of ["key-b", "key-c"]) await expect(cache.verify(jwt(kid))).rejects.toThrow(/withdrawn key/);
+    expect((await cache.verify("s1")).identity.sessionId).toBe("s1");
+    for (const id of ["s2", "s3"]) await expect(cache.verify(id)).rejects.toThrow(/revoked/);
+    cache.close();
+  });
+
   it("forgets an ended session after revokedSessionMemoryMs", async () => {
     const cache = createAuthCache({
       verify: async () => session("s1"),
