@@ -219,7 +219,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const env = platformEnv(options, { auth: port, greeter: port, gateway: 0, admin: 0 });
       const proc = spawnNode({
         name,
-        args: [...cpuProfileFlags(options, name), join(options.root, `services/${name}/dist/main.js`)],
+        // With the node flags every backend runs with everywhere (portico.services.json).
+        args: [
+          ...platform.serviceNodeFlags,
+          ...cpuProfileFlags(options, name),
+          join(options.root, `services/${name}/dist/main.js`),
+        ],
         env,
         logFile: join(options.logDir, `${name}.log`),
         cwd: options.root,

@@ -208,7 +208,7 @@ function backendObjects(definition: PlatformDefinition, service: PlatformService
       env,
       probes: grpcProbes(service.port),
       resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "1", memory: "384Mi" } },
-      nodeFlags: [],
+      nodeFlags: definition.serviceNodeFlags,
     }),
     headless,
     disruptionBudget(name),

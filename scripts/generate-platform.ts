@@ -14,12 +14,12 @@ export const observabilityCompose = "deploy/compose/observability.yml";
 const env = (name: string) => name.toUpperCase();
 const yamlList = (items: string[]) => `[${items.join(", ")}]`;
 
-/** The gateway's command, with the node flags it runs with everywhere (the definition's): a JSON array, as compose and a Dockerfile's CMD take it. */
-const gatewayCommand = (platform: PlatformDefinition) =>
-  JSON.stringify(["node", ...platform.gateway.nodeFlags, "--enable-source-maps", "services/gateway/dist/main.js"]).replaceAll(
-    '","',
-    '", "',
-  );
+/**
+ * A process's command, with the node flags it runs with everywhere (the definition's: the gateway's
+ * own, or every backend's): a JSON array, as compose and a Dockerfile's CMD take it.
+ */
+const nodeCommand = (nodeFlags: string[], name: string) =>
+  JSON.stringify(["node", ...nodeFlags, "--enable-source-maps", `services/${name}/dist/main.js`]).replaceAll('","', '", "');
 
 /** docker-compose.yml: PostgreSQL, Redis, every service of the definition and two gateway replicas. */
 export function renderCompose(platform: PlatformDefinition, options: { includeObservability: boolean }): string {
@@ -28,7 +28,7 @@ export function renderCompose(platform: PlatformDefinition, options: { includeOb
     const lines = [
       `  ${s.name}:`,
       "    <<: *service",
-      `    command: ["node", "--enable-source-maps", "services/${s.name}/dist/main.js"]`,
+      `    command: ${nodeCommand(platform.serviceNodeFlags, s.name)}`,
       "    environment:",
       "      <<: *env",
       `      ${env(s.name)}_HOST: 0.0.0.0`,
@@ -78,7 +78,7 @@ ${services.join("\n\n")}
 
   gateway:
     <<: *service
-    command: ${gatewayCommand(platform)}
+    command: ${nodeCommand(platform.gateway.nodeFlags, "gateway")}
     deploy:
       replicas: 2
     environment:
@@ -151,7 +151,7 @@ ${from("web/package.json")}
 ${from("web/dist")}
 USER node
 EXPOSE ${[platform.gateway.port, platform.gateway.adminPort, ...platform.services.map((s) => s.port)].join(" ")}
-CMD ${gatewayCommand(platform)}
+CMD ${nodeCommand(platform.gateway.nodeFlags, "gateway")}
 `;
 }
 

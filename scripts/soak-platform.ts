@@ -121,7 +121,8 @@ export async function startSoakPlatform(options: SoakPlatformOptions): Promise<S
         async start() {
           ready = false;
           const args = [
-            ...(kind === "gateway" ? platform.gateway.nodeFlags : []), // as it runs everywhere (portico.services.json)
+            // As each runs everywhere (portico.services.json).
+            ...(kind === "gateway" ? platform.gateway.nodeFlags : platform.serviceNodeFlags),
             join(options.root, `services/${kind}/dist/main.js`),
           ];
           proc = spawnNode({

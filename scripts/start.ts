@@ -51,7 +51,8 @@ function children(): Child[] {
       main: `services/${service.name}`,
       ports: [[`${envName(service.name)}_PORT`, read.port(`${envName(service.name)}_PORT`, service.port)]] as [string, number][],
       color: palette[i % palette.length] as number,
-      nodeFlags: backendNodeFlags,
+      // As they run everywhere (portico.services.json), then the local platform's own.
+      nodeFlags: [...platform.serviceNodeFlags, ...backendNodeFlags],
     })),
     {
       name: "gateway",

@@ -31,6 +31,12 @@ export interface PlatformGateway {
 export interface PlatformDefinition {
   gateway: PlatformGateway;
   services: PlatformService[];
+  /**
+   * The node flags every backend service process runs with, before its entry point, wherever it
+   * runs (`npm start`, the bench and the soak, docker-compose.yml and the Kubernetes manifests take
+   * them from here; empty when the file names none).
+   */
+  serviceNodeFlags: string[];
 }
 
 /** `portico.services.json` at the repository root (two levels above kit's `src/` and `dist/`). */
@@ -68,11 +74,12 @@ export function parsePlatformDefinition(json: unknown, where = "portico.services
     seen.set(p, owner);
     return p;
   };
+  const nodeFlag = "one node option (--name or --name=value)";
   const definition: PlatformDefinition = {
     gateway: {
       port: claim(port(gateway.port, "gateway.port"), "gateway.port"),
       adminPort: claim(port(gateway.adminPort, "gateway.adminPort"), "gateway.adminPort"),
-      nodeFlags: strings(gateway.nodeFlags, "gateway.nodeFlags", NODE_FLAG, "one node option (--name or --name=value)"),
+      nodeFlags: strings(gateway.nodeFlags, "gateway.nodeFlags", NODE_FLAG, nodeFlag),
     },
     services: Object.entries(json.services).map(([name, raw]) => {
       const field = `services.${name}`;
@@ -90,6 +97,7 @@ export function parsePlatformDefinition(json: unknown, where = "portico.services
         calls: strings(raw.calls, `${field}.calls`, NAME, "a service name"),
       };
     }),
+    serviceNodeFlags: strings(json.serviceNodeFlags, "serviceNodeFlags", NODE_FLAG, nodeFlag),
   };
   const names = new Set(definition.services.map((s) => s.name));
   for (const service of definition.services) {

@@ -35,6 +35,15 @@ describe("the platform definition", () => {
     );
   });
 
+  it("holds the node flags every backend runs with, none when the file names none", () => {
+    expect(parsePlatformDefinition(valid).serviceNodeFlags).toEqual([]);
+    const flags = ["--heap-growing-percent=300"];
+    expect(parsePlatformDefinition({ ...valid, serviceNodeFlags: flags }).serviceNodeFlags).toEqual(flags);
+    expect(() => parsePlatformDefinition({ ...valid, serviceNodeFlags: ["--heap-growing-percent 300"] })).toThrow(
+      /serviceNodeFlags\[0\]: .* is not one node option/,
+    );
+  });
+
   it.each(["--max-semi-space-size 4", "-e", "--inspect=0.0.0.0:9229;rm", '--title="x"', "main.js"])(
     "refuses a gateway node flag a command line would split or that is no option: %s",
     (flag) => {

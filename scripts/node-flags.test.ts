@@ -1,6 +1,7 @@
 // The gateway's node flags are one fact, portico.services.json's gateway.nodeFlags: npm start, the
 // bench, the soak, the Dockerfile, docker-compose.yml and the Kubernetes manifests run it with those,
-// so the bench measures the gateway as it is deployed. No script writes one of them itself.
+// so the bench measures the gateway as it is deployed. No script writes one of them itself. The same
+// for the flags every backend runs with (serviceNodeFlags).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { platform } from "@portico/kit";
@@ -34,5 +35,31 @@ describe("the gateway's node flags", () => {
       .map((d) => d.toJS())
       .find((o) => o.kind === "Deployment");
     expect(deployment.spec.template.spec.containers[0].command).toEqual(["node", ...nodeFlags, "services/gateway/dist/main.js"]);
+  });
+});
+
+describe("the backends' node flags", () => {
+  const { serviceNodeFlags } = platform;
+
+  it("are named in portico.services.json", () => {
+    expect(serviceNodeFlags).toContain("--heap-growing-percent=300");
+  });
+
+  it("are every backend's in docker-compose.yml and its Kubernetes Deployment, and written in no script", () => {
+    const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8"));
+    for (const { name } of platform.services) {
+      const main = `services/${name}/dist/main.js`;
+      expect(compose.services[name].command).toEqual(["node", ...serviceNodeFlags, "--enable-source-maps", main]);
+      const deployment = parseAllDocuments(readFileSync(join(root, `deploy/k8s/base/${name}.yaml`), "utf8"))
+        .map((d) => d.toJS())
+        .find((o) => o.kind === "Deployment");
+      expect(deployment.spec.template.spec.containers[0].command).toEqual(["node", ...serviceNodeFlags, main]);
+    }
+    const scripts = readdirSync(join(root, "scripts")).filter((f) => /\.(ts|mjs)$/.test(f) && !f.endsWith(".test.ts"));
+    const offenders = scripts.flatMap((file) => {
+      const text = readFileSync(join(root, "scripts", file), "utf8");
+      return serviceNodeFlags.filter((flag) => text.includes(`"${flag}"`)).map((flag) => `${file}: ${flag}`);
+    });
+    expect(offenders).toEqual([]);
   });
 });
