@@ -11,18 +11,30 @@ import { parse, parseAllDocuments } from "yaml";
 const root = join(import.meta.dirname, "..");
 const { nodeFlags } = platform.gateway;
 
+/** Which of `flags` a script (not a test) writes itself, as `file: flag`. */
+function writtenInScripts(flags: string[]): string[] {
+  const scripts = readdirSync(join(root, "scripts")).filter((f) => /\.(ts|mjs)$/.test(f) && !f.endsWith(".test.ts"));
+  return scripts.flatMap((file) => {
+    const text = readFileSync(join(root, "scripts", file), "utf8");
+    return flags.filter((flag) => text.includes(`"${flag}"`)).map((flag) => `${file}: ${flag}`);
+  });
+}
+
+/** The container command of a process's Kubernetes Deployment. */
+function deploymentCommand(name: string): string[] {
+  const deployment = parseAllDocuments(readFileSync(join(root, `deploy/k8s/base/${name}.yaml`), "utf8"))
+    .map((d) => d.toJS())
+    .find((o) => o.kind === "Deployment");
+  return deployment.spec.template.spec.containers[0].command;
+}
+
 describe("the gateway's node flags", () => {
   it("are named in portico.services.json", () => {
     expect(nodeFlags).toContain("--single-threaded-gc");
   });
 
   it("are written in no script: each one reads the definition", () => {
-    const scripts = readdirSync(join(root, "scripts")).filter((f) => /\.(ts|mjs)$/.test(f) && !f.endsWith(".test.ts"));
-    const offenders = scripts.flatMap((file) => {
-      const text = readFileSync(join(root, "scripts", file), "utf8");
-      return nodeFlags.filter((flag) => text.includes(`"${flag}"`)).map((flag) => `${file}: ${flag}`);
-    });
-    expect(offenders).toEqual([]);
+    expect(writtenInScripts(nodeFlags)).toEqual([]);
   });
 
   it("are the gateway's in the Dockerfile, docker-compose.yml and the Kubernetes Deployment", () => {
@@ -31,10 +43,7 @@ describe("the gateway's node flags", () => {
     expect(JSON.parse(cmd ?? "null")).toEqual(command);
     const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8"));
     expect(compose.services.gateway.command).toEqual(command);
-    const deployment = parseAllDocuments(readFileSync(join(root, "deploy/k8s/base/gateway.yaml"), "utf8"))
-      .map((d) => d.toJS())
-      .find((o) => o.kind === "Deployment");
-    expect(deployment.spec.template.spec.containers[0].command).toEqual(["node", ...nodeFlags, "services/gateway/dist/main.js"]);
+    expect(deploymentCommand("gateway")).toEqual(["node", ...nodeFlags, "services/gateway/dist/main.js"]);
   });
 });
 
@@ -50,16 +59,8 @@ describe("the backends' node flags", () => {
     for (const { name } of platform.services) {
       const main = `services/${name}/dist/main.js`;
       expect(compose.services[name].command).toEqual(["node", ...serviceNodeFlags, "--enable-source-maps", main]);
-      const deployment = parseAllDocuments(readFileSync(join(root, `deploy/k8s/base/${name}.yaml`), "utf8"))
-        .map((d) => d.toJS())
-        .find((o) => o.kind === "Deployment");
-      expect(deployment.spec.template.spec.containers[0].command).toEqual(["node", ...serviceNodeFlags, main]);
+      expect(deploymentCommand(name)).toEqual(["node", ...serviceNodeFlags, main]);
     }
-    const scripts = readdirSync(join(root, "scripts")).filter((f) => /\.(ts|mjs)$/.test(f) && !f.endsWith(".test.ts"));
-    const offenders = scripts.flatMap((file) => {
-      const text = readFileSync(join(root, "scripts", file), "utf8");
-      return serviceNodeFlags.filter((flag) => text.includes(`"${flag}"`)).map((flag) => `${file}: ${flag}`);
-    });
-    expect(offenders).toEqual([]);
+    expect(writtenInScripts(serviceNodeFlags)).toEqual([]);
   });
 });

@@ -1,14 +1,12 @@
 // A signing key deleted from the database (the response to a leaked key: plain SQL, no restart) is
 // withdrawn within a revocation poll: its tokens are refused, remembered or not, every gateway
 // watching revocations is told, and new tokens are signed with a key that was never exposed.
-import { Code, createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { AuthService } from "@portico/gen/portico/auth/v1/auth_pb.js";
+import { Code } from "@connectrpc/connect";
 import { createLogger } from "@portico/kit";
 import type { JWK } from "jose";
 import { describe, expect, it } from "vitest";
 import { startAuth } from "../src/start-auth.js";
-import { codeOf, errorOf, STRONG_PASSWORD, signUp, useTestAuth, watchRevocations } from "./test-auth.js";
+import { codeOf, errorOf, grpcClient, STRONG_PASSWORD, signUp, useTestAuth, watchRevocations } from "./test-auth.js";
 
 // Its own database: these tests delete the keys the service signs with.
 const t = useTestAuth("key_withdrawal");
@@ -86,12 +84,7 @@ describe("withdrawing a signing key by deleting its row", () => {
       shutdownGraceMs: 1_000,
     });
     try {
-      const asGateway: Interceptor = (next) => (req) => {
-        for (const [name, value] of Object.entries(t.gatewayHeaders())) req.header.set(name, value);
-        return next(req);
-      };
-      const transport = createConnectTransport({ baseUrl: second.url, httpVersion: "2", interceptors: [asGateway] });
-      const secondClient = createClient(AuthService, transport);
+      const secondClient = grpcClient(second.url, t.gatewayHeaders);
       // Issued by the first replica; the second checks its signature.
       const ada = await signUp(t);
       const withdrawn = kidOf(ada.tokens.accessToken);
