@@ -2,7 +2,7 @@
 // 48 MiB in 64 KiB requests to the engine, whose handler reads and drops every chunk, and prints the
 // most array-buffer memory the process held meanwhile (JSON on stdout).
 import * as http2 from "node:http2";
-import type { H2Stream } from "../../src/h2/session.js";
+import type { H2Stream } from "../../src/h2/index.js";
 import { closeAll, engineServer, MiB } from "./test-peers.js";
 
 let peak = 0;

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createBufferBudget } from "../../src/h2/buffer-budget.js";
 import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, SettingId, settingsFrame } from "../../src/h2/frame.js";
 import { createHpackEncoder } from "../../src/h2/hpack.js";
-import { connectH2, type H2Stream } from "../../src/h2/session.js";
+import { connectH2, type H2Stream } from "../../src/h2/index.js";
 import {
   cleanups,
   closeAll,

@@ -3,7 +3,7 @@ import * as net from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { CLIENT_PREFACE, FrameFlag, FrameType, frame, settingsFrame } from "../../src/h2/frame.js";
-import { connectH2, type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "../../src/h2/session.js";
+import { connectH2, type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "../../src/h2/index.js";
 import { itHolds, watchEscapes } from "../test-fuzz.js";
 import {
   anyFlags,

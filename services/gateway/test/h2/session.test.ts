@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLIENT_PREFACE, FrameFlag, FrameType, frame, H2Error, settingsFrame } from "../../src/h2/frame.js";
 import { createHpackEncoder } from "../../src/h2/hpack.js";
-import { connectH2, type H2Session, type H2SessionOptions, type H2Stream } from "../../src/h2/session.js";
+import { connectH2, type H2Session, type H2SessionOptions, type H2Stream } from "../../src/h2/index.js";
 import { readFrames } from "./test-frames.js";
 import {
   cleanups,

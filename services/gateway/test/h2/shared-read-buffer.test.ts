@@ -7,7 +7,7 @@ import * as tls from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { FrameFlag, FrameType, frame } from "../../src/h2/frame.js";
 import { createHpackEncoder } from "../../src/h2/hpack.js";
-import type { H2Session } from "../../src/h2/session.js";
+import type { H2Session } from "../../src/h2/index.js";
 import { isShared, readIntoShared, sharedReadBuffer } from "../../src/h2/shared-read-buffer.js";
 import { createTestCertificate } from "../test-certificate.js";
 import { cleanups, closeAll, engineServer, nodeCall, nodeClient, rawPeer, requestFields, sleep, until } from "./test-peers.js";

@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { expect } from "vitest";
 import { CLIENT_PREFACE, FrameFlag, FrameType, frame, settingsFrame } from "../../src/h2/frame.js";
 import type { HpackEncoder } from "../../src/h2/hpack.js";
-import { type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "../../src/h2/session.js";
+import { type H2ServerOptions, type H2Session, type H2Stream, serveH2 } from "../../src/h2/index.js";
 import { type ReceivedFrame, readFrames } from "./test-frames.js";
 
 // Test helper (not a test): engine servers on free ports, node:http2 clients and raw-socket peers.
