@@ -1,8 +1,8 @@
 import { Resolver } from "node:dns";
 import { readFileSync } from "node:fs";
 import { ConfigError } from "@portico/kit";
-import { trustedProxyError } from "./forward-headers.js";
 import type { H2ServerOptions } from "./h2/index.js";
+import { trustedProxyError } from "./trusted-proxies.js";
 
 /** What an upstream speaks. `connect`: a Connect server that also takes gRPC and gRPC-Web (connect-es, connect-go). */
 export type UpstreamProtocol = "connect" | "grpc" | "grpc-web";

@@ -2,12 +2,12 @@ import type { Logger } from "@portico/kit";
 import type { AuthCache } from "./auth-cache.js";
 import type { Cors } from "./cors.js";
 import type { Downstream, IncomingHttpHeaders, Peer } from "./downstream.js";
-import type { TrustedProxies } from "./forward-headers.js";
 import type { CallRecord, ProxyContext } from "./pipeline/call.js";
 import { route } from "./pipeline/route.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import type { RouteTable } from "./route-table.js";
 import type { ServerReflection } from "./server-reflection.js";
+import type { TrustedProxies } from "./trusted-proxies.js";
 
 export type { CallRecord };
 

@@ -20,7 +20,6 @@ import { createCors } from "./cors.js";
 import { createHostResolver, type HostResolver } from "./dns-discovery.js";
 import type { Peer } from "./downstream.js";
 import { type DualListener, listenDual } from "./dual-listener.js";
-import { createTrustedProxies } from "./forward-headers.js";
 import { defaultDnsRefreshMs, type GatewayConfig } from "./gateway-config.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createGatewayService, GatewayService } from "./gateway-service.js";
@@ -38,6 +37,7 @@ import { startRevocationWatcher } from "./revocation-watcher.js";
 import { createRouteTable, type RouteTable } from "./route-table.js";
 import { createServerReflection } from "./server-reflection.js";
 import { createStaticFiles } from "./static-files.js";
+import { createTrustedProxies } from "./trusted-proxies.js";
 import { createUpstream, type Upstream } from "./upstream.js";
 
 export interface GatewayOptions extends GatewayConfig {

@@ -4,7 +4,7 @@ import type { TraceSpan } from "@portico/kit";
 import { connectError } from "../connect-error.js";
 import type { Downstream, IncomingHttpHeaders, OutgoingHttpHeaders } from "../downstream.js";
 import { sendError } from "../error-response.js";
-import type { ForwardedFor } from "../forward-headers.js";
+import type { ForwardedFor } from "../forwarded-for.js";
 import type { ProxyOptions } from "../proxy.js";
 import type { Route } from "../route-table.js";
 import type { CallProtocol } from "../rpc-protocol.js";

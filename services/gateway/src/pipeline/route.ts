@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { connectError } from "../connect-error.js";
 import type { Downstream, IncomingHttpHeaders, Peer } from "../downstream.js";
 import { sendError } from "../error-response.js";
-import { forwardedFor } from "../forward-headers.js";
+import { forwardedFor } from "../forwarded-for.js";
 import type { Route } from "../route-table.js";
 import {
   type CallProtocol,
