@@ -33,6 +33,11 @@ export interface AuthCacheOptions {
   ttlMs: number;
   /** The TTL while the revocation stream is down (ms). */
   degradedTtlMs: number;
+  /**
+   * Whether `headers` also carries the identity as plain, unsigned `x-user-*` and `x-session-id`
+   * copies beside the assertion (default false; the gateway config's `identityClaimHeaders`).
+   */
+  claimHeaders?: boolean;
   /** Entries kept at most (default 100 000); as many signed assertions, ended sessions and withdrawn keys. */
   maxEntries?: number;
   /** How long a refused token is answered from memory (default 1000 ms). */
@@ -112,6 +117,7 @@ function removeFromIndex(index: Map<string, Set<string>>, key: string, token: st
  */
 export function createAuthCache(options: AuthCacheOptions): AuthCache {
   const maxEntries = options.maxEntries ?? 100_000;
+  const claimHeaders = options.claimHeaders === true;
   const negativeTtlMs = options.negativeTtlMs ?? 1000;
   const resignBeforeMs = Math.min(20_000, (options.signer.ttlSeconds * 1000) / 3);
   const entries = new Map<string, AuthEntry>();
@@ -162,13 +168,15 @@ export function createAuthCache(options: AuthCacheOptions): AuthCache {
 
   const sign = (identity: UserIdentity, audience: string, clientAddress: string, now: number): Signed => {
     const { token, expiresAt } = options.signer.assertion({ ...identity, clientAddress }, audience, Math.floor(now / 1000));
-    const headers: Record<string, string> = {
-      [identityHeaders.userId]: identity.userId,
-      [identityHeaders.tier]: identity.tier,
-      [identityHeaders.roles]: identity.roles.join(","),
-      [identityHeaders.sessionId]: identity.sessionId,
-      [identityHeaders.assertion]: token,
-    };
+    const headers: Record<string, string> = claimHeaders
+      ? {
+          [identityHeaders.userId]: identity.userId,
+          [identityHeaders.tier]: identity.tier,
+          [identityHeaders.roles]: identity.roles.join(","),
+          [identityHeaders.sessionId]: identity.sessionId,
+          [identityHeaders.assertion]: token,
+        }
+      : { [identityHeaders.assertion]: token };
     return { headers, resignAtMs: expiresAt * 1000 - resignBeforeMs };
   };
 

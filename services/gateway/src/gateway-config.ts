@@ -93,6 +93,12 @@ export interface GatewayConfig {
   dns?: GatewayDnsConfig;
   /** REST answers name fields as the .proto does (`display_name`), not as protojson (`displayName`); default false. */
   restUseProtoNames?: boolean;
+  /**
+   * Also hand backends the verified user as plain, unsigned `x-user-id`, `x-user-tier`, `x-user-roles`
+   * and `x-session-id` headers, beside the signed `x-portico-identity` (default false). For the logs
+   * of a backend that does not verify the assertion; nothing may trust them for access. Read at start.
+   */
+  identityClaimHeaders?: boolean;
 }
 
 /** Upstream discovery by DNS (targets given by host name; literal IPs are used as they are). */
@@ -272,6 +278,7 @@ const configKeys = [
   "http2",
   "dns",
   "restUseProtoNames",
+  "identityClaimHeaders",
 ];
 
 /** Validates a parsed config file; every error names the file and the field. */
@@ -295,8 +302,10 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
   if (failure !== undefined && failure !== "open" && failure !== "closed") {
     fail(`${where}: rateLimitFailure`, `${JSON.stringify(failure)} is not valid; expected "open" or "closed"`);
   }
-  if (raw.restUseProtoNames !== undefined && typeof raw.restUseProtoNames !== "boolean") {
-    fail(`${where}: restUseProtoNames`, `${JSON.stringify(raw.restUseProtoNames)} is not valid; expected true or false`);
+  for (const key of ["restUseProtoNames", "identityClaimHeaders"] as const) {
+    if (raw[key] !== undefined && typeof raw[key] !== "boolean") {
+      fail(`${where}: ${key}`, `${JSON.stringify(raw[key])} is not valid; expected true or false`);
+    }
   }
   const config: GatewayConfig = {
     upstreams,
@@ -312,6 +321,7 @@ export function parseGatewayConfig(json: unknown, where = "gateway config"): Gat
     http2: optionalHttp2(raw.http2, `${where}: http2`),
     dns: optionalDns(raw.dns, `${where}: dns`),
     restUseProtoNames: raw.restUseProtoNames as boolean | undefined,
+    identityClaimHeaders: raw.identityClaimHeaders as boolean | undefined,
   };
   for (const key of Object.keys(config) as (keyof GatewayConfig)[]) {
     if (config[key] === undefined) delete config[key];

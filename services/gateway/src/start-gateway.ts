@@ -262,6 +262,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     signer,
     ttlMs: options.authCacheTtlMs ?? defaults.authCacheTtlMs,
     degradedTtlMs: options.authDegradedTtlMs ?? defaults.authDegradedTtlMs,
+    claimHeaders: options.identityClaimHeaders === true,
   });
   const watcher = startRevocationWatcher({ client: authClient, cache: authCache, logger });
 

@@ -100,4 +100,12 @@ describe("gateway config file", () => {
     );
     expect(() => parseGatewayConfig({ upstreams, dns: { ttl: 5 } }, "gw.json")).toThrow(/dns: unknown field "ttl"/);
   });
+
+  it("reads identityClaimHeaders as true or false and refuses anything else, naming it", () => {
+    expect(parseGatewayConfig({ upstreams: {}, identityClaimHeaders: true }).identityClaimHeaders).toBe(true);
+    expect(parseGatewayConfig({ upstreams: {} }).identityClaimHeaders).toBeUndefined();
+    expect(() => parseGatewayConfig({ upstreams: {}, identityClaimHeaders: "yes" }, "gw.json")).toThrow(
+      /gw.json: identityClaimHeaders: "yes" is not valid; expected true or false/,
+    );
+  });
 });

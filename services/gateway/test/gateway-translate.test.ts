@@ -80,6 +80,33 @@ describe("a gRPC-only upstream behind the gateway", () => {
     expect(md?.get("authorization")).toEqual([]);
   });
 
+  it("hands the backend the user only in the signed assertion, unless identityClaimHeaders asks for plain copies", async () => {
+    const claimHeaders = ["x-user-id", "x-user-tier", "x-user-roles", "x-session-id"];
+    const greet = (url: string, headers: Record<string, string>) =>
+      createClient(GreeterService, createGrpcTransport({ baseUrl: url })).greet({ name: "copies" }, { headers });
+    // A caller's own copies never pass, with or without the option.
+    const forged = { ...bearer(token), "x-user-id": "someone-else", "x-user-roles": "auth.admin" };
+    await greet(gateway.url, forged);
+    const plain = upstream.seen.get("Greet");
+    expect(plain?.get("x-portico-identity")[0]).toBeTruthy();
+    for (const name of claimHeaders) expect(plain?.get(name), name).toEqual([]);
+
+    const withCopies = await platform.startGateway({
+      upstreams: { "portico.greeter.v1.GreeterService": { targets: [upstream.url], protocol: "grpc" } },
+      identityClaimHeaders: true,
+    });
+    try {
+      await greet(withCopies.url, forged);
+      const copied = upstream.seen.get("Greet");
+      expect(copied?.get("x-user-id")).toEqual([userId]);
+      expect(copied?.get("x-user-roles")).toEqual([""]);
+      expect(copied?.get("x-user-tier")[0]).toBeTruthy();
+      expect(copied?.get("x-session-id")[0]).toBeTruthy();
+    } finally {
+      await withCopies.close();
+    }
+  });
+
   it("streams exactly count messages to Connect and gRPC-Web callers", async () => {
     for (const [name, transport] of Object.entries(transports())) {
       const got: number[] = [];

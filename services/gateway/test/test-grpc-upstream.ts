@@ -39,6 +39,18 @@ function serializers<I extends DescMessage, O extends DescMessage>(input: I, out
 
 const path = (m: string) => `/portico.greeter.v1.GreeterService/${m}`;
 
+/**
+ * The user of the gateway's assertion (`sub`), read without checking its signature: enough for
+ * this test server to show whom a call came for. A real backend verifies it against the trust
+ * bundle (README, "What a backend receives").
+ */
+function assertedUser(metadata: grpc.Metadata): string {
+  const assertion = metadata.get("x-portico-identity")[0];
+  if (typeof assertion !== "string") return "?";
+  const payload = JSON.parse(Buffer.from(assertion.split(".")[1] ?? "", "base64url").toString("utf8")) as { sub?: string };
+  return payload.sub ?? "?";
+}
+
 /** A grpc-js GreeterService on `port` (0: a free one); with `tls`, over TLS (its url is then https://). */
 export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: string }): Promise<GrpcUpstream> {
   const calls = new Map<string, number>();
@@ -90,10 +102,7 @@ export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: str
         const md = new grpc.Metadata();
         md.set("x-upstream", "grpc-js");
         call.sendMetadata(md);
-        callback(
-          null,
-          create(GreetResponseSchema, { greeting: `Hello, ${name}! (user ${call.metadata.get("x-user-id")[0] ?? "?"})` }),
-        );
+        callback(null, create(GreetResponseSchema, { greeting: `Hello, ${name}! (user ${assertedUser(call.metadata)})` }));
       };
       if (name === "slow") {
         const timer = setTimeout(respond, 3000);

@@ -28,7 +28,7 @@ export const identityHeaders = {
   assertion: "x-portico-identity",
   /** The calling service's own token (`iss` = caller, `aud` = callee). */
   service: "x-portico-service",
-  /** Informational copies the gateway sets for logs and non-kit backends; never trusted by kit. */
+  /** Unsigned copies the gateway adds only when configured to (`identityClaimHeaders`), for logs; never trusted by kit. */
   userId: "x-user-id",
   tier: "x-user-tier",
   roles: "x-user-roles",
