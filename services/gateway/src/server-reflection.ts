@@ -16,6 +16,7 @@ import {
   type ServerReflectionResponse,
   ServerReflectionResponseSchema,
 } from "@portico/gen/grpc/reflection/v1/reflection_pb.js";
+import { createCallerWriter } from "./caller-writer.js";
 import { connectError } from "./connect-error.js";
 import type { Downstream, IncomingHttpHeaders } from "./downstream.js";
 import { createEnvelopeReader } from "./envelope-reader.js";
@@ -23,7 +24,6 @@ import { sendError } from "./error-response.js";
 import type { Image } from "./load-image.js";
 import type { RouteTable } from "./route-table.js";
 import { type CallProtocol, protocolFromContentType } from "./rpc-protocol.js";
-import { createCallerWriter } from "./translate.js";
 
 /** The `:path`s of server reflection (v1 and v1alpha share the wire format). */
 export const reflectionPaths = new Set([

@@ -10,12 +10,12 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { createCallerWriter } from "../src/caller-writer.js";
 import type { Downstream } from "../src/downstream.js";
 import { sendError } from "../src/error-response.js";
 import { serveH2 } from "../src/h2/index.js";
 import { createHttp1Downstream } from "../src/http1-downstream.js";
 import { type CallProtocol, protocols } from "../src/rpc-protocol.js";
-import { createCallerWriter } from "../src/translate.js";
 import { itHolds } from "./test-fuzz.js";
 import { connectErrorArbitrary, expectSameError, metadataArbitrary } from "./test-rpc-arbitraries.js";
 

@@ -1,8 +1,8 @@
 import { fromBinary, type JsonObject, type JsonValue, type Registry, toJson } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
+import type { CallerWriter } from "../caller-writer.js";
 import type { Downstream, OutgoingHttpHeaders } from "../downstream.js";
-import type { CallerWriter } from "../translate.js";
 import type { HttpBinding } from "./http-rule.js";
 
 /** How a server-streaming REST call streams: newline-delimited JSON, or server-sent events when the client asks for them. */
