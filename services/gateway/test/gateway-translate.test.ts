@@ -20,6 +20,7 @@ beforeAll(async () => {
     // A plain gRPC server: binary protobuf over gRPC only.
     upstreams: { "portico.greeter.v1.GreeterService": { targets: [upstream.url], protocol: "grpc" } },
   });
+  upstream.trustJwksAt(`${gateway.adminUrl}/.well-known/jwks.json`);
   ({ token, userId } = await platform.signUp("translate"));
 });
 afterAll(async () => {
@@ -38,7 +39,7 @@ const transports = (): Record<string, Transport> => ({
 });
 
 describe("a gRPC-only upstream behind the gateway", () => {
-  it("answers Connect (JSON and binary), gRPC-Web and gRPC callers, with the caller's identity", async () => {
+  it("answers Connect (JSON and binary), gRPC-Web and gRPC callers, with the caller's identity verified by the backend", async () => {
     for (const [name, transport] of Object.entries(transports())) {
       const res = await createClient(GreeterService, transport).greet({ name: "Ada" }, { headers: bearer(token) });
       expect(res.greeting, name).toBe(`Hello, Ada! (user ${userId})`);

@@ -1,5 +1,7 @@
 // Test helper (not a test): GreeterService on a plain @grpc/grpc-js server, as a gRPC-only
 // backend in "another language" would be: binary protobuf over gRPC, nothing else.
+
+import { createPublicKey, verify } from "node:crypto";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -23,6 +25,11 @@ export interface GrpcUpstream {
   cancelled: string[];
   /** Calls received, by method. */
   calls: Map<string, number>;
+  /**
+   * Verifies the user's assertion of every Greet against these public keys (the gateway's
+   * `/.well-known/jwks.json`) and greets with its user; until set, Greet says "(user ?)".
+   */
+  trustJwksAt(url: string): void;
   /** Drops every connection at once, as a crash would. */
   kill(): void;
   close(): Promise<void>;
@@ -39,16 +46,35 @@ function serializers<I extends DescMessage, O extends DescMessage>(input: I, out
 
 const path = (m: string) => `/portico.greeter.v1.GreeterService/${m}`;
 
+interface Jwk {
+  kid?: string;
+  [field: string]: unknown;
+}
+
+const fromBase64Url = (part: string | undefined) => JSON.parse(Buffer.from(part ?? "", "base64url").toString("utf8"));
+
 /**
- * The user of the gateway's assertion (`sub`), read without checking its signature: enough for
- * this test server to show whom a call came for. A real backend verifies it against the trust
- * bundle (README, "What a backend receives").
+ * The user (`sub`) of the gateway's assertion, verified as README's "What a backend receives" tells a
+ * backend in another language to: a key of the gateway's (`kid` `gateway.<id>`) from its JWKS, EdDSA,
+ * `typ`, `iss`, `aud` this service, `exp`. Here with node:crypto alone, as a non-JavaScript backend would
+ * with its own JOSE library. Throws why an assertion is refused.
  */
-function assertedUser(metadata: grpc.Metadata): string {
-  const assertion = metadata.get("x-portico-identity")[0];
-  if (typeof assertion !== "string") return "?";
-  const payload = JSON.parse(Buffer.from(assertion.split(".")[1] ?? "", "base64url").toString("utf8")) as { sub?: string };
-  return payload.sub ?? "?";
+async function verifiedUser(assertion: string, jwksUrl: string): Promise<string> {
+  const [head, body, signature] = assertion.split(".");
+  const header = fromBase64Url(head) as { alg?: string; typ?: string; kid?: string };
+  if (header.alg !== "EdDSA" || header.typ !== "portico-user+jwt") throw new Error("not a user assertion");
+  if (typeof header.kid !== "string" || !header.kid.startsWith("gateway.")) throw new Error("not signed by a gateway key");
+  const { keys } = (await (await fetch(jwksUrl)).json()) as { keys: Jwk[] };
+  const jwk = keys.find((k) => k.kid === header.kid);
+  if (jwk === undefined) throw new Error(`no key ${header.kid}`);
+  const signed = Buffer.from(`${head}.${body}`);
+  if (!verify(null, signed, createPublicKey({ key: jwk, format: "jwk" }), Buffer.from(signature ?? "", "base64url"))) {
+    throw new Error("bad signature");
+  }
+  const claims = fromBase64Url(body) as { iss?: string; aud?: string; exp?: number; sub?: string };
+  if (claims.iss !== "gateway" || claims.aud !== "greeter") throw new Error("not an assertion for the greeter");
+  if (typeof claims.exp !== "number" || claims.exp * 1000 < Date.now()) throw new Error("expired");
+  return claims.sub ?? "";
 }
 
 /** A grpc-js GreeterService on `port` (0: a free one); with `tls`, over TLS (its url is then https://). */
@@ -57,6 +83,7 @@ export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: str
   const seen = new Map<string, grpc.Metadata>();
   const deadlines = new Map<string, number>();
   const cancelled: string[] = [];
+  let jwksUrl: string | undefined;
   const record = (method: string, call: { metadata: grpc.Metadata; getDeadline(): grpc.Deadline }) => {
     seen.set(method, call.metadata);
     calls.set(method, (calls.get(method) ?? 0) + 1);
@@ -98,19 +125,29 @@ export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: str
         callback({ code: grpc.status.FAILED_PRECONDITION, details: "greeting refused" });
         return;
       }
-      const respond = () => {
+      const respond = (user: string) => {
         const md = new grpc.Metadata();
         md.set("x-upstream", "grpc-js");
         call.sendMetadata(md);
-        callback(null, create(GreetResponseSchema, { greeting: `Hello, ${name}! (user ${assertedUser(call.metadata)})` }));
+        callback(null, create(GreetResponseSchema, { greeting: `Hello, ${name}! (user ${user})` }));
       };
-      if (name === "slow") {
-        const timer = setTimeout(respond, 3000);
-        call.on("cancelled", () => {
-          clearTimeout(timer);
-          cancelled.push("Greet");
-        });
-      } else respond();
+      const greet = (user: string) => {
+        if (name === "slow") {
+          const timer = setTimeout(() => respond(user), 3000);
+          call.on("cancelled", () => {
+            clearTimeout(timer);
+            cancelled.push("Greet");
+          });
+        } else respond(user);
+      };
+      const assertion = call.metadata.get("x-portico-identity")[0];
+      if (jwksUrl === undefined || typeof assertion !== "string") {
+        greet("?");
+        return;
+      }
+      verifiedUser(assertion, jwksUrl).then(greet, (error: Error) =>
+        callback({ code: grpc.status.UNAUTHENTICATED, details: `x-portico-identity refused: ${error.message}` }),
+      );
     },
     greetStream(call: grpc.ServerWritableStream<{ name: string; count: number; intervalMs: number }, unknown>) {
       record("GreetStream", call);
@@ -155,6 +192,9 @@ export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: str
     url: `${tls ? "https" : "http"}://127.0.0.1:${bound}`,
     seen,
     calls,
+    trustJwksAt(url) {
+      jwksUrl = url;
+    },
     kill: () => server.forceShutdown(),
     deadlines,
     cancelled,
