@@ -59,13 +59,12 @@ const fromBase64Url = (part: string | undefined) => JSON.parse(Buffer.from(part 
  * `typ`, `iss`, `aud` this service, `exp`. Here with node:crypto alone, as a non-JavaScript backend would
  * with its own JOSE library. Throws why an assertion is refused.
  */
-async function verifiedUser(assertion: string, jwksUrl: string): Promise<string> {
+async function verifiedUser(assertion: string, keyOf: (kid: string) => Promise<Jwk | undefined>): Promise<string> {
   const [head, body, signature] = assertion.split(".");
   const header = fromBase64Url(head) as { alg?: string; typ?: string; kid?: string };
   if (header.alg !== "EdDSA" || header.typ !== "portico-user+jwt") throw new Error("not a user assertion");
   if (typeof header.kid !== "string" || !header.kid.startsWith("gateway.")) throw new Error("not signed by a gateway key");
-  const { keys } = (await (await fetch(jwksUrl)).json()) as { keys: Jwk[] };
-  const jwk = keys.find((k) => k.kid === header.kid);
+  const jwk = await keyOf(header.kid);
   if (jwk === undefined) throw new Error(`no key ${header.kid}`);
   const signed = Buffer.from(`${head}.${body}`);
   if (!verify(null, signed, createPublicKey({ key: jwk, format: "jwk" }), Buffer.from(signature ?? "", "base64url"))) {
@@ -84,6 +83,14 @@ export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: str
   const deadlines = new Map<string, number>();
   const cancelled: string[] = [];
   let jwksUrl: string | undefined;
+  let keys: Jwk[] = [];
+  /** The gateway's keys, kept: fetched again only for a kid not held (keys rotate), as README asks of a backend. */
+  const keyOf = async (kid: string) => {
+    const held = keys.find((k) => k.kid === kid);
+    if (held !== undefined || jwksUrl === undefined) return held;
+    keys = ((await (await fetch(jwksUrl)).json()) as { keys: Jwk[] }).keys;
+    return keys.find((k) => k.kid === kid);
+  };
   const record = (method: string, call: { metadata: grpc.Metadata; getDeadline(): grpc.Deadline }) => {
     seen.set(method, call.metadata);
     calls.set(method, (calls.get(method) ?? 0) + 1);
@@ -145,7 +152,7 @@ export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: str
         greet("?");
         return;
       }
-      verifiedUser(assertion, jwksUrl).then(greet, (error: Error) =>
+      verifiedUser(assertion, keyOf).then(greet, (error: Error) =>
         callback({ code: grpc.status.UNAUTHENTICATED, details: `x-portico-identity refused: ${error.message}` }),
       );
     },
@@ -194,6 +201,7 @@ export async function startGrpcUpstream(port = 0, tls?: { cert: string; key: str
     calls,
     trustJwksAt(url) {
       jwksUrl = url;
+      keys = [];
     },
     kill: () => server.forceShutdown(),
     deadlines,

@@ -148,7 +148,7 @@ export class H2Session extends EventEmitter {
   private controlQueued = 0;
   /** The socket is paused: what was read cannot be answered yet. */
   private readPaused = false;
-  /** Waiting in `dirty` for the end of the event-loop turn. */
+  /** Handed to `flushAtTurnEnd` and not yet flushed. */
   private queued = false;
   private connUnacked = 0;
   /** What is left of the connection receive window the peer may still fill. */
