@@ -10,14 +10,22 @@ import { routeStreams, type StreamHandler } from "./stream-handlers.js";
 import { tracingServerInterceptor } from "./tracing.js";
 
 /**
- * The receive window of each HTTP/2 connection (all its streams together; each stream keeps node's
- * 64 KiB). Node's default is 64 KiB per connection, so a caller that sends many large requests over
+ * The receive window of each HTTP/2 connection (all its streams together). Node's default is 64 KiB per connection, so a caller that sends many large requests over
  * one connection (the gateway's pooled connection, a service client) stalls on WINDOW_UPDATEs from
  * this server: measured, 16 concurrent 64 KiB calls on one connection cost the greeter 20 % more CPU
  * per call than on 16 connections, and 12 % less with this window (bench/README.md, session 15).
  * Node's `maxSessionMemory` still bounds what a connection may park here.
  */
 export const connectionWindowBytes = 1024 * 1024;
+
+/**
+ * The receive window of each stream, in the server's SETTINGS. Node's default is 65,535 bytes, so a
+ * request of 64 KiB and more (a 64 KiB payload with its envelope is 65,545 bytes) waits for the
+ * server's WINDOW_UPDATE before its last bytes may go: one more round trip, read and write per call on
+ * both ends. With it every stream may take up to the connection's window; the connection window and
+ * node's `maxSessionMemory` still bound what one connection parks here.
+ */
+export const streamWindowBytes = 1024 * 1024;
 
 export interface ServiceServerOptions {
   /** Name used in logs. */
@@ -89,7 +97,7 @@ export async function startServiceServer(options: ServiceServerOptions): Promise
     },
     interceptors,
   });
-  const server = http2.createServer((req, res) => {
+  const server = http2.createServer({ settings: { initialWindowSize: streamWindowBytes } }, (req, res) => {
     if (req.method === "GET" && (req.url === "/healthz" || req.url === "/readyz")) {
       const ok = req.url === "/healthz" || health.get("") === true;
       res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });

@@ -3,7 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
-import { connectionWindowBytes, type ServiceServer, startServiceServer } from "../src/service-server.js";
+import { connectionWindowBytes, type ServiceServer, startServiceServer, streamWindowBytes } from "../src/service-server.js";
 import { createTestKeys } from "../testing/index.js";
 
 const keys = createTestKeys(["greeter"]);
@@ -25,7 +25,7 @@ describe("startServiceServer's HTTP/2 connections", () => {
   });
   afterAll(() => server.close());
 
-  it("let a caller send 1 MiB on one connection before the server reads any of it (node's default is 64 KiB)", async () => {
+  it("let a caller send 1 MiB on one connection, all of it on one stream if it likes, before the server reads any (node's default is 64 KiB)", async () => {
     const session = http2.connect(server.url);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -36,8 +36,9 @@ describe("startServiceServer's HTTP/2 connections", () => {
       await new Promise<void>((resolve, reject) => session.ping((error) => (error ? reject(error) : resolve())));
       expect(connectionWindowBytes).toBe(1024 * 1024);
       expect(session.state.remoteWindowSize).toBe(connectionWindowBytes);
-      // Each stream still gets node's 64 KiB.
-      expect(session.remoteSettings.initialWindowSize).toBe(65_535);
+      // Each stream may take the connection's whole window (node's default is 65,535 bytes).
+      expect(streamWindowBytes).toBe(1024 * 1024);
+      expect(session.remoteSettings.initialWindowSize).toBe(streamWindowBytes);
     } finally {
       session.close();
     }
