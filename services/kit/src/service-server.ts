@@ -10,10 +10,11 @@ import { routeStreams, type StreamHandler } from "./stream-handlers.js";
 import { tracingServerInterceptor } from "./tracing.js";
 
 /**
- * The receive window of each HTTP/2 connection (all its streams together). Node's default is 64 KiB per connection, so a caller that sends many large requests over
- * one connection (the gateway's pooled connection, a service client) stalls on WINDOW_UPDATEs from
- * this server: measured, 16 concurrent 64 KiB calls on one connection cost the greeter 20 % more CPU
- * per call than on 16 connections, and 12 % less with this window (bench/README.md, session 15).
+ * The receive window of each HTTP/2 connection (all its streams together). Node's default is 64 KiB
+ * per connection, so a caller that sends many large requests over one connection (the gateway's
+ * pooled connection, a service client) stalls on WINDOW_UPDATEs from this server: measured, 16
+ * concurrent 64 KiB calls on one connection cost the greeter 20 % more CPU per call than on 16
+ * connections, and 12 % less with this window (bench/README.md, session 15).
  * Node's `maxSessionMemory` still bounds what a connection may park here.
  */
 export const connectionWindowBytes = 1024 * 1024;
