@@ -23,10 +23,10 @@ export const connectionWindowBytes = 1024 * 1024;
  * The receive window of each stream, in the server's SETTINGS. Node's default is 65,535 bytes, so a
  * request of 64 KiB and more (a 64 KiB payload with its envelope is 65,545 bytes) waits for the
  * server's WINDOW_UPDATE before its last bytes may go: one more round trip, read and write per call on
- * both ends. With it every stream may take up to the connection's window; the connection window and
+ * both ends. So every stream may take the connection's whole window; the connection window and
  * node's `maxSessionMemory` still bound what one connection parks here.
  */
-export const streamWindowBytes = 1024 * 1024;
+export const streamWindowBytes = connectionWindowBytes;
 
 export interface ServiceServerOptions {
   /** Name used in logs. */
