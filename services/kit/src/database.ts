@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type pg from "pg";
+import { type DatabaseListener, type ListenOptions, startDatabaseListener } from "./database-listener.js";
 
 // The driver loads when a database is opened, not with kit: a process without a database (the
 // gateway, the supervisor) does not carry it in memory.
@@ -19,6 +20,11 @@ export interface Queryable {
 export interface Database extends Queryable {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Hears NOTIFY on `channel` (a lower-case identifier) over a connection of its own, reopened when
+   * it fails (`database-listener.ts`); `close` of the database stops it too.
+   */
+  listen(channel: string, options: ListenOptions): Promise<DatabaseListener>;
   close(): Promise<void>;
 }
 
@@ -84,6 +90,8 @@ async function openPostgres(url: string, onError?: (error: Error) => void): Prom
     return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
   };
   await pool.query("select 1");
+  const listeners = new Set<DatabaseListener>();
+  const Client = (await loadPg()).Client;
   return {
     query: (sql, params) => query(pool, sql, params),
     async transaction(fn) {
@@ -106,7 +114,32 @@ async function openPostgres(url: string, onError?: (error: Error) => void): Prom
         client.release();
       }
     },
-    close: () => pool.end(),
+    async listen(channel, options) {
+      const newClient = () =>
+        new Client({
+          connectionString: url,
+          connectionTimeoutMillis: 5_000,
+          keepAlive: true,
+          keepAliveInitialDelayMillis: 10_000,
+          application_name: `portico listen ${channel}`,
+        });
+      const listener = await startDatabaseListener(newClient, channel, options);
+      listeners.add(listener);
+      return {
+        get listening() {
+          return listener.listening;
+        },
+        close: () => {
+          listeners.delete(listener);
+          return listener.close();
+        },
+      };
+    },
+    async close() {
+      await Promise.all([...listeners].map((listener) => listener.close()));
+      listeners.clear();
+      await pool.end();
+    },
   };
 }
 

@@ -11,6 +11,7 @@ export {
   type QueryResult,
   redact,
 } from "./database.js";
+export type { DatabaseListener, ListenOptions } from "./database-listener.js";
 export { type AccessLevel, type EffectivePolicy, parseRate, type Rate, resolvePolicy } from "./effective-policy.js";
 export {
   type EmbeddedPostgres,
