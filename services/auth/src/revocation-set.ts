@@ -11,9 +11,17 @@ export interface RevocationSetOptions {
   logger: Logger;
   /** How long a revocation matters: the access-token lifetime plus clock skew; older ones are forgotten. */
   retainMs: number;
-  /** How often the revocation log is read for changes made elsewhere (default 1,000 ms). */
+  /**
+   * How often the revocation log is read for changes made elsewhere while the NOTIFY connection is
+   * down (default 1,000 ms).
+   */
   pollIntervalMs?: number;
+  /** The same while it is up, in case a notification was lost with a connection (default 10,000 ms). */
+  listeningPollIntervalMs?: number;
 }
+
+/** The channel the revocation log's trigger notifies on each insert (migrations/003_revocation_notify.sql). */
+const channel = "portico_revocations";
 
 export interface RevocationSet {
   /** Whether a token of `userId` for `sessionId`, issued at `issuedAtMs`, has been revoked. No I/O. */
@@ -62,7 +70,10 @@ const OVERLAP_MS = 30_000;
 /**
  * The revoked sessions and users, in memory so Authenticate needs no database query, and the
  * withdrawn signing keys, kept current by reading the `revocations` log: at once after this
- * replica's own writes, and every poll interval for writes made by other replicas, scripts or triggers.
+ * replica's own writes, at once when the log's trigger notifies (writes made by other replicas,
+ * scripts or triggers: LISTEN on a connection of its own), and on a slow poll besides; while that
+ * connection is down, every poll interval (a second), so a revocation still reaches every replica
+ * within one. An idle replica no longer reads the log every second (bench/README.md, session 30).
  */
 export async function createRevocationSet(options: RevocationSetOptions): Promise<RevocationSet> {
   const { db, logger, retainMs } = options;
@@ -147,14 +158,51 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
     return running;
   }
 
-  await sync();
-  const timer = setInterval(() => {
+  const syncLogged = () =>
     sync().catch((error: unknown) => {
       if (!failing) logger.error({ err: error }, "cannot read the revocation log; retrying");
       failing = true;
     });
-  }, options.pollIntervalMs ?? 1_000);
-  timer.unref();
+  const pollMs = options.pollIntervalMs ?? 1_000;
+  const listeningPollMs = options.listeningPollIntervalMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  /** Whether the NOTIFY connection is up (the slow poll) or not (the short one). */
+  let hearing = false;
+  const schedule = () => {
+    clearTimeout(timer);
+    if (closed) return;
+    timer = setTimeout(
+      () => {
+        schedule();
+        void syncLogged();
+      },
+      hearing ? listeningPollMs : pollMs,
+    );
+    timer.unref();
+  };
+  let listenFailing = false;
+  // Listening first, then the first read: nothing committed in between goes unheard.
+  const listener = await db.listen(channel, {
+    onNotify: () => void syncLogged(),
+    // Notifications sent while the connection was down are lost: read the log once now.
+    onListening: () => {
+      if (listenFailing) logger.info("revocation notifications heard again");
+      listenFailing = false;
+      hearing = true;
+      schedule();
+      void syncLogged();
+    },
+    onLost: (error) => {
+      if (!listenFailing)
+        logger.warn({ err: error }, `revocation notifications lost; reading the log every ${pollMs} ms meanwhile`);
+      listenFailing = true;
+      hearing = false;
+      schedule();
+    },
+  });
+  await sync();
+  schedule();
 
   return {
     isRevoked(sessionId, userId, issuedAtMs) {
@@ -173,7 +221,9 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
       return () => listeners.delete(listener);
     },
     close() {
-      clearInterval(timer);
+      closed = true;
+      clearTimeout(timer);
+      void listener.close();
       listeners.clear();
     },
   };
