@@ -14,6 +14,13 @@ export interface LoggerOptions {
 /**
  * JSON lines on stdout, one object per event, with the service name on each and, while tracing is
  * on, the `trace_id` of the call it is logged for.
+ *
+ * Written synchronously, each line as it is logged: pino's default buffers lines written while one is
+ * in flight and writes them out at exit, and its writer (sonic-boom 4) retries a write that failed
+ * with EPIPE every 100 ms forever, so a service whose stdout reader was gone (its `npm start`
+ * supervisor killed) and that logged two lines on its way out never exited (`scripts/start.test.ts`).
+ * A line written at once that meets EPIPE turns the logger off instead. The services log events, not
+ * calls (the gateway's access log has its own writer), so a write per line costs nothing measurable.
  */
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
@@ -29,6 +36,6 @@ export function createLogger(options: LoggerOptions): Logger {
         return traceId === undefined ? {} : { trace_id: traceId };
       },
     },
-    options.destination,
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
