@@ -201,7 +201,13 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
       schedule();
     },
   });
-  await sync();
+  try {
+    await sync();
+  } catch (error) {
+    // Not started: the listener must not go on reconnecting for a set nobody holds.
+    await listener.close();
+    throw error;
+  }
   schedule();
 
   return {

@@ -91,4 +91,20 @@ describe("revocation set", () => {
       set.close();
     }
   });
+
+  it("leaves no listening connection behind when it cannot start (no revocation log to read)", async () => {
+    const empty = await openTestDatabase("revocation_set_empty");
+    try {
+      await expect(openSet(50, empty)).rejects.toThrow(/revocations/);
+      const listening = () =>
+        empty.query(
+          "select 1 from pg_stat_activity where application_name = 'portico listen portico_revocations' and datname = current_database()",
+        );
+      // Given the listener's retry (a second) a chance to come back: nothing does.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      expect((await listening()).rowCount).toBe(0);
+    } finally {
+      await empty.close();
+    }
+  });
 });
