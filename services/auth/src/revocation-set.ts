@@ -16,7 +16,10 @@ export interface RevocationSetOptions {
    * down (default 1,000 ms).
    */
   pollIntervalMs?: number;
-  /** The same while it is up, in case a notification was lost with a connection (default 10,000 ms). */
+  /**
+   * The same while it is up, in case a notification was lost with a connection (default 5,000 ms:
+   * under `pg`'s 10 s idle timeout, so the pool's connection is not closed and opened again each time).
+   */
   listeningPollIntervalMs?: number;
 }
 
@@ -164,7 +167,7 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
       failing = true;
     });
   const pollMs = options.pollIntervalMs ?? 1_000;
-  const listeningPollMs = options.listeningPollIntervalMs ?? 10_000;
+  const listeningPollMs = options.listeningPollIntervalMs ?? 5_000;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   /** Whether the NOTIFY connection is up (the slow poll) or not (the short one). */
