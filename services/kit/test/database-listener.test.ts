@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../src/database.js";
 import { openTestDatabase } from "../testing/test-database.js";
+import { until } from "../testing/until.js";
 
 let db: Database;
 
@@ -8,15 +9,6 @@ beforeAll(async () => {
   db = await openTestDatabase("listen");
 });
 afterAll(() => db?.close());
-
-/** Resolves when `check` holds, polling every 10 ms; rejects after `ms`. */
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe(`database listen (${process.env.DATABASE_URL ? "DATABASE_URL" : "embedded PostgreSQL"})`, () => {
   it("hears a NOTIFY sent by another session, with its payload", async () => {

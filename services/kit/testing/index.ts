@@ -39,3 +39,4 @@ export function createTestKeys(services: readonly string[] = [GATEWAY_SERVICE, "
 export { type PrivatePostgres, startPrivatePostgres } from "./private-postgres.js";
 export { openTestDatabase } from "./test-database.js";
 export { TEST_SERVER_ENV, testServerUrl } from "./test-server-url.js";
+export { until } from "./until.js";
