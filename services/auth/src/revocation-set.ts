@@ -170,8 +170,8 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
   const listeningPollMs = options.listeningPollIntervalMs ?? 5_000;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  /** Whether the NOTIFY connection is up (the slow poll) or not (the short one). */
-  let hearing = false;
+  /** The NOTIFY connection: not up yet, up (the slow poll) or lost (the short poll, till it is back). */
+  let notifications: "starting" | "heard" | "lost" = "starting";
   const schedule = () => {
     clearTimeout(timer);
     if (closed) return;
@@ -180,27 +180,26 @@ export async function createRevocationSet(options: RevocationSetOptions): Promis
         schedule();
         void syncLogged();
       },
-      hearing ? listeningPollMs : pollMs,
+      notifications === "heard" ? listeningPollMs : pollMs,
     );
     timer.unref();
   };
-  let listenFailing = false;
   // Listening first, then the first read: nothing committed in between goes unheard.
   const listener = await db.listen(channel, {
     onNotify: () => void syncLogged(),
-    // Notifications sent while the connection was down are lost: read the log once now.
     onListening: () => {
-      if (listenFailing) logger.info("revocation notifications heard again");
-      listenFailing = false;
-      hearing = true;
+      const back = notifications === "lost";
+      notifications = "heard";
       schedule();
+      if (!back) return; // the first read follows below
+      logger.info("revocation notifications heard again");
+      // Notifications sent while the connection was down are lost: read the log once now.
       void syncLogged();
     },
     onLost: (error) => {
-      if (!listenFailing)
+      if (notifications !== "lost")
         logger.warn({ err: error }, `revocation notifications lost; reading the log every ${pollMs} ms meanwhile`);
-      listenFailing = true;
-      hearing = false;
+      notifications = "lost";
       schedule();
     },
   });
