@@ -396,17 +396,21 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       const start = next % Math.max(n, 1);
       next = (start + 1) % Math.max(n, 1);
       let best: UpstreamTarget | undefined;
+      // Every address is out: try them anyway rather than fail (Envoy's panic mode), spread over all
+      // of them as in rotation, another one than `exclude` first; but never an address that has not
+      // passed a health check yet.
+      let panicBest: UpstreamTarget | undefined;
       let fallback: UpstreamTarget | undefined;
       for (let i = 0; i < n; i++) {
         const t = list[(start + i) % n] as UpstreamTarget;
         if (t.pending) continue;
         fallback ??= t;
-        if (t === exclude || !t.healthy || t.ejectedUntil > now) continue;
+        if (t === exclude) continue;
+        if (panicBest === undefined || t.outstanding < panicBest.outstanding) panicBest = t;
+        if (!t.healthy || t.ejectedUntil > now) continue;
         if (best === undefined || t.outstanding < best.outstanding) best = t;
       }
-      // Every address is out: try them anyway rather than fail (Envoy's panic mode), another one
-      // than `exclude` first; but never an address that has not passed a health check yet.
-      const panic = best ?? list.find((t) => t !== exclude && !t.pending) ?? fallback;
+      const panic = best ?? panicBest ?? fallback;
       if (panic === undefined) {
         throw new Error(
           n === 0

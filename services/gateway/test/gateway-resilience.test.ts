@@ -4,6 +4,7 @@ import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { connectNodeAdapter, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "@portico/gen/grpc/health/v1/health_pb.js";
 import { GatewayService } from "@portico/gen/portico/gateway/v1/gateway_pb.js";
 import { EchoStreamRequestSchema, GreeterService } from "@portico/gen/portico/greeter/v1/greeter_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,6 +53,13 @@ async function grpcUpstream(port = 0): Promise<GrpcUpstream> {
 const greeterVia = (gateway: Gateway, transport?: Transport) =>
   createClient(GreeterService, transport ?? createConnectTransport({ baseUrl: gateway.url, httpVersion: "2" }));
 
+/** Listens on a free loopback port until the file's cleanup; its URL. */
+async function listenForTest(server: http2.Http2Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  cleanup.push(() => new Promise((r) => server.close(() => r())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 /** An address that passes its health check but answers every call 503, as an overloaded proxy would. */
 async function overloadedUpstream(): Promise<{ url: string; readonly refused: number }> {
   let refused = 0;
@@ -65,17 +73,43 @@ async function overloadedUpstream(): Promise<{ url: string; readonly refused: nu
     res.writeHead(503, { "content-type": "text/plain" });
     res.end("overloaded");
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  cleanup.push(() => new Promise((r) => server.close(() => r())));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: await listenForTest(server),
     get refused() {
       return refused;
     },
   };
 }
 
-/** A port nothing listens on. */
+const notServing = toBinary(
+  HealthCheckResponseSchema,
+  create(HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.NOT_SERVING }),
+);
+
+/**
+ * An address that serves every call (an empty message, grpc-status 0) but answers its health check
+ * NOT_SERVING, as a replica too busy to answer its checks in time looks to the gateway.
+ */
+async function notServingUpstream(): Promise<{ url: string; readonly served: number }> {
+  let served = 0;
+  const server = http2.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const health = req.url?.startsWith("/grpc.health.v1.Health/") === true;
+      if (!health) served++;
+      res.writeHead(200, { "content-type": "application/grpc" });
+      res.addTrailers({ "grpc-status": "0" });
+      res.end(envelope(0, health ? notServing : new Uint8Array(0)));
+    });
+  });
+  return {
+    url: await listenForTest(server),
+    get served() {
+      return served;
+    },
+  };
+}
+
 /**
  * A port whose every connection is reset at once: a down address that stays ours for the test. (A
  * port closed after finding it free can be taken by a server of another test file running at the
@@ -203,6 +237,25 @@ describe("upstreams with several addresses", () => {
       expect(res.routes[0]?.path).toBe("/from.the/Stub");
     }
     expect(c.refused - before).toBeGreaterThanOrEqual(1);
+  });
+
+  it("routes to every address when all of them fail their health checks (panic mode), as Envoy does", async () => {
+    const a = await notServingUpstream();
+    const b = await notServingUpstream();
+    const gateway = await gatewayFor({ targets: [a.url, b.url], protocol: "grpc" });
+    const admin = createClient(GatewayService, createConnectTransport({ baseUrl: gateway.adminUrl, httpVersion: "1.1" }));
+    const headers = bearer(await platform.adminToken());
+    const greeterHealth = async () =>
+      (await admin.getUpstreamHealth({}, { headers })).upstreams.find((u) => u.service === "portico.greeter.v1.GreeterService")
+        ?.targets ?? [];
+    for (let i = 0; i < 50 && (await greeterHealth()).some((t) => t.healthy); i++) await sleep(100);
+    expect(await greeterHealth()).toMatchObject([{ healthy: false }, { healthy: false }]);
+    // Both replicas are out of rotation, yet both serve: calls, non-idempotent ones too, still go through.
+    const greeter = greeterVia(gateway);
+    for (let i = 0; i < 6; i++) await greeter.greet({ name: "busy" }, { headers: bearer(token) });
+    expect(a.served + b.served).toBe(6);
+    expect(a.served).toBeGreaterThan(0);
+    expect(b.served).toBeGreaterThan(0);
   });
 
   it("answers unavailable fast when the only address is down", async () => {
