@@ -11,10 +11,10 @@
 // Prints `listening <port>` once ready. 200 + x-portico-identity for a valid token, 401 otherwise.
 import { createServer } from "node:http";
 import * as http2 from "node:http2";
-import { loadServiceIdentity, serviceUrl } from "@portico/kit";
+import { loadServiceIdentity, serviceUrls } from "@portico/kit";
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
 
-const authUrl = process.env.BENCH_AUTH_URL ?? serviceUrl("auth");
+const authUrl = process.env.BENCH_AUTH_URL ?? (serviceUrls("auth")[0] as string);
 // What the auth service pins (services/auth/src/access-tokens.ts): issuer, audience, RFC 9068 typ, ES256.
 const verifyOptions = {
   issuer: process.env.AUTH_ISSUER || "portico-auth",

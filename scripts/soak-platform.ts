@@ -84,8 +84,9 @@ export async function startSoakPlatform(options: SoakPlatformOptions): Promise<S
           REDIS_URL: options.redisUrl,
         };
       case "greeter":
-        // kit's service client takes one address: each greeter has its own lang replica.
-        return { ...common, GREETER_PORT: port, LANG_URL: url("lang", i) };
+        // Each greeter knows both lang replicas: kit's service client spreads calls over them and
+        // passes over one that answered unavailable.
+        return { ...common, GREETER_PORT: port, LANG_URL: `${url("lang", i)},${url("lang", 1 - i)}` };
       default:
         return { ...common, [`${kind.toUpperCase()}_PORT`]: port };
     }

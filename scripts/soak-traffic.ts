@@ -93,6 +93,8 @@ export interface TrafficTally {
   byOp: Record<string, { calls: number; failed: number }>;
   /** Failure reasons, `op: code message` → count. */
   reasons: Map<string, number>;
+  /** Greetings answered in English because the lang service did not answer, by reason → count. */
+  languageFallbacks: Map<string, number>;
   signedUp: SoakUser[];
 }
 
@@ -120,8 +122,12 @@ async function runOp(op: Op, clients: GatewayClients, users: SoakUser[], tally: 
     }
     case "greet": {
       const name = greetingName();
-      await clients.greeter.greet({ name }, auth);
+      const res = await clients.greeter.greet({ name }, auth);
       user.greeted.push(name);
+      if (res.languageFallback) {
+        const reason = res.languageFallbackReason;
+        tally.languageFallbacks.set(reason, (tally.languageFallbacks.get(reason) ?? 0) + 1);
+      }
       return;
     }
     case "listGreetings":
@@ -151,6 +157,7 @@ export async function runTraffic(options: TrafficOptions): Promise<TrafficTally>
     idempotentFailedUnexcused: 0,
     byOp: {},
     reasons: new Map(),
+    languageFallbacks: new Map(),
     signedUp: [],
   };
   const inFlight = new Set<Promise<void>>();

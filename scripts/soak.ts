@@ -150,6 +150,8 @@ async function main(): Promise<number> {
       console.log(`soak: ${op}: ${calls} calls, ${failed} failed`);
     const reasons = [...tally.reasons].sort((x, y) => y[1] - x[1]).slice(0, 12);
     for (const [reason, count] of reasons) console.log(`soak: failed ${count}× ${reason}`);
+    const fallbacks = [...tally.languageFallbacks].sort((x, y) => y[1] - x[1]);
+    for (const [reason, count] of fallbacks) console.log(`soak: ${count} greetings in English: ${reason}`);
     console.log(
       `soak: idempotent calls moved to the other gateway ${tally.movedToOtherGateway}; idempotent failures while the database ` +
         `was down ${tally.idempotentFailedExcused}, while a replica could serve them ${tally.idempotentFailedUnexcused}`,

@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     ],
     cwd: root,
     // Every child sees every <SERVICE>_PORT: the gateway's default upstreams and the service
-    // clients (kit's serviceUrl) find a service moved to another port.
+    // clients (kit's serviceUrls) find a service moved to another port.
     env: {
       ...process.env,
       ...db.env,

@@ -18,4 +18,9 @@ describe("the gateway's default upstreams", () => {
     expect(upstreams["portico.greeter.v1.GreeterService"]?.targets).toEqual(["http://127.0.0.1:19082"]);
     expect(upstreams["portico.lang.v1.LanguageService"]?.targets).toEqual(["http://lang.internal:9000"]);
   });
+
+  it("take every replica a <SERVICE>_URL lists", () => {
+    const upstreams = platformUpstreams({ LANG_URL: "http://lang-0:9000,http://lang-1:9000" });
+    expect(upstreams["portico.lang.v1.LanguageService"]?.targets).toEqual(["http://lang-0:9000", "http://lang-1:9000"]);
+  });
 });

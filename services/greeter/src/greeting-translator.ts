@@ -6,7 +6,7 @@ export interface GreetingTranslatorOptions {
   /** The greeter's own signer: every call to lang carries the greeter's token and the user it is for. */
   signer: TokenSigner;
   /** The lang service (`http://host:port`, h2c). Unset: every greeting is English, flagged as a fallback. */
-  langUrl?: string;
+  langUrl?: string | readonly string[];
   /** How long a greeting waits for the lang service before it falls back to English (default 300 ms). */
   timeoutMs?: number;
   logger: Logger;

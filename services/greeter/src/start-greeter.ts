@@ -7,8 +7,8 @@ import { createGreetingTranslator } from "./greeting-translator.js";
 export interface GreeterOptions extends BackendDependencies {
   /** The lang service that puts greetings in the caller's language. Unset: every greeting is English. */
   lang?: {
-    /** `http://host:port` (h2c) or `https://host:port`. */
-    url: string;
+    /** `http://host:port` (h2c) or `https://host:port`, or its replicas' addresses. */
+    url: string | readonly string[];
     /** How long a greeting waits for it before falling back to English (default 300 ms). */
     timeoutMs?: number;
   };

@@ -9,8 +9,23 @@ export interface EnvReader {
   port(name: string, fallback: number): number;
   int(name: string, fallback: number, range: { min: number; max: number }): number;
   url(name: string, protocols: readonly string[]): URL | undefined;
+  /** A comma-separated list of URLs (`http://a:1,http://b:1`), each checked as `url` checks one. */
+  urls(name: string, protocols: readonly string[]): URL[] | undefined;
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
   bool(name: string, fallback: boolean): boolean;
+}
+
+function parseUrl(name: string, value: string, protocols: readonly string[]): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name}="${value}" is not a URL: expected ${protocols.map((p) => `${p}//…`).join(" or ")}`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name}="${value}" has protocol ${url.protocol}: expected ${protocols.join(" or ")}`);
+  }
+  return url;
 }
 
 export function createEnvReader(env: Env = process.env): EnvReader {
@@ -34,17 +49,11 @@ export function createEnvReader(env: Env = process.env): EnvReader {
     port: (name, fallback) => int(name, fallback, { min: 0, max: 65535 }),
     url(name, protocols) {
       const value = raw(name);
-      if (value === undefined) return undefined;
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        throw new ConfigError(`${name}="${value}" is not a URL: expected ${protocols.map((p) => `${p}//…`).join(" or ")}`);
-      }
-      if (!protocols.includes(url.protocol)) {
-        throw new ConfigError(`${name}="${value}" has protocol ${url.protocol}: expected ${protocols.join(" or ")}`);
-      }
-      return url;
+      return value === undefined ? undefined : parseUrl(name, value, protocols);
+    },
+    urls(name, protocols) {
+      const value = raw(name);
+      return value?.split(",").map((part) => parseUrl(name, part.trim(), protocols));
     },
     oneOf(name, allowed, fallback) {
       const value = raw(name);

@@ -51,7 +51,7 @@ export { describeStartupError, runService, type Stoppable } from "./run-service.
 export { createServiceClient, type ServiceClient, type ServiceClientOptions } from "./service-client.js";
 export { readServiceConfig, type ServiceConfig } from "./service-config.js";
 export { openServiceDatabase } from "./service-database.js";
-export { checkServiceName, platform, serviceNameOf, servicePorts, serviceUrl } from "./service-directory.js";
+export { checkServiceName, platform, serviceNameOf, servicePorts, serviceUrls } from "./service-directory.js";
 export {
   createServiceIdentity,
   loadServiceIdentity,

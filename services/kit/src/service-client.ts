@@ -18,7 +18,7 @@ import { type CircuitBreakerOptions, createCircuitBreaker } from "./circuit-brea
 import { ConfigError } from "./config-error.js";
 import type { Env } from "./env-reader.js";
 import { type Caller, callerKey, GATEWAY_SERVICE, identityHeaders } from "./identity.js";
-import { checkServiceName, serviceNameOf, serviceUrl } from "./service-directory.js";
+import { checkServiceName, serviceNameOf, serviceUrls } from "./service-directory.js";
 import type { TokenSigner } from "./token-signer.js";
 import { tracingClientInterceptor } from "./tracing.js";
 
@@ -27,20 +27,24 @@ export interface ServiceClientOptions {
   signer: TokenSigner;
   /** The callee's service name, the `aud` of the tokens (default from the proto package: `portico.lang.v1` → `lang`). */
   name?: string;
-  /** The callee's address (default `<NAME>_URL`, else 127.0.0.1 and `<NAME>_PORT` or the port table). */
-  url?: string;
+  /**
+   * The callee's address, or its replicas' (default `<NAME>_URL`, a comma-separated list, else
+   * 127.0.0.1 and `<NAME>_PORT` or the port table). Calls go to the replicas in turn.
+   */
+  url?: string | readonly string[];
   /** Where `<NAME>_URL` and `<NAME>_PORT` are read (default process.env). */
   env?: Env;
   /** Wire protocol (default "connect", binary). */
   protocol?: "connect" | "grpc";
-  /** Pooled HTTP/2 connections to the callee, used in turn (default 1, at most 16). */
+  /** Pooled HTTP/2 connections to each replica of the callee, used in turn (default 1, at most 16). */
   connections?: number;
   /** Deadline of a call when the handler's own call has none (default 10 000 ms). */
   timeoutMs?: number;
   /**
    * Retries of idempotent unary methods (`idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT) that
-   * fail `unavailable`: at most `attempts` tries per call (default 2), and retries at most `ratio`
-   * of calls (default 0.2) plus a reserve of `reserve` (default 10).
+   * fail `unavailable`, on another replica when there is one: at most `attempts` tries per call
+   * (default 2), and retries at most `ratio` of calls (default 0.2) plus a reserve of `reserve`
+   * (default 10).
    */
   retry?: { attempts?: number; ratio?: number; reserve?: number };
   /** Opens after consecutive `unavailable`/`deadline_exceeded` failures; open, calls fail `unavailable` at once. */
@@ -51,7 +55,8 @@ export interface ServiceClientOptions {
 export interface ServiceClient<S extends DescService> {
   /** The callee's service name. */
   readonly name: string;
-  readonly url: string;
+  /** The callee's replicas' addresses. */
+  readonly urls: readonly string[];
   /**
    * A client for calls made while handling `ctx`: it passes the user on (the gateway's assertion
    * and this service's token: the callee sees the user and the chain), the remaining deadline, the
@@ -81,6 +86,20 @@ function childTraceparent(parent: string | undefined): string {
   return `00-${randomBytes(16).toString("hex")}-${span}-01`;
 }
 
+/**
+ * How long a replica that answered `unavailable` is passed over while another can take the call (as
+ * the gateway's outlier ejection does; its base is 5 s too). When every replica has, they all take
+ * calls again.
+ */
+const replicaRestMs = 5_000;
+
+interface Replica {
+  url: string;
+  transports: Transport[];
+  turn: number;
+  restUntil: number;
+}
+
 const isIdempotent = (method: DescMethod) =>
   method.methodKind === "unary" &&
   (method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS ||
@@ -102,14 +121,23 @@ function checkInt(name: string, value: number | undefined, fallback: number, min
  */
 export function createServiceClient<S extends DescService>(service: S, options: ServiceClientOptions): ServiceClient<S> {
   const name = checkServiceName(options.name ?? serviceNameOf(service.typeName), `createServiceClient(${service.typeName})`);
-  const url = options.url ?? serviceUrl(name, options.env);
-  try {
-    const parsed = new URL(url);
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("protocol");
-  } catch {
-    throw new ConfigError(
-      `createServiceClient(${service.typeName}): url "${url}" is not valid; expected http://host:port or https://host:port`,
-    );
+  const urls =
+    options.url === undefined
+      ? serviceUrls(name, options.env)
+      : typeof options.url === "string"
+        ? [options.url]
+        : [...options.url];
+  if (urls.length === 0)
+    throw new ConfigError(`createServiceClient(${service.typeName}): url is an empty list; expected at least one address`);
+  for (const url of urls) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("protocol");
+    } catch {
+      throw new ConfigError(
+        `createServiceClient(${service.typeName}): url "${url}" is not valid; expected http://host:port or https://host:port`,
+      );
+    }
   }
   const connections = checkInt("connections", options.connections, 1, 1, 16);
   const defaultTimeoutMs = checkInt("timeoutMs", options.timeoutMs, 10_000, 1, 3_600_000);
@@ -126,7 +154,7 @@ export function createServiceClient<S extends DescService>(service: S, options: 
   const signer = options.signer;
   let budget = reserve;
 
-  const identity: Interceptor = (next) => async (req) => {
+  const identity: Interceptor = (next) => (req) => {
     const out = req.contextValues.get(outgoingKey);
     const caller = out?.caller;
     // A user is passed on with the assertion it came with; the chain after the gateway goes in `act`.
@@ -145,7 +173,53 @@ export function createServiceClient<S extends DescService>(service: S, options: 
     req.header.set("x-request-id", out?.requestId ?? randomUUID());
     // With tracing on, the client span's traceparent is already set (tracingClientInterceptor).
     if (!req.header.has("traceparent")) req.header.set("traceparent", childTraceparent(out?.traceparent));
+    return next(req);
+  };
 
+  const managers: Http2SessionManager[] = [];
+  const replicas: Replica[] = urls.map((url) => ({
+    url,
+    turn: 0,
+    restUntil: 0,
+    transports: Array.from({ length: connections }, () => {
+      const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 });
+      managers.push(sessionManager);
+      const transportOptions = {
+        baseUrl: url,
+        httpVersion: "2" as const,
+        sessionManager,
+        interceptors: [tracingClientInterceptor, identity, ...(options.interceptors ?? [])],
+      };
+      return options.protocol === "grpc"
+        ? createGrpcTransport(transportOptions)
+        : createConnectTransport({ ...transportOptions, useBinaryFormat: true });
+    }),
+  }));
+  let turn = 0;
+  /** The next replica in turn that is not resting, another than `failed` first; when all rest, any. */
+  const pickReplica = (failed: Replica | undefined): Replica => {
+    const now = Date.now();
+    const start = turn++ % replicas.length;
+    let resting: Replica | undefined;
+    for (let i = 0; i < replicas.length; i++) {
+      const replica = replicas[(start + i) % replicas.length] as Replica;
+      if (replica === failed) continue;
+      if (replica.restUntil <= now) return replica;
+      resting ??= replica;
+    }
+    return resting ?? failed ?? (replicas[start] as Replica);
+  };
+
+  /**
+   * One call through the circuit breaker, retried (idempotent unary only) within the budget; every
+   * try gets what is left of the call's own deadline.
+   */
+  const send = async <T>(
+    idempotent: boolean,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    attempt: (t: Transport, timeoutMs: number | undefined) => Promise<T>,
+  ) => {
     const admitted = circuit.admit();
     if (!admitted.ok) {
       throw new ConnectError(
@@ -154,18 +228,27 @@ export function createServiceClient<S extends DescService>(service: S, options: 
       );
     }
     budget = Math.min(reserve, budget + ratio);
-    const retryable = isIdempotent(req.method);
-    for (let attempt = 1; ; attempt++) {
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    let replica: Replica | undefined;
+    for (let tries = 1; ; tries++) {
+      replica = pickReplica(replica);
+      const left = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
       try {
-        const res = await next(req);
+        const res = await attempt(replica.transports[replica.turn++ % connections] as Transport, left);
         circuit.success();
         return res;
       } catch (error) {
         const e = ConnectError.from(error);
-        const failed = e.code === Code.Unavailable || e.code === Code.DeadlineExceeded;
-        const again = retryable && e.code === Code.Unavailable && attempt < attempts && budget >= 1 && !req.signal.aborted;
+        if (e.code === Code.Unavailable && replicas.length > 1) replica.restUntil = Date.now() + replicaRestMs;
+        const again =
+          idempotent &&
+          e.code === Code.Unavailable &&
+          tries < attempts &&
+          budget >= 1 &&
+          signal?.aborted !== true &&
+          (deadline === undefined || deadline > Date.now());
         if (!again) {
-          if (failed) circuit.failure();
+          if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) circuit.failure();
           else circuit.success();
           throw e;
         }
@@ -173,29 +256,11 @@ export function createServiceClient<S extends DescService>(service: S, options: 
       }
     }
   };
-
-  const transports: Transport[] = [];
-  const managers: Http2SessionManager[] = [];
-  for (let i = 0; i < connections; i++) {
-    const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 30_000, idleConnectionTimeoutMs: 60_000 });
-    managers.push(sessionManager);
-    const transportOptions = {
-      baseUrl: url,
-      httpVersion: "2" as const,
-      sessionManager,
-      interceptors: [tracingClientInterceptor, identity, ...(options.interceptors ?? [])],
-    };
-    transports.push(
-      options.protocol === "grpc"
-        ? createGrpcTransport(transportOptions)
-        : createConnectTransport({ ...transportOptions, useBinaryFormat: true }),
-    );
-  }
-  let turn = 0;
-  const pick = () => transports[turn++ % transports.length] as Transport;
   const pooled: Transport = {
-    unary: (...args) => pick().unary(...args),
-    stream: (...args) => pick().stream(...args),
+    unary: (method, signal, timeoutMs, header, input, contextValues) =>
+      send(isIdempotent(method), signal, timeoutMs, (t, left) => t.unary(method, signal, left, header, input, contextValues)),
+    stream: (method, signal, timeoutMs, header, input, contextValues) =>
+      send(false, signal, timeoutMs, (t, left) => t.stream(method, signal, left, header, input, contextValues)),
   };
   const base = createClient(service, pooled);
 
@@ -222,7 +287,7 @@ export function createServiceClient<S extends DescService>(service: S, options: 
 
   return {
     name,
-    url,
+    urls,
     for(ctx) {
       return withOptions(() => {
         const remaining = ctx.timeoutMs();

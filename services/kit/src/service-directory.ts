@@ -39,16 +39,17 @@ export function serviceNameOf(typeName: string): string {
 }
 
 /**
- * Where service `name` answers: `<NAME>_URL` (http:// for h2c, https:// for TLS), otherwise
+ * Where service `name` answers: `<NAME>_URL` (http:// for h2c, https:// for TLS; several replicas as a
+ * comma-separated list, `http://lang-0:8083,http://lang-1:8083`), otherwise
  * `http://127.0.0.1:<NAME>_PORT`, otherwise the port in {@link servicePorts}.
  */
-export function serviceUrl(name: string, env: Env = process.env): string {
+export function serviceUrls(name: string, env: Env = process.env): string[] {
   const read = createEnvReader(env);
   const upper = name.toUpperCase().replaceAll("-", "_");
-  const url = read.url(`${upper}_URL`, ["http:", "https:"]);
-  if (url) return url.origin;
+  const urls = read.urls(`${upper}_URL`, ["http:", "https:"]);
+  if (urls) return [...new Set(urls.map((url) => url.origin))];
   const fallback = servicePorts[name];
   const port = read.port(`${upper}_PORT`, fallback ?? 0);
   if (port === 0) throw new ConfigError(`no address for service "${name}": set ${upper}_URL (e.g. http://${name}:9000)`);
-  return `http://127.0.0.1:${port}`;
+  return [`http://127.0.0.1:${port}`];
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parsePlatformDefinition, platform, servicePorts, serviceUrl } from "../src/index.js";
+import { parsePlatformDefinition, platform, servicePorts, serviceUrls } from "../src/index.js";
 
 const valid = {
   gateway: { port: 7000, adminPort: 7001 },
@@ -14,9 +14,18 @@ describe("the platform definition", () => {
     expect(servicePorts.gateway).toBe(platform.gateway.port);
     for (const service of platform.services) {
       expect(servicePorts[service.name]).toBe(service.port);
-      expect(serviceUrl(service.name, {})).toBe(`http://127.0.0.1:${service.port}`);
+      expect(serviceUrls(service.name, {})).toEqual([`http://127.0.0.1:${service.port}`]);
     }
     expect(platform.services.map((s) => s.name)).toEqual(expect.arrayContaining(["auth", "greeter", "lang"]));
+  });
+
+  it("takes a service's replicas from <NAME>_URL as a comma-separated list, and names a bad entry", () => {
+    expect(serviceUrls("lang", { LANG_URL: "http://lang-0:8083, https://lang-1:8443/" })).toEqual([
+      "http://lang-0:8083",
+      "https://lang-1:8443",
+    ]);
+    expect(serviceUrls("lang", { LANG_URL: "http://lang:8083", LANG_PORT: "9" })).toEqual(["http://lang:8083"]);
+    expect(() => serviceUrls("lang", { LANG_URL: "http://lang-0:8083,lang-1:8083" })).toThrow(/LANG_URL="lang-1:8083"/);
   });
 
   it("keeps the file's order and fills in what is optional", () => {

@@ -207,6 +207,47 @@ describe("createServiceClient", () => {
     expect(identity?.userId).toBe("gateway");
   });
 
+  it("spreads calls over the callee's replicas and passes over one that went away", async () => {
+    const served: string[] = [];
+    const replica = (id: string) =>
+      startServiceServer({
+        name: "lang",
+        port: 0,
+        logger,
+        identity: keys.identity("lang"),
+        shutdownGraceMs: 200,
+        routes: (router) =>
+          router.service(AuthService, {
+            authenticate() {
+              served.push(id);
+              return { identity: { userId: id } };
+            },
+            getJwks() {
+              served.push(id);
+              return {};
+            },
+          }),
+      });
+    const [a, b] = await Promise.all([replica("a"), replica("b")]);
+    servers.push(a);
+    const both = createServiceClient(AuthService, {
+      signer: keys.identity("gateway").signer,
+      name: "lang",
+      env: { LANG_URL: `${a.url},${b.url}` },
+    });
+    clients.push(both as never);
+    expect(both.urls).toEqual([a.url, b.url]);
+    for (let i = 0; i < 4; i++) await both.self.authenticate({});
+    expect(served.sort()).toEqual(["a", "a", "b", "b"]);
+    // b goes away: the idempotent call that meets it is retried on a, and b is then passed over, so
+    // calls that are not idempotent (Authenticate) do not meet it either.
+    await b.close();
+    served.length = 0;
+    for (let i = 0; i < 4; i++) await both.self.getJwks({});
+    for (let i = 0; i < 4; i++) await both.self.authenticate({});
+    expect(served).toEqual(Array(8).fill("a"));
+  });
+
   it("validates its options with messages naming the bad value", () => {
     const signer = keys.identity("greeter").signer;
     expect(() => createServiceClient(GreeterService, { signer, url: "ftp://x" })).toThrow(/url "ftp:\/\/x" is not valid/);
