@@ -42,9 +42,9 @@ export interface ServiceClientOptions {
   timeoutMs?: number;
   /**
    * Retries of idempotent unary methods (`idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT) that
-   * fail `unavailable`, on another replica when there is one: at most `attempts` tries per call
-   * (default 2), and retries at most `ratio` of calls (default 0.2) plus a reserve of `reserve`
-   * (default 10).
+   * fail `unavailable`, and of any unary call whose connection was refused (nothing was sent), on
+   * another replica when there is one: at most `attempts` tries per call (default 2), and retries at
+   * most `ratio` of calls (default 0.2) plus a reserve of `reserve` (default 10).
    */
   retry?: { attempts?: number; ratio?: number; reserve?: number };
   /** Opens after consecutive `unavailable`/`deadline_exceeded` failures; open, calls fail `unavailable` at once. */
@@ -99,6 +99,9 @@ interface Replica {
   turn: number;
   restUntil: number;
 }
+
+/** Whether the callee refused the connection: the call never left, so any unary call may go elsewhere. */
+const connectionRefused = (error: ConnectError) => (error.cause as { code?: unknown } | undefined)?.code === "ECONNREFUSED";
 
 const isIdempotent = (method: DescMethod) =>
   method.methodKind === "unary" &&
@@ -211,11 +214,12 @@ export function createServiceClient<S extends DescService>(service: S, options: 
   };
 
   /**
-   * One call through the circuit breaker, retried (idempotent unary only) within the budget; every
-   * try gets what is left of the call's own deadline.
+   * One call through the circuit breaker, retried within the budget when it met `unavailable` and
+   * is idempotent, or is unary and its connection was refused (nothing was sent, as Envoy's
+   * `connect-failure`); every try gets what is left of the call's own deadline.
    */
   const send = async <T>(
-    idempotent: boolean,
+    method: DescMethod,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     attempt: (t: Transport, timeoutMs: number | undefined) => Promise<T>,
@@ -228,6 +232,7 @@ export function createServiceClient<S extends DescService>(service: S, options: 
       );
     }
     budget = Math.min(reserve, budget + ratio);
+    const idempotent = isIdempotent(method);
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     let replica: Replica | undefined;
     for (let tries = 1; ; tries++) {
@@ -241,7 +246,7 @@ export function createServiceClient<S extends DescService>(service: S, options: 
         const e = ConnectError.from(error);
         if (e.code === Code.Unavailable && replicas.length > 1) replica.restUntil = Date.now() + replicaRestMs;
         const again =
-          idempotent &&
+          (idempotent || (method.methodKind === "unary" && connectionRefused(e))) &&
           e.code === Code.Unavailable &&
           tries < attempts &&
           budget >= 1 &&
@@ -258,9 +263,9 @@ export function createServiceClient<S extends DescService>(service: S, options: 
   };
   const pooled: Transport = {
     unary: (method, signal, timeoutMs, header, input, contextValues) =>
-      send(isIdempotent(method), signal, timeoutMs, (t, left) => t.unary(method, signal, left, header, input, contextValues)),
+      send(method, signal, timeoutMs, (t, left) => t.unary(method, signal, left, header, input, contextValues)),
     stream: (method, signal, timeoutMs, header, input, contextValues) =>
-      send(false, signal, timeoutMs, (t, left) => t.stream(method, signal, left, header, input, contextValues)),
+      send(method, signal, timeoutMs, (t, left) => t.stream(method, signal, left, header, input, contextValues)),
   };
   const base = createClient(service, pooled);
 

@@ -82,6 +82,28 @@ function client(url: string, headers: Record<string, string>) {
   );
 }
 
+/** A replica of an INTERNAL service (`callers: gateway`) that notes its `id` in `served` for each call. */
+function authReplica(id: string, served: string[]): Promise<ServiceServer> {
+  return startServiceServer({
+    name: "lang",
+    port: 0,
+    logger,
+    identity: keys.identity("lang"),
+    shutdownGraceMs: 200,
+    routes: (router) =>
+      router.service(AuthService, {
+        authenticate() {
+          served.push(id);
+          return { identity: { userId: id } };
+        },
+        getJwks() {
+          served.push(id);
+          return {};
+        },
+      }),
+  });
+}
+
 let langServer: ServiceServer;
 let greeterUrl: string;
 let toLang: ServiceClient<typeof GreeterService>;
@@ -209,25 +231,7 @@ describe("createServiceClient", () => {
 
   it("spreads calls over the callee's replicas and passes over one that went away", async () => {
     const served: string[] = [];
-    const replica = (id: string) =>
-      startServiceServer({
-        name: "lang",
-        port: 0,
-        logger,
-        identity: keys.identity("lang"),
-        shutdownGraceMs: 200,
-        routes: (router) =>
-          router.service(AuthService, {
-            authenticate() {
-              served.push(id);
-              return { identity: { userId: id } };
-            },
-            getJwks() {
-              served.push(id);
-              return {};
-            },
-          }),
-      });
+    const replica = (id: string) => authReplica(id, served);
     const [a, b] = await Promise.all([replica("a"), replica("b")]);
     servers.push(a);
     const both = createServiceClient(AuthService, {
@@ -246,6 +250,22 @@ describe("createServiceClient", () => {
     for (let i = 0; i < 4; i++) await both.self.getJwks({});
     for (let i = 0; i < 4; i++) await both.self.authenticate({});
     expect(served).toEqual(Array(8).fill("a"));
+  });
+
+  it("sends a call whose connection a replica refused to another one, idempotent or not", async () => {
+    const served: string[] = [];
+    const live = await authReplica("live", served);
+    servers.push(live);
+    const refusing = `http://127.0.0.1:${await freePort()}`;
+    const pair = createServiceClient(AuthService, {
+      signer: keys.identity("gateway").signer,
+      name: "lang",
+      url: [refusing, live.url],
+    });
+    clients.push(pair as never);
+    // Authenticate has no idempotency level: only a refused connection (nothing sent) lets it go elsewhere.
+    for (let i = 0; i < 4; i++) await pair.self.authenticate({});
+    expect(served).toEqual(Array(4).fill("live"));
   });
 
   it("validates its options with messages naming the bad value", () => {
