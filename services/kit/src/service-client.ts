@@ -94,7 +94,6 @@ function childTraceparent(parent: string | undefined): string {
 const replicaRestMs = 5_000;
 
 interface Replica {
-  url: string;
   transports: Transport[];
   turn: number;
   restUntil: number;
@@ -181,7 +180,6 @@ export function createServiceClient<S extends DescService>(service: S, options: 
 
   const managers: Http2SessionManager[] = [];
   const replicas: Replica[] = urls.map((url) => ({
-    url,
     turn: 0,
     restUntil: 0,
     transports: Array.from({ length: connections }, () => {
@@ -210,7 +208,8 @@ export function createServiceClient<S extends DescService>(service: S, options: 
       if (replica.restUntil <= now) return replica;
       resting ??= replica;
     }
-    return resting ?? failed ?? (replicas[start] as Replica);
+    // Every replica was passed: `failed` is the only one, or they all rest.
+    return (resting ?? failed) as Replica;
   };
 
   /**
